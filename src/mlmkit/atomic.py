@@ -1,0 +1,48 @@
+"""All-or-nothing output directories.
+
+A run that fails or is interrupted must leave no half-written catalog behind:
+work happens in a temporary sibling directory that is renamed into place last.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from mlmkit.errors import InvalidInput
+
+
+def _check_target(outdir: Path, overwrite: bool) -> None:
+    if outdir.exists() and not outdir.is_dir():
+        raise InvalidInput(f"output {outdir} exists and is not a directory; expected a directory path")
+    if outdir.is_dir() and any(outdir.iterdir()) and not overwrite:
+        raise InvalidInput(f"output directory {outdir} is not empty; expected a new or empty directory (or --overwrite)")
+
+
+@contextmanager
+def atomic_output_dir(outdir: str | Path, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary directory that becomes `outdir` only if the block succeeds."""
+    outdir = Path(outdir).absolute()
+    _check_target(outdir, overwrite)
+    parent = outdir.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        workdir = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", suffix=".partial", dir=parent))
+    except OSError as exc:
+        raise InvalidInput(f"cannot write into {parent}: {exc.strerror}; expected a writable directory") from exc
+    try:
+        yield workdir
+        workdir.chmod(0o755)
+        if outdir.exists():
+            trash = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", suffix=".old", dir=parent))
+            outdir.rename(trash / outdir.name)
+            workdir.rename(outdir)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            workdir.rename(outdir)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise

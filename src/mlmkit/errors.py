@@ -1,0 +1,9 @@
+"""One exception type whose message is the single line a user sees."""
+
+
+class MlmkitError(Exception):
+    """A user-facing failure: the message says what was wrong and what was expected."""
+
+
+class InvalidInput(MlmkitError):
+    """The data, metadata or arguments given cannot be used as they are."""

@@ -1,0 +1,102 @@
+"""Reading STAC documents from a file, a URL or a directory holding a catalog.
+
+An ADES stage-in hands a tool a directory with `catalog.json`; users hand it a
+path or a URL to an Item. Every command accepts all three through this module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urljoin, urlparse
+
+import pystac
+import requests
+
+from mlmkit.errors import InvalidInput
+
+HTTP_TIMEOUT_S = 60
+
+
+def is_url(href: str) -> bool:
+    return urlparse(str(href)).scheme in ("http", "https")
+
+
+def resolve_href(href: str, base: str | None) -> str:
+    """An absolute path or URL for `href` as written relative to the document at `base`."""
+    if is_url(href) or os.path.isabs(href) or base is None:
+        return href
+    if is_url(base):
+        return urljoin(base, href)
+    return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(base)), href))
+
+
+def read_json(href: str | Path) -> dict:
+    """Load a JSON document; failures name the document and the reason."""
+    href = str(href)
+    try:
+        if is_url(href):
+            response = requests.get(href, timeout=HTTP_TIMEOUT_S)
+            response.raise_for_status()
+            return response.json()
+        with open(href, encoding="utf-8") as stream:
+            return json.load(stream)
+    except (OSError, requests.RequestException) as exc:
+        raise InvalidInput(f"cannot read {href}: {exc}") from exc
+    except ValueError as exc:
+        raise InvalidInput(f"{href} is not valid JSON: {exc}") from exc
+
+
+def document_href(source: str | Path) -> str:
+    """The STAC document a source names: a directory stands for its catalog.json."""
+    source = str(source)
+    if not is_url(source) and os.path.isdir(source):
+        catalog = os.path.join(source, "catalog.json")
+        if not os.path.exists(catalog):
+            raise InvalidInput(f"{source} is a directory without catalog.json; expected a STAC catalog directory")
+        return os.path.abspath(catalog)
+    if not is_url(source):
+        if not os.path.exists(source):
+            raise InvalidInput(f"{source} does not exist; expected a STAC Item/Catalog file, a directory or a URL")
+        return os.path.abspath(source)
+    return source
+
+
+def read_stac(source: str | Path) -> pystac.STACObject:
+    """A pystac object for a path, URL or catalog directory, with its self href set."""
+    href = document_href(source)
+    data = read_json(href)
+    kind = data.get("type")
+    try:
+        if kind == "Feature":
+            obj: pystac.STACObject = pystac.Item.from_dict(data, href=href, preserve_dict=True)
+        elif kind == "Collection":
+            obj = pystac.Collection.from_dict(data, href=href, preserve_dict=True)
+        elif kind == "Catalog":
+            obj = pystac.Catalog.from_dict(data, href=href, preserve_dict=True)
+        else:
+            raise InvalidInput(f"{href} has type {kind!r}; expected a STAC Item, Collection or Catalog")
+    except (KeyError, TypeError, ValueError, pystac.STACError) as exc:
+        raise InvalidInput(f"{href} is not a readable STAC document: {exc}") from exc
+    obj.set_self_href(href)
+    return obj
+
+
+def iter_items(source: str | Path) -> Iterator[pystac.Item]:
+    """Every Item reachable from a source: the Item itself, or a catalog's items recursively."""
+    obj = read_stac(source)
+    if isinstance(obj, pystac.Item):
+        yield obj
+        return
+    try:
+        yield from obj.get_items(recursive=True)
+    except (OSError, pystac.STACError, ValueError, KeyError) as exc:
+        raise InvalidInput(f"cannot follow the links of {obj.get_self_href()}: {exc}") from exc
+
+
+def asset_href(item: pystac.Item, key: str) -> str:
+    """The absolute href of an item's asset."""
+    asset = item.assets[key]
+    return resolve_href(asset.href, item.get_self_href())
