@@ -67,15 +67,19 @@ def document_href(source: str | Path) -> str:
 def read_stac(source: str | Path) -> pystac.STACObject:
     """A pystac object for a path, URL or catalog directory, with its self href set."""
     href = document_href(source)
-    data = read_json(href)
+    return stac_from_dict(read_json(href), href)
+
+
+def stac_from_dict(data: dict, href: str) -> pystac.STACObject:
+    """A pystac object exactly as written: no migration, which would rewrite extension versions."""
     kind = data.get("type")
     try:
         if kind == "Feature":
-            obj: pystac.STACObject = pystac.Item.from_dict(data, href=href, preserve_dict=True)
+            obj: pystac.STACObject = pystac.Item.from_dict(data, href=href, migrate=False)
         elif kind == "Collection":
-            obj = pystac.Collection.from_dict(data, href=href, preserve_dict=True)
+            obj = pystac.Collection.from_dict(data, href=href, migrate=False)
         elif kind == "Catalog":
-            obj = pystac.Catalog.from_dict(data, href=href, preserve_dict=True)
+            obj = pystac.Catalog.from_dict(data, href=href, migrate=False)
         else:
             raise InvalidInput(f"{href} has type {kind!r}; expected a STAC Item, Collection or Catalog")
     except (KeyError, TypeError, ValueError, pystac.STACError) as exc:
@@ -85,15 +89,25 @@ def read_stac(source: str | Path) -> pystac.STACObject:
 
 
 def iter_items(source: str | Path) -> Iterator[pystac.Item]:
-    """Every Item reachable from a source: the Item itself, or a catalog's items recursively."""
-    obj = read_stac(source)
-    if isinstance(obj, pystac.Item):
-        yield obj
-        return
-    try:
-        yield from obj.get_items(recursive=True)
-    except (OSError, pystac.STACError, ValueError, KeyError) as exc:
-        raise InvalidInput(f"cannot follow the links of {obj.get_self_href()}: {exc}") from exc
+    """Every Item reachable from a source: the Item itself, or a catalog's items recursively.
+
+    Links are followed here rather than by pystac, whose reader migrates every
+    document it loads and so changes the extension versions the files declare.
+    """
+    pending = [document_href(source)]
+    seen: set[str] = set()
+    while pending:
+        href = pending.pop(0)
+        if href in seen:
+            continue
+        seen.add(href)
+        obj = stac_from_dict(read_json(href), href)
+        if isinstance(obj, pystac.Item):
+            yield obj
+            continue
+        pending.extend(
+            resolve_href(link.href, href) for link in obj.links if link.rel in ("child", "item")
+        )
 
 
 def asset_href(item: pystac.Item, key: str) -> str:
