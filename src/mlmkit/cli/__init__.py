@@ -14,16 +14,17 @@ import click
 from mlmkit import __version__
 from mlmkit.errors import MlmkitError
 
-COMMANDS: dict[str, str] = {
-    "validate": "mlmkit.cli.validate:validate",
-    "describe": "mlmkit.cli.describe:describe",
-    "predict": "mlmkit.cli.predict:predict",
-    "chips": "mlmkit.cli.train:chips",
-    "train": "mlmkit.cli.train:train",
-    "demo": "mlmkit.cli.demo:demo",
-    "release": "mlmkit.cli.release:release",
-    "publish": "mlmkit.cli.publish:publish",
-    "search": "mlmkit.cli.search:search",
+# name -> ("module:attribute", one-line summary shown by `mlmkit --help` without importing the module)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("mlmkit.cli.validate:validate", "Validate STAC Items/Catalogs and MLM semantics."),
+    "describe": ("mlmkit.cli.describe:describe", "Give an existing ONNX model an MLM Item catalog."),
+    "predict": ("mlmkit.cli.predict:predict", "Run any MLM model on STAC imagery; COGs + STAC out."),
+    "chips": ("mlmkit.cli.train:chips", "Build a STAC training catalog of chips and labels."),
+    "train": ("mlmkit.cli.train:train", "Train on a STAC catalog; ONNX + MLM Item out."),
+    "demo": ("mlmkit.cli.demo:demo", "End-to-end demo on a real Sentinel-2 scene."),
+    "release": ("mlmkit.cli.release:release", "Write release copies of the CWL packages."),
+    "publish": ("mlmkit.cli.publish:publish", "Upsert a catalog into a STAC API."),
+    "search": ("mlmkit.cli.search:search", "Find models in a STAC API or a local catalog."),
 }
 
 
@@ -34,11 +35,14 @@ class LazyGroup(click.Group):
         return sorted(COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = COMMANDS.get(cmd_name)
-        if target is None:
+        if cmd_name not in COMMANDS:
             return None
-        module_name, attr = target.split(":")
+        module_name, attr = COMMANDS[cmd_name][0].split(":")
         return getattr(importlib.import_module(module_name), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, summary) for name, (_, summary) in sorted(COMMANDS.items())])
 
     def invoke(self, ctx: click.Context):
         try:
