@@ -1,4 +1,4 @@
-"""Reading STAC documents from a file, a URL or a directory holding a catalog.
+"""Reading STAC documents from a file, a URL or a directory holding a catalog, exactly as written.
 
 An ADES stage-in hands a tool a directory with `catalog.json`; users hand it a
 path or a URL to an Item. Every command accepts all three through this module.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
@@ -89,28 +90,58 @@ def stac_from_dict(data: dict, href: str) -> pystac.STACObject:
 
 
 def iter_items(source: str | Path) -> Iterator[pystac.Item]:
-    """Every Item reachable from a source: the Item itself, or a catalog's items recursively.
-
-    Links are followed here rather than by pystac, whose reader migrates every
-    document it loads and so changes the extension versions the files declare.
-    """
-    pending = [document_href(source)]
-    seen: set[str] = set()
-    while pending:
-        href = pending.pop(0)
-        if href in seen:
-            continue
-        seen.add(href)
-        obj = stac_from_dict(read_json(href), href)
-        if isinstance(obj, pystac.Item):
-            yield obj
-            continue
-        pending.extend(
-            resolve_href(link.href, href) for link in obj.links if link.rel in ("child", "item")
-        )
+    """Every Item reachable from a source: the Item itself, or a catalog's items recursively."""
+    for node in walk(source):
+        if node.kind == "Feature":
+            yield stac_from_dict(node.data, node.href)
 
 
 def asset_href(item: pystac.Item, key: str) -> str:
     """The absolute href of an item's asset."""
     asset = item.assets[key]
     return resolve_href(asset.href, item.get_self_href())
+
+
+FOLLOWED_RELS = ("child", "item")
+
+
+@dataclass(frozen=True)
+class Node:
+    """One document of a catalog: its JSON, where it lives, and the nearest Collection above or at it."""
+
+    data: dict
+    href: str
+    collection_id: str | None
+
+    @property
+    def kind(self) -> str:
+        return self.data.get("type", "")
+
+
+def walk(source: str | Path) -> Iterator[Node]:
+    """Every Catalog, Collection and Item reachable from a source through child/item links, parents first."""
+    href = document_href(source)
+    yield from _walk(href, read_json(href), None, set())
+
+
+def _walk(href: str, data: dict, owner: str | None, seen: set[str]) -> Iterator[Node]:
+    kind = data.get("type")
+    if kind not in ("Feature", "Collection", "Catalog"):
+        raise InvalidInput(f"{href} has type {kind!r}; expected a STAC Item, Collection or Catalog")
+    seen.add(href)
+    if kind == "Collection":
+        owner = data.get("id")
+    yield Node(data=data, href=href, collection_id=owner if kind != "Feature" else owner or data.get("collection"))
+    if kind == "Feature":
+        return
+    for link in data.get("links", []):
+        if link.get("rel") not in FOLLOWED_RELS or "href" not in link:
+            continue
+        target = resolve_href(link["href"], href)
+        if target in seen:
+            continue
+        try:
+            child = read_json(target)
+        except InvalidInput as exc:
+            raise InvalidInput(f"broken {link['rel']} link in {href}: {exc}") from exc
+        yield from _walk(target, child, owner, seen)

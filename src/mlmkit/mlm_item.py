@@ -1,0 +1,347 @@
+"""Build the MLM v1.5.2 Item of an ONNX model and write it as a self-contained STAC catalog.
+
+`describe` (an existing model) and `train` (a model it just exported) both end here, so every
+model mlmkit hands out carries shapes, data types and checksums read from the file itself.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pystac
+from pystac.utils import str_to_datetime
+
+from mlmkit.atomic import atomic_output_dir
+from mlmkit.checksum import file_checksum
+from mlmkit.errors import InvalidInput
+from mlmkit.mlm import MLM_SCHEMA_URL
+from mlmkit.onnxinfo import GraphInfo, TensorInfo, read_graph
+from mlmkit.stacio import is_url
+from mlmkit.validate import validate_source
+
+FILE_SCHEMA_URL = "https://stac-extensions.github.io/file/v2.1.0/schema.json"
+EO_SCHEMA_URL = "https://stac-extensions.github.io/eo/v1.1.0/schema.json"
+CLASSIFICATION_SCHEMA_URL = "https://stac-extensions.github.io/classification/v1.1.0/schema.json"
+ONNX_MEDIA_TYPE = "application/octet-stream; application=onnx"
+ONNX_ARTIFACT_TYPE = "onnx"
+CWL_MEDIA_TYPE = "application/cwl+yaml"
+RUNTIME_ROLES = ("mlm:training-runtime", "mlm:inference-runtime")
+WORLD_BBOX = (-180.0, -90.0, 180.0, 90.0)
+_HEX_COLOUR = re.compile(r"[0-9A-Fa-f]{6}")
+# The MLM spelling of well-known frameworks (the schema's enum); others pass through.
+_FRAMEWORKS = {name.lower(): name for name in ("PyTorch", "TensorFlow", "scikit-learn", "Keras", "ONNX", "JAX")}
+_INPUT_DIMS = {2: ("batch", "bands"), 3: ("bands", "height", "width"), 4: ("batch", "bands", "height", "width"),
+               5: ("batch", "time", "bands", "height", "width")}
+_OUTPUT_DIMS = {1: ("class",), 2: ("batch", "class"), 3: ("batch", "height", "width"),
+                4: ("batch", "class", "height", "width")}
+
+
+@dataclass
+class ModelMetadata:
+    """What the ONNX file cannot tell: names, bands, scaling, classes, extent, license."""
+
+    id: str
+    name: str
+    architecture: str
+    tasks: list[str]
+    bands: list[dict] = field(default_factory=list)
+    value_scaling: list[dict] | None = None
+    classes: list[dict] = field(default_factory=list)
+    bbox: list[float] = field(default_factory=lambda: list(WORLD_BBOX))
+    geometry: dict | None = None
+    start_datetime: str | datetime | None = "1900-01-01T00:00:00Z"
+    end_datetime: str | datetime | None = "9999-12-31T23:59:59Z"
+    license: str = "proprietary"
+    framework: str = "ONNX"
+    framework_version: str | None = None
+    accelerator: str | None = "amd64"
+    hyperparameters: dict | None = None
+    pretrained: bool = False
+    pretrained_source: str | None = None
+    input_name: str | None = None
+    output_name: str | None = None
+    resize_type: str | None = None
+    description: str | None = None
+    keywords: list[str] = field(default_factory=list)
+    extra_properties: dict[str, Any] = field(default_factory=dict)
+    input_dim_order: list[str] | None = None
+    output_dim_order: list[str] | None = None
+
+
+def _pick(tensors: tuple[TensorInfo, ...], name: str | None, kind: str) -> TensorInfo:
+    if name is not None:
+        for tensor in tensors:
+            if tensor.name == name:
+                return tensor
+        raise InvalidInput(f"the ONNX graph has no {kind} named {name!r}; expected one of {[t.name for t in tensors]}")
+    if len(tensors) != 1:
+        raise InvalidInput(f"the ONNX graph has {len(tensors)} {kind}s {[t.name for t in tensors]}; "
+                           f"expected one, or name the one to describe (--{kind}-name)")
+    return tensors[0]
+
+
+def _dim_order(tensor: TensorInfo, given: list[str] | None, defaults: dict, kind: str, has_bands: bool) -> list[str]:
+    if given is not None:
+        order = list(given)
+    elif len(tensor.shape) in defaults:
+        order = list(defaults[len(tensor.shape)])
+    else:
+        raise InvalidInput(f"cannot infer the dim_order of the {len(tensor.shape)}-D {kind} {tensor.name!r}; "
+                           f"expected a {kind} dim order to be given")
+    if len(order) != len(tensor.shape):
+        raise InvalidInput(f"{kind} dim_order {order} names {len(order)} dims but {tensor.name!r} has shape "
+                           f"{list(tensor.shape)}; expected one name per dimension")
+    if not has_bands:  # MLM forbids a `bands` dim when no bands are listed
+        order = ["channel" if dim == "bands" else dim for dim in order]
+    return order
+
+
+def _color_hex(value: Any) -> str | None:
+    """`classification` wants RRGGBB; accept [r, g, b] and '#rrggbb' too."""
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)) and len(value) == 3:
+        return "".join(f"{int(c):02X}" for c in value)
+    text = str(value).lstrip("#")
+    if not _HEX_COLOUR.fullmatch(text):
+        raise InvalidInput(f"color_hint {value!r} is not a colour; expected RRGGBB hex (quoted in YAML) or [r, g, b]")
+    return text.upper()
+
+
+def _classes(classes: list[dict]) -> list[dict]:
+    out = []
+    for entry in classes:
+        if "value" not in entry or "name" not in entry:
+            raise InvalidInput(f"class {entry!r} needs a value and a name; expected {{value, name, description?, color_hint?}}")
+        cls = {"value": int(entry["value"]), "name": str(entry["name"]),
+               "description": str(entry.get("description") or entry["name"])}
+        color = _color_hex(entry.get("color_hint"))
+        if color:
+            cls["color_hint"] = color
+        out.append(cls)
+    return out
+
+
+def _static_size(structure: dict, dim: str) -> int | None:
+    """Size of the named dimension when the graph fixes it."""
+    order = structure["dim_order"]
+    size = structure["shape"][order.index(dim)] if dim in order else -1
+    return size if size > 0 else None
+
+
+def _check_counts(meta: ModelMetadata, model_input: dict, output: dict) -> None:
+    """Catch metadata that contradicts the graph before it becomes an Item."""
+    channels = _static_size(model_input["input"], "bands")
+    if meta.bands and channels is not None and channels != len(meta.bands):
+        raise InvalidInput(f"{len(meta.bands)} bands given but the model input {model_input['name']!r} has "
+                           f"{channels} channels; expected one band per channel")
+    n_scaling = len(meta.value_scaling or [])
+    if n_scaling not in (0, 1, len(meta.bands)):
+        raise InvalidInput(f"{n_scaling} value_scaling entries for {len(meta.bands)} bands; expected one, or one per band")
+    scores = _static_size(output["result"], "class")
+    if meta.classes and scores not in (None, 1, len(meta.classes)):
+        raise InvalidInput(f"{len(meta.classes)} classes given but the model output {output['name']!r} has "
+                           f"{scores} class scores; expected one class per score")
+
+
+def _mlm_io(graph: GraphInfo, meta: ModelMetadata) -> tuple[dict, dict]:
+    tensor_in = _pick(graph.inputs, meta.input_name, "input")
+    tensor_out = _pick(graph.outputs, meta.output_name, "output")
+    model_input = {
+        "name": tensor_in.name,
+        "bands": [band["name"] for band in meta.bands],
+        "input": {"shape": list(tensor_in.shape),
+                  "dim_order": _dim_order(tensor_in, meta.input_dim_order, _INPUT_DIMS, "input", bool(meta.bands)),
+                  "data_type": tensor_in.data_type},
+        "value_scaling": meta.value_scaling,
+        "resize_type": meta.resize_type,
+    }
+    output = {
+        "name": tensor_out.name,
+        "tasks": list(meta.tasks),
+        "result": {"shape": list(tensor_out.shape),
+                   "dim_order": _dim_order(tensor_out, meta.output_dim_order, _OUTPUT_DIMS, "output", False),
+                   "data_type": tensor_out.data_type},
+    }
+    if meta.classes:
+        output["classification:classes"] = _classes(meta.classes)
+    _check_counts(meta, model_input, output)
+    return model_input, output
+
+
+def _eo_band(band: dict) -> dict:
+    keys = ("name", "common_name", "description", "center_wavelength", "full_width_half_max")
+    return {key: band[key] for key in keys if band.get(key) is not None}
+
+
+def _datetime(value: str | datetime | None) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    try:
+        return str_to_datetime(value)
+    except ValueError as exc:
+        raise InvalidInput(f"{value!r} is not a date-time; expected ISO 8601 like 2020-01-01T00:00:00Z") from exc
+
+
+def _geometry(meta: ModelMetadata) -> dict:
+    if meta.geometry is not None:
+        return meta.geometry
+    if len(meta.bbox) != 4:
+        raise InvalidInput(f"bbox {meta.bbox} must have 4 numbers; expected [west, south, east, north]")
+    west, south, east, north = map(float, meta.bbox)
+    return {"type": "Polygon",
+            "coordinates": [[[west, south], [east, south], [east, north], [west, north], [west, south]]]}
+
+
+def _mlm_properties(graph: GraphInfo, meta: ModelMetadata) -> dict:
+    model_input, output = _mlm_io(graph, meta)
+    props: dict[str, Any] = {
+        "mlm:name": meta.name,
+        "mlm:architecture": meta.architecture,
+        "mlm:tasks": list(meta.tasks),
+        "mlm:framework": _FRAMEWORKS.get(meta.framework.lower(), meta.framework),
+        "mlm:accelerator": meta.accelerator,
+        "mlm:accelerator_constrained": False,
+        "mlm:pretrained": meta.pretrained,
+        "mlm:pretrained_source": meta.pretrained_source if meta.pretrained else None,
+        "mlm:total_parameters": graph.total_parameters,
+        "mlm:memory_size": graph.memory_size,
+        "mlm:input": [model_input],
+        "mlm:output": [output],
+    }
+    if meta.framework_version:
+        props["mlm:framework_version"] = meta.framework_version
+    if meta.hyperparameters:
+        props["mlm:hyperparameters"] = dict(meta.hyperparameters)
+    return props
+
+
+def build_model_item(model_path: Path, meta: ModelMetadata) -> pystac.Item:
+    """An MLM Item whose inputs, outputs and file fields come from the ONNX file at `model_path`."""
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        raise InvalidInput(f"model {model_path} does not exist; expected an ONNX file")
+    stray = sorted(key for key in meta.extra_properties if key.startswith("mlm:"))
+    if stray:
+        raise InvalidInput(f"extra properties {stray} use the mlm: prefix; expected ModelMetadata fields for MLM keys")
+    graph = read_graph(model_path)
+    props: dict[str, Any] = {}
+    if meta.description:
+        props["description"] = meta.description
+    if meta.keywords:
+        props["keywords"] = list(meta.keywords)
+    props["license"] = meta.license
+    props.update(meta.extra_properties)
+    props.update(_mlm_properties(graph, meta))
+    extensions = [MLM_SCHEMA_URL, FILE_SCHEMA_URL]
+    if meta.bands:
+        props["eo:bands"] = [_eo_band(band) for band in meta.bands]
+        extensions.append(EO_SCHEMA_URL)
+    if meta.classes:
+        extensions.append(CLASSIFICATION_SCHEMA_URL)
+    start, end = _datetime(meta.start_datetime), _datetime(meta.end_datetime)
+    item = pystac.Item(
+        id=meta.id, geometry=_geometry(meta), bbox=[float(v) for v in meta.bbox],
+        datetime=None if start and end else (start or end or datetime.now().astimezone()),
+        start_datetime=start if start and end else None, end_datetime=end if start and end else None,
+        properties=props, stac_extensions=extensions,
+    )
+    item.add_asset("model", pystac.Asset(
+        href=str(model_path.absolute()), media_type=ONNX_MEDIA_TYPE, title=f"{meta.name} (ONNX)",
+        roles=["mlm:model", "mlm:compiled"], extra_fields=_model_asset_fields(model_path, meta),
+    ))
+    return item
+
+
+def _model_asset_fields(model_path: Path, meta: ModelMetadata) -> dict:
+    fields = {"mlm:artifact_type": ONNX_ARTIFACT_TYPE, "file:size": model_path.stat().st_size,
+              "file:checksum": file_checksum(model_path)}
+    if meta.bands:  # eo v1.1.0 allows item-level eo:bands only when an asset has them too
+        fields["eo:bands"] = [_eo_band(band) for band in meta.bands]
+    return fields
+
+
+def _runtime_asset(role: str, href: str, item_dir: Path) -> pystac.Asset:
+    if role not in RUNTIME_ROLES:
+        raise InvalidInput(f"runtime role {role!r} is unknown; expected one of {list(RUNTIME_ROLES)}")
+    if not is_url(href):
+        source = Path(href)
+        if not source.is_file():
+            raise InvalidInput(f"CWL file {source} for {role} does not exist; expected a CWL workflow file or URL")
+        shutil.copy2(source, item_dir / source.name)
+        href = f"./{source.name}"
+    kind = role.split(":", 1)[1].split("-")[0]
+    return pystac.Asset(href=href, media_type=CWL_MEDIA_TYPE, title=f"CWL {kind} application package",
+                        roles=[role, "runtime", "workflow"])
+
+
+def _add_external_weights(item: pystac.Item, model_path: Path, item_dir: Path) -> None:
+    """ONNX weights kept outside the .onnx file are copied beside it and listed as assets."""
+    names = read_graph(model_path).external_files
+    for index, name in enumerate(names):
+        target = item_dir / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(model_path.parent / name, target)
+        key = "model-weights" if len(names) == 1 else f"model-weights-{index + 1}"
+        item.add_asset(key, pystac.Asset(
+            href=f"./{name}", media_type="application/octet-stream", title=f"ONNX external data {name}",
+            roles=["mlm:weights"],
+            extra_fields={"file:size": target.stat().st_size, "file:checksum": file_checksum(target)},
+        ))
+
+
+def _collection_for(item: pystac.Item) -> pystac.Collection:
+    start = item.common_metadata.start_datetime or item.datetime
+    end = item.common_metadata.end_datetime or item.datetime
+    return pystac.Collection(
+        id=f"{item.id}-collection", description=f"The model {item.properties.get('mlm:name', item.id)} and its files.",
+        extent=pystac.Extent(pystac.SpatialExtent([item.bbox]), pystac.TemporalExtent([[start, end]])),
+        license=item.properties.get("license", "proprietary"),
+    )
+
+
+def write_model_catalog(
+    item: pystac.Item,
+    model_path: Path,
+    outdir: Path,
+    extra_assets: dict[str, tuple[Path, pystac.Asset]] | None = None,
+    runtime: dict[str, str] | None = None,
+    overwrite: bool = False,
+    schema_dir: Path | None = None,
+) -> Path:
+    """Write catalog.json -> collection -> item + model copy, validated before it appears at `outdir`.
+
+    `runtime` maps mlm:inference-runtime / mlm:training-runtime to a CWL file (copied) or URL.
+    """
+    item = item.clone()
+    with atomic_output_dir(outdir, overwrite) as work:
+        catalog = pystac.Catalog(id=f"{item.id}-catalog", description=f"STAC catalog of the model {item.id}.")
+        collection = _collection_for(item)
+        catalog.add_child(collection)
+        collection.add_item(item)
+        catalog.normalize_hrefs(f"{work}/")  # a trailing slash: ".partial" is not a file suffix
+        item_dir = Path(item.get_self_href()).parent
+        item_dir.mkdir(parents=True, exist_ok=True)
+        model_key = next((key for key, asset in item.assets.items() if "mlm:model" in (asset.roles or [])), None)
+        if model_key is None:
+            raise InvalidInput(f"item {item.id!r} has no asset with role mlm:model; expected one from build_model_item")
+        shutil.copy2(model_path, item_dir / Path(model_path).name)
+        item.assets[model_key].href = f"./{Path(model_path).name}"
+        _add_external_weights(item, Path(model_path), item_dir)
+        for key, (path, asset) in (extra_assets or {}).items():
+            shutil.copy2(path, item_dir / Path(path).name)
+            item.add_asset(key, asset.clone())
+            item.assets[key].href = f"./{Path(path).name}"
+        for role, href in (runtime or {}).items():
+            item.add_asset(role.split(":", 1)[1], _runtime_asset(role, href, item_dir))
+        catalog.save(pystac.CatalogType.SELF_CONTAINED)
+        problems = validate_source(str(work / "catalog.json"), schema_dir)
+        if problems:
+            shown = "; ".join(str(p).replace(str(work), str(outdir)) for p in problems[:3])
+            raise InvalidInput(f"the model catalog would be invalid ({len(problems)} problems): {shown}")
+    return Path(outdir).absolute() / "catalog.json"

@@ -1,0 +1,193 @@
+"""Checks a JSON schema cannot make: the files an Item points at and the model they hold.
+
+An MLM Item can be schema-valid and still lie: a checksum of another file, a band list longer
+than the input's channel dimension, an output shape the ONNX graph does not produce. Each
+check yields `(JSON path, message)` findings; `mlmkit.validate` turns them into Problems.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Sequence
+
+import pystac
+
+from mlmkit.checksum import verify_checksum
+from mlmkit.errors import InvalidInput
+from mlmkit.mlm import SUPPORTED_VERSIONS, DimRole, ModelSpec, mlm_version, spec_from_item
+from mlmkit.onnxinfo import TensorInfo, is_onnx_asset, read_graph
+from mlmkit.stacio import is_url, resolve_href
+
+Finding = tuple[str, str]
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def json_path(*parts: str | int) -> str:
+    """`$.properties['mlm:input'][0]`, the notation jsonschema uses for its errors."""
+    path = "$"
+    for part in parts:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif _IDENTIFIER.match(part):
+            path += f".{part}"
+        else:
+            path += f"[{part!r}]"
+    return path
+
+
+def _local_file(href: object, base: str | None) -> str | None:
+    """The local path an asset href designates, or None for URLs and unresolvable relative hrefs."""
+    if not isinstance(href, str) or is_url(href) or (base is None and not os.path.isabs(href)):
+        return None
+    path = resolve_href(href, base)
+    return None if is_url(path) else path
+
+
+def asset_file_findings(data: dict, href: str | None) -> Iterator[Finding]:
+    """Local asset files must exist and match their `file:size` and `file:checksum`."""
+    for key, asset in (data.get("assets") or {}).items():
+        if not isinstance(asset, dict):
+            continue
+        path = _local_file(asset.get("href"), href)
+        if path is None:
+            continue
+        if not os.path.isfile(path):
+            yield json_path("assets", key, "href"), f"file {path} does not exist; expected the asset's file there"
+            continue
+        size = asset.get("file:size")
+        if isinstance(size, int) and size != os.path.getsize(path):
+            yield (json_path("assets", key, "file:size"),
+                   f"file:size is {size} but {path} has {os.path.getsize(path)} bytes")
+        checksum = asset.get("file:checksum")
+        if isinstance(checksum, str):
+            try:
+                verify_checksum(path, checksum)
+            except InvalidInput as exc:
+                yield json_path("assets", key, "file:checksum"), str(exc)
+
+
+def _rank_findings(props: dict) -> Iterator[Finding]:
+    for field, key in (("mlm:input", "input"), ("mlm:output", "result")):
+        for index, entry in enumerate(props.get(field) or []):
+            structure = entry.get(key) if isinstance(entry, dict) else None
+            if not isinstance(structure, dict):
+                continue
+            shape, order = structure.get("shape") or [], structure.get("dim_order") or []
+            if len(shape) != len(order):
+                yield (json_path("properties", field, index, key, "dim_order"),
+                       f"names {len(order)} dimensions but shape {shape} has {len(shape)}; expected one name per dimension")
+
+
+def _band_findings(spec: ModelSpec) -> Iterator[Finding]:
+    for index, model_input in enumerate(spec.inputs):
+        where = ("properties", "mlm:input", index)
+        count = len(model_input.bands)
+        size = model_input.size(DimRole.BANDS)
+        # a pre-processing function may combine bands (e.g. two bands -> one NDVI channel)
+        combined = size is not None and size < count and model_input.pre_processing_function
+        if count and size is not None and size != count and not combined:
+            axis = model_input.axis(DimRole.BANDS)
+            yield (json_path(*where, "input", "shape", axis),
+                   f"the {model_input.dim_order[axis]!r} dimension has size {size} but bands lists {count} bands; "
+                   "expected one band per channel")
+        scaling = model_input.value_scaling or ()
+        channels = count or size
+        if len(scaling) > 1 and channels and len(scaling) != channels:
+            yield (json_path(*where, "value_scaling"),
+                   f"has {len(scaling)} entries for {channels} channels; expected one entry, or one per channel")
+
+
+def _scaling_findings(spec: ModelSpec) -> Iterator[Finding]:
+    """Scalings that would divide by zero or invert a range."""
+    for index, model_input in enumerate(spec.inputs):
+        for entry_index, scaling in enumerate(model_input.value_scaling or ()):
+            where = ("properties", "mlm:input", index, "value_scaling", entry_index)
+            if scaling.type == "z-score" and scaling.stddev is not None and scaling.stddev <= 0:
+                yield json_path(*where, "stddev"), f"is {scaling.stddev}; expected > 0 (z-score divides by it)"
+            ranged = scaling.type in ("min-max", "clip") and None not in (scaling.minimum, scaling.maximum)
+            if ranged and scaling.maximum <= scaling.minimum:
+                yield (json_path(*where, "maximum"),
+                       f"is {scaling.maximum}, not above minimum {scaling.minimum}; expected minimum < maximum")
+
+
+def _class_findings(spec: ModelSpec) -> Iterator[Finding]:
+    for index, output in enumerate(spec.outputs):
+        size = output.size(DimRole.CLASSES)
+        if output.classes and size is not None and size not in (1, len(output.classes)):
+            yield (json_path("properties", "mlm:output", index, "result", "shape", output.axis(DimRole.CLASSES)),
+                   f"the class dimension has size {size} but classification:classes lists {len(output.classes)} "
+                   "classes; expected one score per class (or 1 for a class index)")
+
+
+def _pairs(declared: Sequence, actual: Sequence[TensorInfo]) -> list[tuple[int, object, TensorInfo]] | None:
+    """Match MLM tensors to graph tensors by name, else by position; None when neither works."""
+    by_name = {tensor.name: tensor for tensor in actual}
+    if all(entry.name in by_name for entry in declared):
+        return [(i, entry, by_name[entry.name]) for i, entry in enumerate(declared)]
+    if len(declared) == len(actual):
+        return [(i, entry, tensor) for i, (entry, tensor) in enumerate(zip(declared, actual))]
+    return None
+
+
+def _tensor_findings(field: str, key: str, declared: Sequence, actual: Sequence[TensorInfo]) -> Iterator[Finding]:
+    pairs = _pairs(declared, actual)
+    if pairs is None:
+        yield (json_path("properties", field),
+               f"lists {len(declared)} tensors but the ONNX model has {len(actual)} ({[t.name for t in actual]}); "
+               "expected one entry per graph tensor")
+        return
+    for index, entry, tensor in pairs:
+        where = ("properties", field, index, key)
+        if len(entry.shape) != len(tensor.shape):
+            yield (json_path(*where, "shape"),
+                   f"{list(entry.shape)} has {len(entry.shape)} dimensions but the ONNX tensor {tensor.name!r} has "
+                   f"{len(tensor.shape)} ({list(tensor.shape)})")
+            continue
+        for axis, (want, got) in enumerate(zip(entry.shape, tensor.shape)):
+            if want > 0 and got > 0 and want != got:
+                yield (json_path(*where, "shape", axis),
+                       f"is {want} ({entry.dim_order[axis]}) but the ONNX tensor {tensor.name!r} has {got} there "
+                       f"(shape {list(tensor.shape)})")
+        if entry.data_type != tensor.data_type:
+            yield (json_path(*where, "data_type"),
+                   f"is {entry.data_type} but the ONNX tensor {tensor.name!r} holds {tensor.data_type}")
+
+
+def _onnx_findings(spec: ModelSpec) -> Iterator[Finding]:
+    asset = spec.model_asset
+    if is_url(asset.href) or not os.path.isfile(asset.href):
+        return  # remote models are not downloaded; a missing local file is an asset finding
+    if not is_onnx_asset(asset.href, asset.media_type, asset.artifact_type):
+        return
+    where = json_path("assets", asset.key, "href")
+    try:
+        import onnxruntime  # heavy: only imported when there is a local ONNX model to open
+
+        onnxruntime.InferenceSession(asset.href, providers=["CPUExecutionProvider"])
+        graph = read_graph(asset.href)
+    except Exception as exc:  # any failure to open is the finding itself
+        yield where, f"{asset.href} does not open as an ONNX model: {str(exc).splitlines()[0] if str(exc) else exc!r}"
+        return
+    yield from _tensor_findings("mlm:input", "input", spec.inputs, graph.inputs)
+    yield from _tensor_findings("mlm:output", "result", spec.outputs, graph.outputs)
+
+
+def mlm_findings(data: dict, href: str | None) -> list[Finding]:
+    """Consistency of an MLM Item's inputs, outputs and model file; [] for non-MLM documents.
+
+    MLM versions mlmkit cannot read (< 1.3) get their schema checked only.
+    """
+    if data.get("type") != "Feature" or mlm_version(data) not in SUPPORTED_VERSIONS:
+        return []
+    findings = list(_rank_findings(data.get("properties") or {}))
+    if findings:
+        return findings
+    try:
+        item = pystac.Item.from_dict(data, href=href, preserve_dict=True, migrate=False)
+        if href:
+            item.set_self_href(href)
+        spec = spec_from_item(item)
+    except (InvalidInput, KeyError, TypeError, ValueError, pystac.STACError) as exc:
+        return [("$.properties", f"not a readable MLM Item: {exc}")]
+    return [*_band_findings(spec), *_scaling_findings(spec), *_class_findings(spec), *_onnx_findings(spec)]
