@@ -1,0 +1,53 @@
+"""`mlmkit predict`: run any MLM-described model over STAC imagery."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from mlmkit.predict import PredictOptions, predict as run_predict
+
+
+@click.command()
+@click.option("--model", "-m", required=True, metavar="MLM",
+              help="MLM Item: path, URL, or a directory holding its catalog.json.")
+@click.option("--input", "-i", "inputs", required=True, metavar="STAC",
+              help="Imagery: a STAC Item path/URL, or a catalog (directory or file) with one or more Items.")
+@click.option("--output", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Output directory; gets catalog.json, one result Item per input Item, COGs and quicklooks.")
+@click.option("--tile-size", type=click.IntRange(min=16), help="Tile size for models with dynamic height/width (default 256).")
+@click.option("--overlap", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Pixels shared by neighbouring tiles; results are blended there.")
+@click.option("--blend", type=click.Choice(["smooth", "crop"]), default="smooth", show_default=True,
+              help="Where tiles overlap: smooth weight ramps, or keep each tile's centre only.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True, help="Tiles per model call.")
+@click.option("--threads", type=click.IntRange(min=1), help="onnxruntime intra-op threads (default: all cores).")
+@click.option("--providers", help="Comma-separated onnxruntime execution providers, e.g. CUDAExecutionProvider,CPUExecutionProvider.")
+@click.option("--probabilities", is_flag=True, help="Also write the class scores as a float COG.")
+@click.option("--resolution", type=float, help="Grid resolution in CRS units (default: the finest band's).")
+@click.option("--resampling", help="How bands on other grids are resampled onto the output grid (nearest, bilinear, "
+                                   "cubic, ...; default: the MLM resize_type's interpolation, else bilinear).")
+@click.option("--allow-python-expressions", is_flag=True,
+              help="Trust 'python' pre-processing expressions in the MLM Item (imports and runs that code).")
+@click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
+def predict(model: str, inputs: str, output: Path, tile_size: int | None, overlap: int, blend: str, batch_size: int,
+            threads: int | None, providers: str | None, probabilities: bool, resolution: float | None,
+            resampling: str | None, allow_python_expressions: bool, overwrite: bool) -> None:
+    """Run the model an MLM Item describes over STAC imagery; write COGs and a STAC catalog.
+
+    Bands, scaling, band math, tile size and classes all come from the MLM Item; the output catalog
+    links each result to its source Item and to the model.
+
+    \b
+    Example:
+      mlmkit predict --model model/catalog.json --input scene/item.json --output out/ --overlap 32
+    """
+    options = PredictOptions(
+        tile_size=tile_size, overlap=overlap, blend=blend, batch_size=batch_size, threads=threads,
+        providers=tuple(p.strip() for p in providers.split(",") if p.strip()) if providers else None,
+        probabilities=probabilities, resolution=resolution, resampling=resampling,
+        allow_python=allow_python_expressions, overwrite=overwrite,
+    )
+    catalog = run_predict(model, inputs, output, options)
+    click.echo(str(catalog))

@@ -1,0 +1,147 @@
+"""Pair each MLM input with an ONNX graph input and the imagery bands that feed it.
+
+Everything that can be wrong with a model/imagery pair (missing bands, channel counts, tile sizes,
+tensor layouts) is found here, before the first window is read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pystac
+
+from mlmkit.errors import InvalidInput
+from mlmkit.mlm import DimRole, ModelInput, ModelSpec
+from mlmkit.predict.bands import BandRef, BandResolver
+from mlmkit.predict.preprocess import InputPlan, plan_input, source_names
+from mlmkit.predict.runtime import ModelRunner, TensorSpec
+
+DEFAULT_TILE = 256
+_NCHW = {DimRole.BATCH: 0, DimRole.BANDS: 1, DimRole.HEIGHT: 2, DimRole.WIDTH: 3}
+
+
+@dataclass
+class BoundInput:
+    """An MLM input wired to its ONNX input: how to build it and how to lay it out."""
+
+    plan: InputPlan
+    tensor: TensorSpec
+    axes: tuple[int, ...]           # model axis i takes our (N, C, H, W) axis axes[i]; 3 axes = no channel axis
+    channels: int
+    fixed_hw: tuple[int | None, int | None]
+    batch: int | None
+
+    @property
+    def name(self) -> str:
+        return self.tensor.name
+
+    def feed(self, batch: np.ndarray) -> np.ndarray:
+        """Our (N, C, H, W) batch in the model's own dimension order."""
+        if len(self.axes) == 3:
+            return np.ascontiguousarray(batch[:, 0].transpose([a if a == 0 else a - 1 for a in self.axes]))
+        return batch if self.axes == (0, 1, 2, 3) else np.ascontiguousarray(batch.transpose(self.axes))
+
+
+def _pair(spec: ModelSpec, runner: ModelRunner) -> list[tuple[ModelInput, TensorSpec]]:
+    by_name = {tensor.name: tensor for tensor in runner.inputs}
+    if all(model_input.name in by_name for model_input in spec.inputs):
+        return [(model_input, by_name[model_input.name]) for model_input in spec.inputs]
+    if len(spec.inputs) == len(runner.inputs):
+        return list(zip(spec.inputs, runner.inputs))
+    raise InvalidInput(
+        f"the MLM Item declares {len(spec.inputs)} input(s) ({', '.join(i.name for i in spec.inputs)}) but the ONNX "
+        f"model has {len(runner.inputs)} ({', '.join(t.name for t in runner.inputs)}); expected matching names or counts"
+    )
+
+
+def _axes(model_input: ModelInput, tensor: TensorSpec) -> tuple[int, ...]:
+    rank = len(tensor.shape)
+    if len(model_input.dim_order) == rank:
+        roles = list(model_input.roles)
+        unknown = [i for i, role in enumerate(roles) if role not in _NCHW]
+        if len(unknown) == 1 and DimRole.BANDS not in roles:
+            roles[unknown[0]] = DimRole.BANDS
+        if all(role in _NCHW for role in roles) and len(set(roles)) == rank:
+            return tuple(_NCHW[role] for role in roles)
+    if rank == 4:
+        return 0, 1, 2, 3
+    if rank == 3:
+        return 0, 2, 3
+    raise InvalidInput(f"input {model_input.name!r}: ONNX input {tensor.name!r} has rank {rank} and dim_order "
+                       f"{list(model_input.dim_order)}; expected (batch, bands, height, width) in some order")
+
+
+def _static(tensor: TensorSpec, model_input: ModelInput, axes: tuple[int, ...], ours: int) -> int | None:
+    if ours in axes:
+        size = tensor.shape[axes.index(ours)]
+        if size is not None:
+            return size
+    role = {0: DimRole.BATCH, 1: DimRole.BANDS, 2: DimRole.HEIGHT, 3: DimRole.WIDTH}[ours]
+    return model_input.size(role)
+
+
+def bind_inputs(spec: ModelSpec, runner: ModelRunner, allow_python: bool) -> list[BoundInput]:
+    """Plans for every model input; no imagery needed yet."""
+    bound = []
+    for model_input, tensor in _pair(spec, runner):
+        axes = _axes(model_input, tensor)
+        channels = _static(tensor, model_input, axes, 1) if len(axes) == 4 else 1
+        plan = plan_input(model_input, channels, tensor.dtype, allow_python)
+        hw = (_static(tensor, model_input, axes, 2), _static(tensor, model_input, axes, 3))
+        bound.append(BoundInput(plan, tensor, axes, channels or 0, hw, _static(tensor, model_input, axes, 0)))
+    return bound
+
+
+def resolve_bands(bound: list[BoundInput], item: pystac.Item, spec: ModelSpec) -> list[BandRef]:
+    """The imagery bands all inputs need (each once); band-less inputs take the asset named like them."""
+    resolver = BandResolver(item, spec.band_info)
+    refs: dict[str, BandRef] = {}
+    for entry in bound:
+        if not entry.plan.band_names:
+            asset_refs = resolver.resolve_asset(entry.plan.model_input.name, entry.channels or None)
+            entry.plan.band_names = [ref.name for ref in asset_refs]
+            refs.update({ref.name: ref for ref in asset_refs})
+            continue
+        for name in sorted(source_names(entry.plan)):
+            if name not in refs:
+                refs[name] = resolver.resolve(name, f"input {entry.plan.model_input.name!r}")
+    return list(refs.values())
+
+
+def check_channels(entry: BoundInput) -> None:
+    """Build the input once from zeros: the channel count must be what the model takes."""
+    zeros = {name: np.zeros((2, 2), np.float32) for name in entry.plan.band_names}
+    for expression in entry.plan.derived.values():
+        zeros.update({name: np.zeros((2, 2), np.float32) for name in expression.names})
+    built = entry.plan.build(zeros)
+    if entry.channels and built.shape[0] != entry.channels:
+        raise InvalidInput(
+            f"input {entry.plan.model_input.name!r} provides {built.shape[0]} channel(s) "
+            f"({', '.join(entry.plan.band_names)}) but the model takes {entry.channels}; "
+            "expected the MLM bands to match the model's input shape"
+        )
+    entry.channels = built.shape[0]
+
+
+def tile_shape(bound: list[BoundInput], requested: int | None, height: int, width: int) -> tuple[int, int]:
+    """One tile size for all inputs: fixed model dims win; dynamic dims use --tile-size (capped by the image)."""
+    sizes = set()
+    for entry in bound:
+        fixed_h, fixed_w = entry.fixed_hw
+        for fixed, edge in ((fixed_h, "height"), (fixed_w, "width")):
+            if fixed is not None and requested is not None and fixed != requested:
+                raise InvalidInput(f"input {entry.plan.model_input.name!r} has a fixed {edge} of {fixed} px; "
+                                   f"--tile-size {requested} cannot be used (omit it or pass {fixed})")
+        default = requested or DEFAULT_TILE
+        sizes.add((fixed_h or min(default, height), fixed_w or min(default, width)))
+    if len(sizes) != 1:
+        raise InvalidInput(f"model inputs need different tile sizes {sorted(sizes)}; expected one size for all inputs")
+    return sizes.pop()
+
+
+def batch_size(bound: list[BoundInput], requested: int) -> int:
+    fixed = {entry.batch for entry in bound if entry.batch is not None}
+    if len(fixed) > 1:
+        raise InvalidInput(f"model inputs have different fixed batch sizes {sorted(fixed)}; expected one")
+    return fixed.pop() if fixed else max(1, requested)

@@ -1,0 +1,198 @@
+"""What a model output means for the raster written from it, decided from the MLM output entry.
+
+A pixel-wise class score tensor becomes a class map (argmax, then the MLM class values); a tensor
+with no height/width (EuroSAT-style scene classification) becomes one class per tile; anything
+else (regression) is written as float values. `post_processing_function` expressions run on the
+raw channels (A, B, ...) first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mlmkit.errors import InvalidInput
+from mlmkit.mlm import DimRole, ModelClass, ModelOutput
+from mlmkit.predict.expressions import PYTHON_FORMAT, Expression, check_format
+
+CLASS_TASKS = {"classification", "scene-classification", "segmentation", "semantic-segmentation",
+               "instance-segmentation", "panoptic-segmentation"}
+_PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
+            (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
+
+
+def _to_nkhw(array: np.ndarray, output: ModelOutput) -> np.ndarray:
+    """Raw output as (batch, channels, height, width) or (batch, channels) when it has no spatial dims."""
+    if len(output.dim_order) == array.ndim:
+        roles = output.roles
+        order = [roles.index(DimRole.BATCH)] if DimRole.BATCH in roles else []
+        channel = [i for i, role in enumerate(roles) if role in (DimRole.CLASSES, DimRole.BANDS, DimRole.OTHER)
+                   and i not in order]
+        spatial = [roles.index(role) for role in (DimRole.HEIGHT, DimRole.WIDTH) if role in roles]
+        if order and len(spatial) in (0, 2) and len(channel) <= 1:
+            arranged = array.transpose(order + channel + spatial)
+            return arranged[:, None] if not channel else arranged
+    if array.ndim == 4:
+        return array
+    if array.ndim == 3:
+        return array[:, None]
+    if array.ndim == 2:
+        return array
+    if array.ndim == 1:
+        return array[:, None]
+    raise InvalidInput(f"output {output.name!r} has shape {list(array.shape)}; expected (batch, classes[, height, width])")
+
+
+def color_of(model_class: ModelClass, position: int) -> tuple[int, int, int]:
+    """A class's colour_hint (hex string or RGB list), else a fixed palette colour."""
+    hint = model_class.color_hint
+    if isinstance(hint, str) and len(hint.lstrip("#")) >= 6:
+        text = hint.lstrip("#")
+        return int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16)
+    if isinstance(hint, (list, tuple)) and len(hint) >= 3:
+        return int(hint[0]), int(hint[1]), int(hint[2])
+    return _PALETTE[position % len(_PALETTE)]
+
+
+@dataclass
+class OutputPlan:
+    """How one ONNX output becomes raster bands."""
+
+    output: ModelOutput
+    index: int                  # position among the ONNX session outputs
+    kind: str                   # "classes" (argmax), "binary" (threshold 0.5), "labels" (as is), "values"
+    spatial: bool
+    channels: int               # channels after post-processing
+    class_values: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    functions: list = field(default_factory=list)
+
+    @property
+    def is_classes(self) -> bool:
+        return self.kind != "values"
+
+    @property
+    def bands(self) -> int:
+        return 1 if self.is_classes else self.channels
+
+    @property
+    def dtype(self) -> np.dtype:
+        if not self.is_classes:
+            return np.dtype(np.float32)
+        values = list(self.class_values) + [c.value for c in self.output.classes]
+        high, low = max(values, default=0), min(values, default=0)
+        if low >= 0 and high < 255:
+            return np.dtype(np.uint8)
+        if low >= 0 and high < 65535:
+            return np.dtype(np.uint16)
+        return np.dtype(np.int32)
+
+    @property
+    def nodata(self) -> float:
+        if not self.is_classes:
+            return float("nan")
+        flagged = [c.value for c in self.output.classes if c.nodata]
+        return float(flagged[0]) if flagged else float(np.iinfo(self.dtype).max)
+
+    def scores(self, raw: np.ndarray) -> np.ndarray:
+        """(batch, channels[, h, w]) float32 after post-processing functions."""
+        array = _to_nkhw(np.asarray(raw), self.output).astype(np.float32, copy=False)
+        for function in self.functions:
+            channels = {chr(ord("A") + i): array[:, i] for i in range(min(array.shape[1], 26))}
+            result = np.asarray(function(channels), dtype=np.float32)
+            array = result[:, None] if result.ndim == array.ndim - 1 else result
+        return array
+
+    def finalize(self, scores: np.ndarray, covered: np.ndarray) -> np.ndarray:
+        """(channels, ...) blended scores → (bands, ...) raster values of `dtype`, nodata where not covered."""
+        if self.kind == "values":
+            scores[:, ~covered] = np.nan
+            return scores
+        if self.kind == "classes":
+            index = _argmax(scores)
+        elif self.kind == "binary":
+            index = (scores[0] > 0.5).view(np.uint8)
+        else:
+            index = None
+        table = self.class_values.astype(self.dtype)
+        values = np.rint(scores[0]).astype(self.dtype) if index is None else table[index]
+        values[~covered] = self.nodata
+        return values[None]
+
+
+def _argmax(scores: np.ndarray) -> np.ndarray:
+    """argmax over the first axis, channel by channel (much faster than a strided np.argmax)."""
+    best = scores[0].copy()
+    index = np.zeros(best.shape, dtype=np.uint8 if scores.shape[0] <= 256 else np.uint16)
+    for channel in range(1, scores.shape[0]):
+        better = scores[channel] > best
+        index[better] = channel
+        np.maximum(best, scores[channel], out=best)
+    return index
+
+
+def _class_values(classes: tuple[ModelClass, ...], channels: int, kind: str) -> np.ndarray:
+    real = [c.value for c in classes if not c.nodata]
+    wanted = 2 if kind == "binary" else channels
+    if kind == "labels":
+        return np.asarray(real or [0])
+    if len(real) == wanted:
+        return np.asarray(real)
+    if len(classes) == wanted:
+        return np.asarray([c.value for c in classes])
+    return np.arange(wanted)
+
+
+def _functions(output: ModelOutput, allow_python: bool) -> list:
+    steps = []
+    for expr in output.post_processing_function:
+        where = f"output {output.name!r} post_processing_function"
+        check_format(expr.format, expr.expression, allow_python, where)
+        if expr.format.lower() == PYTHON_FORMAT:
+            raise InvalidInput(f"{where}: python post-processing is not supported; expected gdal-calc arithmetic")
+        steps.append(Expression(expr.expression, expr.format))
+    return steps
+
+
+def plan_output(output: ModelOutput, index: int, raw: np.ndarray, tile: tuple[int, int],
+                allow_python: bool) -> OutputPlan:
+    """Decide the raster for an output from one dry-run result `raw` (batch of one tile)."""
+    plan = OutputPlan(output, index, "values", False, 0, functions=_functions(output, allow_python))
+    scores = plan.scores(raw)
+    plan.spatial = scores.ndim == 4
+    plan.channels = scores.shape[1]
+    if plan.spatial and tuple(scores.shape[2:]) != tile:
+        raise InvalidInput(f"output {output.name!r} is {scores.shape[3]}×{scores.shape[2]} px for a "
+                           f"{tile[1]}×{tile[0]} tile; expected the same size (or no height/width for scene classes)")
+    tasks = set(output.tasks)
+    if tasks & CLASS_TASKS or output.classes:
+        if np.issubdtype(np.asarray(raw).dtype, np.integer) or np.asarray(raw).dtype == np.bool_:
+            plan.kind = "labels" if plan.channels == 1 else "classes"
+        else:
+            plan.kind = "classes" if plan.channels > 1 else "binary"
+        plan.class_values = _class_values(output.classes, plan.channels, plan.kind)
+    return plan
+
+
+def _classes(plan: OutputPlan) -> list[tuple[ModelClass, tuple[int, int, int]]]:
+    by_value = {c.value: c for c in plan.output.classes}
+    found = [by_value.get(value, ModelClass(value=int(value), name=f"class-{value}")) for value in plan.class_values]
+    return [(model_class, color_of(model_class, position)) for position, model_class in enumerate(found)]
+
+
+def colormap(plan: OutputPlan) -> dict[int, tuple[int, int, int, int]]:
+    """Class value → RGBA, for the COG's colour table and the quicklook."""
+    table = {int(model_class.value): (*rgb, 255) for model_class, rgb in _classes(plan)}
+    table[int(plan.nodata)] = (0, 0, 0, 0)
+    return table
+
+
+def classes_field(plan: OutputPlan) -> list[dict]:
+    """`classification:classes` for a class output, with its nodata value flagged."""
+    entries = [
+        {"value": int(model_class.value), "name": model_class.name,
+         "description": model_class.description or model_class.name, "color_hint": "%02X%02X%02X" % rgb}
+        for model_class, rgb in _classes(plan)
+    ]
+    entries.append({"value": int(plan.nodata), "name": "nodata", "description": "no data", "nodata": True})
+    return entries

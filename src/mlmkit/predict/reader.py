@@ -1,0 +1,171 @@
+"""Read windows of many bands, from assets of different resolutions or CRSs, on one common grid.
+
+Each asset is opened once. An asset already on the grid is read directly; any other is wrapped in a
+WarpedVRT onto the grid, so 20 m and 60 m Sentinel-2 bands are resampled window by window and the
+scene is never held in memory.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.enums import Resampling
+from rasterio.errors import RasterioIOError
+from rasterio.vrt import WarpedVRT
+from rasterio.warp import transform_bounds
+from rasterio.windows import Window
+
+from mlmkit.errors import InvalidInput
+from mlmkit.predict.bands import BandRef
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The pixel grid every band is read on and the output is written on."""
+
+    crs: rasterio.crs.CRS
+    transform: Affine
+    width: int
+    height: int
+
+    @property
+    def resolution(self) -> float:
+        return abs(self.transform.a)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        left, top = self.transform.c, self.transform.f
+        right, bottom = self.transform @ (self.width, self.height)
+        return min(left, right), min(top, bottom), max(left, right), max(top, bottom)
+
+    def same_as(self, dataset) -> bool:
+        return (dataset.crs == self.crs and dataset.width == self.width and dataset.height == self.height
+                and dataset.transform.almost_equals(self.transform))
+
+
+def _open(href: str):
+    try:
+        return rasterio.open(href)
+    except (RasterioIOError, OSError) as exc:
+        raise InvalidInput(f"cannot read imagery asset {href}: {exc}; expected a raster GDAL can open") from exc
+
+
+def _check_georeference(dataset, href: str) -> None:
+    if dataset.crs is None or dataset.transform == Affine.identity():
+        raise InvalidInput(f"imagery asset {href} has no georeference (CRS and geotransform); "
+                           "expected a georeferenced raster")
+    if dataset.transform.b or dataset.transform.d:
+        raise InvalidInput(f"imagery asset {href} has a rotated geotransform; expected a north-up raster")
+
+
+def _check_overlap(dataset, grid: Grid, href: str) -> None:
+    left, bottom, right, top = transform_bounds(dataset.crs, grid.crs, *dataset.bounds)
+    g_left, g_bottom, g_right, g_top = grid.bounds
+    if left >= g_right or right <= g_left or bottom >= g_top or top <= g_bottom:
+        raise InvalidInput(f"imagery asset {href} ({dataset.crs}) does not overlap the grid of the other bands "
+                           f"({grid.crs}, bounds {[round(v, 3) for v in grid.bounds]}); expected all bands to cover "
+                           "the same area (is its CRS right?)")
+
+
+def choose_grid(hrefs: list[str], resolution: float | None = None) -> Grid:
+    """The finest grid among the assets (or the finest's extent at `resolution`)."""
+    grids = []
+    for href in hrefs:
+        with _open(href) as dataset:
+            _check_georeference(dataset, href)
+            grids.append(Grid(dataset.crs, dataset.transform, dataset.width, dataset.height))
+    finest = min(grids, key=lambda grid: grid.resolution)
+    if resolution is None or math.isclose(resolution, finest.resolution):
+        return finest
+    left, bottom, right, top = finest.bounds
+    width, height = math.ceil((right - left) / resolution), math.ceil((top - bottom) / resolution)
+    return Grid(finest.crs, Affine(resolution, 0, left, 0, -resolution, top), width, height)
+
+
+class WindowReader:
+    """Read a window of every band on the grid: (bands, h, w) float32 plus a validity mask."""
+
+    def __init__(self, refs: list[BandRef], grid: Grid, resampling: Resampling = Resampling.bilinear) -> None:
+        self.refs = refs
+        self.grid = grid
+        self._datasets: dict[str, rasterio.DatasetReader] = {}
+        self._sources: dict[str, object] = {}
+        self._nodata: list[float | None] = []
+        self._alpha: set[str] = set()  # warped sources without nodata: their alpha band says what they cover
+        try:
+            for ref in refs:
+                source = self._source(ref.href, resampling)
+                if ref.index > source.count:
+                    raise InvalidInput(f"band {ref.name!r} is band {ref.index} of {ref.href}, which has "
+                                       f"{source.count} band(s); expected the asset's band list to match the file")
+                nodata = self._datasets[ref.href].nodatavals[ref.index - 1]
+                self._nodata.append(ref.nodata if ref.nodata is not None else nodata)
+        except BaseException:
+            self.close()
+            raise
+        # one read per asset: asset href -> (positions in refs, band indexes)
+        self._plan: dict[str, tuple[list[int], list[int]]] = {}
+        for position, ref in enumerate(refs):
+            positions, indexes = self._plan.setdefault(ref.href, ([], []))
+            positions.append(position)
+            indexes.append(ref.index)
+
+    def _source(self, href: str, resampling: Resampling):
+        if href not in self._sources:
+            dataset = _open(href)
+            self._datasets[href] = dataset
+            _check_georeference(dataset, href)
+            if self.grid.same_as(dataset):
+                self._sources[href] = dataset
+            else:
+                _check_overlap(dataset, self.grid, href)
+                masked = all(value is None for value in dataset.nodatavals)
+                if masked:
+                    self._alpha.add(href)
+                self._sources[href] = WarpedVRT(dataset, crs=self.grid.crs, transform=self.grid.transform,
+                                                width=self.grid.width, height=self.grid.height,
+                                                resampling=resampling, add_alpha=masked)
+        return self._sources[href]
+
+    def read(self, window: Window, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Bands of a window as float32 (into `out` if given) and True where every band has data."""
+        height, width = int(window.height), int(window.width)
+        if out is None:
+            out = np.empty((len(self.refs), height, width), dtype=np.float32)
+        valid = np.ones((height, width), dtype=bool)
+        for href, (positions, indexes) in self._plan.items():
+            first = positions[0]
+            contiguous = positions == list(range(first, first + len(positions)))
+            target = out[first:first + len(positions)] if contiguous else None
+            try:
+                data = self._sources[href].read(indexes, window=window, out=target)
+            except (RasterioIOError, OSError) as exc:
+                raise InvalidInput(f"cannot read window {window} of imagery asset {href}: {exc}") from exc
+            for slot, position in enumerate(positions):
+                if not contiguous:
+                    out[position] = data[slot]
+                nodata = self._nodata[position]
+                if nodata is not None:
+                    valid &= ~np.isnan(out[position]) if math.isnan(nodata) else out[position] != nodata
+            if href in self._alpha:
+                valid &= self._sources[href].read_masks(indexes[0], window=window) > 0
+        return out, valid
+
+    def close(self) -> None:
+        for source in self._sources.values():
+            if isinstance(source, WarpedVRT):
+                source.close()
+        for dataset in self._datasets.values():
+            dataset.close()
+        self._sources.clear()
+        self._datasets.clear()
+
+    def __enter__(self) -> WindowReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,142 @@
+"""The pieces of predict on their own: safe expressions, value scaling, tiling and blending."""
+
+from __future__ import annotations
+
+import datetime
+
+import numpy as np
+import pytest
+
+from mlmkit.errors import InvalidInput
+from mlmkit.mlm import ValueScaling
+from mlmkit.predict.bands import BandResolver
+from mlmkit.predict.expressions import Expression, check_format
+from mlmkit.predict.preprocess import scaling_step
+from mlmkit.predict.tiler import Strip, TileLayout, blend_weights, edge_weights, starts
+
+A = np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32)
+B = np.array([[4.0, 3.0], [2.0, 0.0]], dtype=np.float32)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("(B08 - B04) / (B08 + B04)", (A - B) / (A + B)),
+    ("(/ (- B08 B04) (+ B08 B04))", (A - B) / (A + B)),          # rio-calc prefix form
+    ("where(B08 > 2, B08, 0)", np.where(A > 2, A, 0)),
+    ("np.sqrt(B08) * 2 ** 2", np.sqrt(A) * 4),
+    ("logical_not(B04)", np.logical_not(B)),
+    ("1 < B08 <= 3", (A > 1) & (A <= 3)),
+    ("B08 if B04 else -B08", np.where(B, A, -A)),
+])
+def test_expressions_compute_like_numpy(text, expected):
+    np.testing.assert_allclose(Expression(text)({"B08": A, "B04": B}), expected)
+
+
+def test_expression_names_and_case_insensitive_lookup():
+    expression = Expression("(A - b) / 2")
+    assert expression.names == {"A", "b"}
+    np.testing.assert_allclose(expression({"A": A, "B": B}), (A - B) / 2)
+
+
+@pytest.mark.parametrize("text", [
+    "__import__('os').system('id')", "A.__class__", "open('x')", "[A for A in B]", "lambda: 1", "A; B",
+    "eval('1')", "np.load('x')", "'text'",
+])
+def test_unsafe_expressions_are_refused(text):
+    with pytest.raises(InvalidInput):
+        Expression(text)
+
+
+def test_missing_names_are_reported():
+    with pytest.raises(InvalidInput, match="B11"):
+        Expression("B11 + 1")({"B04": B})
+
+
+def test_python_format_needs_consent():
+    with pytest.raises(InvalidInput, match="allow-python-expressions"):
+        check_format("python", "pkg.mod:fn", False, "input x")
+    check_format("python", "pkg.mod:fn", True, "input x")
+    with pytest.raises(InvalidInput, match="expected one of"):
+        check_format("docker", "img:tag", True, "input x")
+
+
+@pytest.mark.parametrize("scaling,expected", [
+    (ValueScaling("min-max", minimum=1, maximum=5), (A - 1) / 4),
+    (ValueScaling("z-score", mean=2, stddev=0.5), (A - 2) / 0.5),
+    (ValueScaling("clip", minimum=2, maximum=3), np.clip(A, 2, 3)),
+    (ValueScaling("clip-min", minimum=2.5), np.maximum(A, 2.5)),
+    (ValueScaling("clip-max", maximum=2.5), np.minimum(A, 2.5)),
+    (ValueScaling("offset", value=1.5), A - 1.5),
+    (ValueScaling("scale", value=4), A / 4),
+    (ValueScaling("processing", format="gdal-calc", expression="A * logical_or(A <= 1, A >= 4)"),
+     A * ((A <= 1) | (A >= 4))),
+])
+def test_value_scaling_follows_the_mlm_table(scaling, expected):
+    np.testing.assert_allclose(scaling_step(scaling)(A.copy()), expected)
+
+
+def test_value_scaling_missing_parameter():
+    with pytest.raises(InvalidInput, match="needs mean, stddev"):
+        scaling_step(ValueScaling("z-score", mean=1))
+
+
+@pytest.mark.parametrize("length,tile,stride", [(130, 64, 64), (130, 64, 48), (64, 64, 64), (1000, 256, 224)])
+def test_tile_starts_cover_every_pixel_and_end_on_the_edge(length, tile, stride):
+    origins = starts(length, tile, stride)
+    covered = np.zeros(length, bool)
+    for origin in origins:
+        covered[origin:origin + tile] = True
+    assert covered.all() and origins[-1] + tile == length and origins[0] == 0
+
+
+def test_layout_rejects_images_smaller_than_a_tile_and_bad_overlap():
+    with pytest.raises(InvalidInput, match="smaller than one"):
+        TileLayout(40, 100, 64, 64)
+    with pytest.raises(InvalidInput, match="overlap"):
+        TileLayout(100, 100, 64, 64, overlap=64)
+
+
+@pytest.mark.parametrize("mode", ["smooth", "crop"])
+def test_blending_a_constant_gives_the_constant_everywhere(mode):
+    """Strips blend overlapping tiles; every pixel (edges included) gets weight > 0."""
+    height, width, tile, overlap = 150, 170, 64, 24
+    layout = TileLayout(height, width, tile, tile, overlap)
+    base = blend_weights(tile, tile, overlap, mode)
+    strip = Strip(1, tile, width, blend=True)
+    result = np.full((height, width), np.nan)
+    rows, cols = layout.rows, layout.cols
+    for r, y in enumerate(rows):
+        for c, x in enumerate(cols):
+            weights = edge_weights(base, overlap, r == 0, r == len(rows) - 1, c == 0, c == len(cols) - 1)
+            strip.add(y, x, np.full((1, tile, tile), 7.0, np.float32), weights)
+        until = rows[r + 1] if r + 1 < len(rows) else height
+        top = strip.top
+        values, covered = strip.flush(until)
+        assert covered.all()
+        result[top:until] = values[0]
+    np.testing.assert_allclose(result, 7.0, rtol=1e-6)
+
+
+def _item(assets: dict) -> "pystac.Item":
+    import pystac
+
+    item = pystac.Item("x", None, None, datetime.datetime(2024, 1, 1), {})
+    for key, fields in assets.items():
+        item.add_asset(key, pystac.Asset(f"/data/{key}.tif", media_type="image/tiff; application=geotiff",
+                                         roles=["data"], extra_fields=fields))
+    return item
+
+
+def test_band_resolver_matches_every_way_a_stac_item_names_bands():
+    item = _item({
+        "visual": {"eo:bands": [{"name": "B04", "common_name": "red"}, {"name": "B03", "common_name": "green"}]},
+        "nir": {"bands": [{"name": "nir08", "eo:common_name": "nir"}]},           # STAC 1.1 bands
+        "swir": {"raster:bands": [{"name": "B11", "nodata": 0}]},                 # raster:bands name
+        "B12": {},                                                                # asset key only
+    })
+    resolver = BandResolver(item, {"B08": {"common_name": "nir"}})
+    found = {name: resolver.resolve(name, "input x") for name in ("B04", "green", "B08", "b11", "B12")}
+    assert [(ref.asset, ref.index) for ref in found.values()] == [
+        ("visual", 1), ("visual", 2), ("nir", 1), ("swir", 1), ("B12", 1)]
+    assert found["b11"].nodata == 0 and found["B08"].href == "/data/nir.tif"
+    with pytest.raises(InvalidInput, match=r"band 'B01'.*visual\[1\]=B04/red.*B12"):
+        resolver.resolve("B01", "input x")
