@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from mlmkit.cli import main
 from mlmkit.predict import PredictOptions, predict
 from mlmkit.validate import validate_source
+from http_helpers import static_server
 from predict_helpers import (conv_model, imagery_item, mlm_input, mlm_item, mlm_output, scene_model,
                              two_input_model, write_raster)
 
@@ -269,30 +270,6 @@ def test_catalog_of_several_items(scene, tmp_path):
     assert validate_source(out / "catalog.json") == []
 
 
-def _serve(directory: Path):
-    """A static http server in its own process (GDAL holds the GIL while it reads, so not a thread)."""
-    import socket
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
-                               "--directory", str(directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(base, timeout=1)
-            return server, base
-        except OSError:
-            time.sleep(0.1)
-    server.kill()
-    raise RuntimeError("http server did not start")
-
-
 def test_model_and_imagery_over_http(scene, tmp_path):
     """Item, assets and the ONNX file fetched over http(s), as from a STAC API or object store."""
     import shutil
@@ -300,13 +277,9 @@ def test_model_and_imagery_over_http(scene, tmp_path):
     for name in ("item.json", "visual.tif", "b08.tif"):
         shutil.copy(scene["root"] / name, tmp_path / name)
     model = _seg_model(tmp_path)
-    server, base = _serve(tmp_path)
-    try:
-        out = tmp_path / "out"
+    out = tmp_path / "out"
+    with static_server(tmp_path) as base:
         predict(f"{base}/{model.name}", f"{base}/item.json", out, PredictOptions(tile_size=64, resampling="nearest"))
-    finally:
-        server.terminate()
-        server.wait()
     item, item_dir = _result(out)
     classes, _ = _read(item_dir / item["assets"]["landcover"]["href"])
     _assert_classes(classes[0], _expected_scores(scene["bands"]), [1, 2, 5], scene["valid"])

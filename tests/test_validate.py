@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import functools
-import http.server
 import json
 import shutil
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from http_helpers import static_server
 from mlm_fixtures import item_path, write_water_catalog
 from mlmkit.cli import main
 from mlmkit.schemas import SchemaStore, SchemaUnavailable, mirror_path
@@ -66,25 +62,6 @@ def test_schema_missing_from_mirror_names_url_and_mirror(tmp_path: Path, eo_item
     assert str(tmp_path) in message
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
-
-
-@contextlib.contextmanager
-def _http_server(directory: Path) -> Iterator[str]:
-    """A real local HTTP server for `directory`; yields its base URL."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(directory)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join()
-        server.server_close()
-
-
 def test_online_schema_is_fetched_once_then_served_from_cache(
     tmp_path: Path, schema_dir: Path, eo_item: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -97,7 +74,7 @@ def test_online_schema_is_fetched_once_then_served_from_cache(
         "properties": {"properties": {"required": ["ext:colour"]}}}))
     cache = tmp_path / "cache"
     shutil.copytree(schema_dir, cache)  # the public schemas, as if cached by an earlier online run
-    with _http_server(tmp_path / "www") as base:
+    with static_server(tmp_path / "www") as base:
         url = f"{base}/ext/v1.0.0/schema.json"
         eo_item["stac_extensions"].append(url)
         problems = validate_dict(eo_item, None, store=SchemaStore(cache_dir=cache))
@@ -210,7 +187,7 @@ def test_catalog_served_over_http(water_catalog: Path, tmp_path: Path, schema_di
     data = json.loads(item.read_text())
     del data["properties"]["mlm:architecture"]
     item.write_text(json.dumps(data))
-    with _http_server(site) as base:
+    with static_server(site) as base:
         problems = validate_source(f"{base}/catalog.json", schema_dir)
     item_url = f"{base}/{item.relative_to(site).as_posix()}"
     assert [(p.document, p.path) for p in problems] == [(f"{base}/catalog.json", "$.links[0].href"),

@@ -1,0 +1,108 @@
+"""`mlmkit chips` (build a STAC training catalog) and `mlmkit train` (train, export ONNX + MLM Item)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from mlmkit.errors import InvalidInput
+
+_CTX = {"help_option_names": ["-h", "--help"]}
+
+
+def _names(value: str | None) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else ()
+
+
+@click.command(context_settings=_CTX)
+@click.option("--imagery", help="STAC imagery Item (file, URL or catalog directory holding one Item).")
+@click.option("--labels", help="Label raster (class values; reprojected onto the imagery grid) or GeoJSON polygons.")
+@click.option("--classes", help="Class list: '0=water,1=vegetation' or a JSON file of [{value, name, color_hint}].")
+@click.option("--label-property", help="GeoJSON feature property holding the class (name or value).")
+@click.option("--eurosat", "eurosat_folder", type=click.Path(file_okay=False, path_type=Path),
+              help="Convert a EuroSAT-style folder (one sub-folder of GeoTIFF chips per class) instead.")
+@click.option("--output", "-o", required=True, type=click.Path(path_type=Path), help="Training catalog directory.")
+@click.option("--bands", help="Imagery bands to keep, comma-separated names or common names (default: all).")
+@click.option("--band-names", help="EuroSAT: band names of the chips (default: the 13 EuroSAT MS bands B01..B12).")
+@click.option("--chip-size", default=64, show_default=True, help="Chip width and height in pixels.")
+@click.option("--split", "split_spec", default="0.7,0.15,0.15", show_default=True,
+              help="train,validate,test fractions of the chips.")
+@click.option("--block-size", default=4, show_default=True,
+              help="Spatial block edge in chips; whole blocks go to one split.")
+@click.option("--block-deg", default=0.05, show_default=True, help="EuroSAT: spatial block edge in degrees.")
+@click.option("--min-labelled", default=0.5, show_default=True, help="Keep chips with at least this labelled share.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the block split.")
+@click.option("--name", default="training-data", show_default=True, help="Catalog id (collections: NAME-SPLIT).")
+@click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
+def chips(imagery, labels, classes, label_property, eurosat_folder, output, bands, band_names, chip_size, split_spec,
+          block_size, block_deg, min_labelled, seed, name, overwrite) -> None:
+    """Build a STAC training catalog: N x N chip COGs, label + ml-aoi extensions, one collection per split.
+
+    \b
+    Examples:
+      mlmkit chips --imagery scene/item.json --labels landcover.tif \\
+          --classes 0=water,1=forest,2=crops --bands B02,B03,B04,B08 --output training-data/
+      mlmkit chips --eurosat EuroSAT_MS/ --output eurosat-catalog/
+    """
+    from mlmkit.training.chips import ChipOptions, build_chips
+    from mlmkit.training.eurosat import convert_eurosat
+    from mlmkit.training.layout import parse_classes
+    from mlmkit.training.splits import parse_fractions
+
+    fractions = parse_fractions(split_spec)
+    if eurosat_folder is not None:
+        if imagery or labels:
+            raise InvalidInput("--eurosat converts a folder on its own; expected no --imagery/--labels with it")
+        convert_eurosat(eurosat_folder, output, fractions, block_deg, seed, _names(band_names), name, overwrite)
+    else:
+        if not (imagery and labels and classes):
+            raise InvalidInput("--imagery, --labels and --classes are needed; expected all three (or --eurosat FOLDER)")
+        options = ChipOptions(chip_size, _names(bands), fractions, block_size, seed, min_labelled, name,
+                              f"Training chips of {Path(imagery).name} labelled by {Path(labels).name}")
+        build_chips(imagery, labels, parse_classes(classes), output, options, label_property, overwrite)
+    click.echo(f"training catalog: {Path(output).absolute() / 'catalog.json'}")
+
+
+@click.command(context_settings=_CTX)
+@click.option("--data", required=True, help="Training catalog: directory with catalog.json, catalog.json or URL.")
+@click.option("--output", "-o", required=True, type=click.Path(path_type=Path), help="Model catalog directory.")
+@click.option("--task", type=click.Choice(["scene-classification", "semantic-segmentation"]),
+              help="Task (default: from the labels, raster -> segmentation, vector -> scene classification).")
+@click.option("--arch", type=click.Choice(["small-cnn", "resnet18", "unet"]),
+              help="Architecture (default: small-cnn for scenes, unet for segmentation).")
+@click.option("--epochs", default=10, show_default=True)
+@click.option("--batch-size", default=32, show_default=True)
+@click.option("--lr", default=1e-3, show_default=True, help="AdamW learning rate (cosine schedule).")
+@click.option("--seed", default=0, show_default=True,
+              help="Seed of weights and batch order (deterministic per device).")
+@click.option("--width", type=int, help="Base channel width of the model (default: the architecture's).")
+@click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto (CUDA when present).")
+@click.option("--bands", help="Train on these chip bands only, comma-separated (default: all).")
+@click.option("--model-id", help="Id of the MLM Item (default: ARCH-TASK).")
+@click.option("--training-cwl-href", help="href of the training CWL package, e.g. a release URL "
+                                          "(default: copy the repository's cwl/training.cwl).")
+@click.option("--inference-cwl-href", help="href of the inference CWL package (default: cwl/inference.cwl).")
+@click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def train(data, output, task, arch, epochs, batch_size, lr, seed, width, device, bands, model_id, training_cwl_href,
+          inference_cwl_href, overwrite, quiet) -> None:
+    """Train on a STAC training catalog; write ONNX + MLM Item (+ metrics, confusion matrix) as a catalog.
+
+    \b
+    Example:
+      mlmkit train --data training-data/ --output model/ --task semantic-segmentation --epochs 10
+      mlmkit predict --model model/catalog.json --input scene/item.json --output prediction/
+    """
+    from mlmkit.training.pipeline import train_model
+
+    summary = train_model(data, output, task, arch, epochs, batch_size, lr, seed, width, device, _names(bands),
+                          model_id, training_cwl_href, inference_cwl_href, overwrite, progress=not quiet)
+    validation = summary.result.validation
+    click.echo("chips: " + ", ".join(f"{split} {count}" for split, count in summary.samples.items()))
+    click.echo(f"best epoch {summary.result.best_epoch}: validate accuracy {validation['overall_accuracy']:.3f}, "
+               f"mean F1 {validation['mean_f1']:.3f}, mIoU {validation['miou']:.3f}")
+    if summary.result.test:
+        click.echo(f"test accuracy {summary.result.test['overall_accuracy']:.3f}")
+    click.echo(f"ONNX vs torch max abs difference: {summary.onnx_max_abs_diff:.2e}")
+    click.echo(f"model catalog: {summary.catalog}")

@@ -1,0 +1,193 @@
+"""Imagery Item + label raster (or vector labels) -> a training catalog of N x N chip COGs.
+
+The scene is read in strips of one chip row, so memory follows the scene width, not its area.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pystac
+import rasterio
+from rasterio.enums import Resampling
+from rasterio.features import rasterize
+from rasterio.warp import transform_geom
+from rasterio.windows import Window
+from rasterio.windows import transform as window_transform
+
+from mlmkit.atomic import atomic_output_dir
+from mlmkit.errors import InvalidInput
+from mlmkit.predict.bands import BandRef, BandResolver, imagery_bands
+from mlmkit.predict.reader import Grid, WindowReader, choose_grid
+from mlmkit.stacio import asset_href, read_stac
+from mlmkit.training.layout import LABEL_NODATA, SEGMENTATION, ChipInfo, LabelClass, TrainingCatalogWriter
+from mlmkit.training.splits import assign_splits
+
+LabelStrips = Callable[[int, int], np.ndarray]
+
+
+@dataclass(frozen=True)
+class ChipOptions:
+    """How to cut and split: chip size, bands, split fractions, block size (in chips), seed."""
+
+    chip_size: int = 64
+    bands: tuple[str, ...] = ()
+    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    block_size: int = 4
+    seed: int = 0
+    min_labelled: float = 0.5
+    name: str = "training-data"
+    description: str = "Training chips"
+
+
+def _imagery_item(source: str) -> pystac.Item:
+    obj = read_stac(source)
+    if isinstance(obj, pystac.Item):
+        return obj
+    items = list(obj.get_items(recursive=True))
+    if len(items) != 1:
+        raise InvalidInput(f"{source} holds {len(items)} items; expected one imagery Item")
+    return items[0]
+
+
+def _band_entry(item: pystac.Item, asset_key: str, index: int) -> dict:
+    """The eo:bands/bands entry of band `index` (1-based) of an asset, or {}."""
+    fields = item.assets[asset_key].extra_fields
+    entries = fields.get("eo:bands") or fields.get("bands") or []
+    return entries[index - 1] if index <= len(entries) else {}
+
+
+def _eo_band(item: pystac.Item, ref: BandRef) -> dict:
+    """The band's own entry (name, common name, wavelength) for the chips' metadata."""
+    entry = _band_entry(item, ref.asset, ref.index)
+    keys = ("common_name", "center_wavelength", "full_width_half_max", "description")
+    return {"name": entry.get("name", ref.name), **{k: entry[k] for k in keys if entry.get(k) is not None}}
+
+
+def select_bands(item: pystac.Item, wanted: Sequence[str]) -> list[BandRef]:
+    """The bands asked for (by name or common name), or every band of the item."""
+    if wanted:
+        resolver = BandResolver(item)
+        return [resolver.resolve(name, "mlmkit chips --bands") for name in wanted]
+    return [BandRef(_band_entry(item, band.asset, band.index).get("name") or band.asset, band.asset,
+                    asset_href(item, band.asset), band.index, band.nodata) for band in imagery_bands(item)]
+
+
+def _vector_strips(path: str, grid: Grid, classes: Sequence[LabelClass], prop: str | None) -> LabelStrips:
+    try:
+        collection = json.loads(Path(path).read_text(encoding="utf-8"))
+        features = collection["features"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise InvalidInput(f"cannot read vector labels {path}: {exc}; expected a GeoJSON FeatureCollection") from exc
+    if not prop:
+        raise InvalidInput("vector labels need --label-property naming the class property of each feature")
+    by_name = {c.name: c.value for c in classes}
+    by_value = {c.value for c in classes}
+    shapes = []
+    for feature in features:
+        raw = (feature.get("properties") or {}).get(prop)
+        value = by_name.get(raw, raw if raw in by_value else None)
+        if value is None:
+            raise InvalidInput(f"feature property {prop}={raw!r} in {path} is not a class; "
+                               f"expected one of {sorted(by_name)}")
+        shapes.append((transform_geom("EPSG:4326", grid.crs, feature["geometry"]), value))
+
+    def strip(row_off: int, rows: int) -> np.ndarray:
+        window = Window(0, row_off, grid.width, rows)
+        return rasterize(shapes, out_shape=(rows, grid.width), transform=window_transform(window, grid.transform),
+                         fill=LABEL_NODATA, dtype="uint8")
+
+    return strip
+
+
+def _label_values(raw: np.ndarray, valid: np.ndarray, classes: Sequence[LabelClass], where: str) -> np.ndarray:
+    labels = np.where(valid, raw, LABEL_NODATA).astype("int64")
+    unknown = set(np.unique(labels).tolist()) - {c.value for c in classes} - {LABEL_NODATA}
+    if unknown:
+        raise InvalidInput(f"label raster {where} holds values {sorted(unknown)} that are not classes; "
+                           f"expected only {[c.value for c in classes]} (or nodata)")
+    return labels.astype("uint8")
+
+
+def _chip_counts(labels: np.ndarray, size: int, classes: Sequence[LabelClass]) -> list[dict[int, int]]:
+    counts = []
+    for col in range(labels.shape[1] // size):
+        chip = labels[:, col * size:(col + 1) * size]
+        histogram = np.bincount(chip.ravel(), minlength=256)
+        counts.append({c.value: int(histogram[c.value]) for c in classes if histogram[c.value]})
+    return counts
+
+
+def _common_dtype(bands: Sequence[BandRef]) -> np.dtype:
+    """The imagery's own data type when all bands share it, so chips stay as compact as the source."""
+    dtypes = set()
+    for href in {b.href for b in bands}:
+        with rasterio.open(href) as src:
+            dtypes.update(src.dtypes)
+    return np.dtype(dtypes.pop()) if len(dtypes) == 1 else np.dtype("float32")
+
+
+def build_chips(imagery: str, labels: str, classes: Sequence[LabelClass], outdir: str | Path,
+                options: ChipOptions = ChipOptions(), label_property: str | None = None,
+                overwrite: bool = False) -> Path:
+    """Cut the imagery and its labels into chips and write the split training catalog at `outdir`."""
+    if any(c.value < 0 or c.value >= LABEL_NODATA for c in classes):
+        raise InvalidInput(f"class values must be 0..{LABEL_NODATA - 1} for raster labels")
+    item = _imagery_item(imagery)
+    bands = select_bands(item, options.bands)
+    grid = choose_grid(sorted({b.href for b in bands}))
+    size = options.chip_size
+    if grid.width < size or grid.height < size:
+        raise InvalidInput(f"imagery is {grid.width}x{grid.height} px; expected at least one {size}x{size} chip")
+    with atomic_output_dir(outdir, overwrite) as work:
+        if labels.lower().endswith((".geojson", ".json")):
+            strips = _vector_strips(labels, grid, classes, label_property)
+            _write(item, bands, grid, strips, classes, options, work)
+            return Path(outdir)
+        with WindowReader([BandRef("labels", "labels", labels, 1)], grid, Resampling.nearest) as reader:
+            def strips(row_off: int, rows: int) -> np.ndarray:
+                raw, valid = reader.read(Window(0, row_off, grid.width, rows))
+                return _label_values(raw[0], valid, classes, labels)
+            _write(item, bands, grid, strips, classes, options, work)
+    return Path(outdir)
+
+
+def _write(item: pystac.Item, bands: Sequence[BandRef], grid: Grid, strips: LabelStrips,
+           classes: Sequence[LabelClass], options: ChipOptions, work: Path) -> None:
+    size, rows = options.chip_size, grid.height // options.chip_size
+    keep: list[tuple[int, int, dict[int, int]]] = []
+    for row in range(rows):
+        for col, counts in enumerate(_chip_counts(strips(row * size, size), size, classes)):
+            if sum(counts.values()) >= options.min_labelled * size * size:
+                keep.append((row, col, counts))
+    if not keep:
+        raise InvalidInput(f"no {size}x{size} chip is at least {options.min_labelled:.0%} labelled; "
+                           "expected labels over the imagery")
+    blocks = [(row // options.block_size, col // options.block_size) for row, col, _ in keep]
+    splits = assign_splits(blocks, [set(counts) for *_, counts in keep], options.fractions, options.seed)
+    writer = TrainingCatalogWriter(work, options.name, SEGMENTATION, classes, [_eo_band(item, b) for b in bands],
+                                   options.description)
+    when = item.datetime
+    period = {} if when else {k: item.properties[k] for k in ("start_datetime", "end_datetime") if k in item.properties}
+    by_row: dict[int, list[tuple[int, dict, str]]] = {}
+    for (row, col, counts), split in zip(keep, splits):
+        by_row.setdefault(row, []).append((col, counts, split))
+    dtype = _common_dtype(bands)
+    with WindowReader(list(bands), grid) as reader:
+        for row, chips in by_row.items():
+            image, valid = reader.read(Window(0, row * size, grid.width, size))
+            image = np.rint(image).astype(dtype) if np.issubdtype(dtype, np.integer) else image.astype(dtype)
+            labels = strips(row * size, size)
+            labels[~valid] = LABEL_NODATA
+            for col, counts, split in chips:
+                chip_transform = window_transform(Window(col * size, row * size, size, size), grid.transform)
+                info = ChipInfo(f"chip-{row:04d}-{col:04d}", split, grid.crs, chip_transform, (size, size), when,
+                                counts, item.get_self_href(), "application/geo+json", period)
+                columns = slice(col * size, (col + 1) * size)
+                writer.add_segmentation_chip(info, np.ascontiguousarray(image[:, :, columns]),
+                                             np.ascontiguousarray(labels[:, columns]))
+    writer.finish()

