@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Docker engine and the project images the CWL packages name (mlmkit:<version>, mlmkit:<version>-training).
+# Idempotent; root on Debian 12. No container registry is reachable here, so the base image is made with
+# debootstrap from the Debian mirror in the apt sources and carries this machine's CA bundle (pip's
+# downloads pass a TLS-inspecting proxy). Users build on python:3.11-slim instead (see docs/deploy.md).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+CONFIG_DIR=/etc/mlmkit-docker
+LOG=/var/log/mlmkit-dockerd.log
+BASE_IMAGE=mlmkit-base:bookworm
+VERSION=$(python3 -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
+CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
+
+step() { echo "[docker.sh $(date +%T)] $*"; }
+
+install_packages() {
+  command -v dockerd >/dev/null && command -v debootstrap >/dev/null && return
+  step "installing docker.io and debootstrap"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io debootstrap >/dev/null
+}
+
+start_engine() {
+  docker info >/dev/null 2>&1 && { step "engine already running"; return; }
+  step "starting dockerd"
+  mkdir -p "$CONFIG_DIR"
+  cat >"$CONFIG_DIR/daemon.json" <<'JSON'
+{
+  "storage-driver": "vfs",
+  "iptables": false,
+  "bridge": "none",
+  "exec-opts": ["native.cgroupdriver=cgroupfs"],
+  "default-ulimits": {
+    "nofile": {"Name": "nofile", "Soft": 1024, "Hard": 1024},
+    "nproc": {"Name": "nproc", "Soft": 1000, "Hard": 1000}
+  }
+}
+JSON
+  setsid nohup dockerd --config-file "$CONFIG_DIR/daemon.json" >"$LOG" 2>&1 </dev/null &
+  for _ in $(seq 60); do
+    docker info >/dev/null 2>&1 && return
+    sleep 1
+  done
+  echo "dockerd did not start; last lines of $LOG:" >&2
+  tail -20 "$LOG" >&2
+  exit 1
+}
+
+debian_mirror() {
+  # The first deb822 URIs line or one-line "deb" entry of the apt sources.
+  local uri
+  uri=$(grep -hE '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1 | awk '{print $2}')
+  [ -n "$uri" ] || uri=$(grep -hE '^deb ' /etc/apt/sources.list 2>/dev/null | head -1 | awk '{print $2}')
+  echo "${uri:-http://deb.debian.org/debian}"
+}
+
+build_base() {
+  docker image inspect "$BASE_IMAGE" >/dev/null 2>&1 && { step "$BASE_IMAGE present"; return; }
+  local rootfs
+  rootfs=$(mktemp -d /var/tmp/mlmkit-rootfs.XXXXXX)
+  step "debootstrap bookworm from $(debian_mirror)"
+  debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
+    bookworm "$rootfs" "$(debian_mirror)" >/dev/null
+  chmod 755 "$rootfs"  # mktemp made it 0700; it becomes the image's /
+  cp "$CA_BUNDLE" "$rootfs/etc/ssl/certs/ca-certificates.crt"
+  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+  step "importing $BASE_IMAGE"
+  tar -C "$rootfs" -c . | docker import -c 'CMD ["/bin/bash"]' - "$BASE_IMAGE" >/dev/null
+  rm -rf "$rootfs"
+}
+
+build_image() {  # target tag; the layer cache makes an unchanged rebuild a few seconds
+  step "building $2 (target $1)"
+  docker build -q --network host --target "$1" -t "$2" \
+    --build-arg BASE_IMAGE="$BASE_IMAGE" \
+    --build-arg PIP_CERT="$CA_BUNDLE" \
+    ${TORCH_WHEEL_STAGED:+--build-arg TORCH_INDEX_URL=} \
+    ${PIP_INDEX_URL:+--build-arg PIP_INDEX_URL="$PIP_INDEX_URL"} \
+    . >/dev/null
+}
+
+build_stages() {  # the dependency stages get tags so that pruning superseded images keeps them as cache
+  local stage
+  for stage in "$@"; do
+    build_image "$stage" "mlmkit-stage:$VERSION-$stage"
+  done
+}
+
+stage_torch_wheel() {
+  # A CPU torch wheel on this machine goes into the build context and no index is asked for torch;
+  # without one the image takes torch from the PyTorch CPU index (the Dockerfile's default).
+  mkdir -p build/docker-wheels
+  find /opt/wheels -maxdepth 1 -name 'torch-*+cpu-cp311-*.whl' -exec cp -u {} build/docker-wheels/ \; 2>/dev/null || true
+  if ls build/docker-wheels/torch-*.whl >/dev/null 2>&1; then TORCH_WHEEL_STAGED=1; fi
+}
+
+install_packages
+start_engine
+build_base
+build_stages deps
+build_image inference "mlmkit:$VERSION"
+stage_torch_wheel
+build_stages deps-training
+build_image training "mlmkit:$VERSION-training"
+# With the vfs driver every superseded image is a full copy of its tree.
+docker image prune -f >/dev/null
+step "ready: $(docker image ls --format '{{.Repository}}:{{.Tag}}' | grep '^mlmkit' | tr '\n' ' ')"

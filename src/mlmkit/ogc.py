@@ -1,0 +1,41 @@
+"""OGC API - Processes descriptions of the CWL packages, made with cwl2ogc (what an ADES shows as /processes/{id})."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlmkit.errors import InvalidInput
+
+
+def _workflow_id(document: dict, path: Path) -> str:
+    workflows = [p["id"] for p in document.get("$graph", []) if p.get("class") == "Workflow"]
+    if len(workflows) != 1:
+        raise InvalidInput(f"{path} has {len(workflows)} Workflows; expected exactly one in its $graph")
+    return workflows[0]
+
+
+def process_description(path: str | Path) -> dict[str, Any]:
+    """The OGC process description (id, version, inputs, outputs) of the package's Workflow."""
+    try:
+        from cwl2ogc import BaseCWLtypes2OGCConverter
+        from cwl_utils.parser import load_document_by_uri
+    except ImportError as exc:
+        raise InvalidInput("OGC descriptions need cwl2ogc; expected `pip install cwl2ogc`") from exc
+    path = Path(path).absolute()
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    workflow_id = _workflow_id(document, path)
+    workflow = load_document_by_uri(f"{path.as_uri()}#{workflow_id}")
+    converter = BaseCWLtypes2OGCConverter(workflow)
+    return {
+        "id": workflow_id,
+        "title": workflow.label,
+        "description": workflow.doc,
+        "version": str(document.get("s:softwareVersion", "")),
+        "jobControlOptions": ["async-execute"],
+        "outputTransmission": ["reference"],
+        "inputs": converter.get_inputs(),
+        "outputs": converter.get_outputs(),
+    }

@@ -1,0 +1,142 @@
+"""Release copies of the CWL application packages, as the EOAP packages' CI makes them.
+
+A released package must run the image it was tested with: every `dockerPull` is pinned to
+`image@sha256:<digest>`, `s:softwareVersion` is the release version, and the training package records
+the released package URLs in the MLM Items it writes. MLM Items already published can have their
+runtime assets pointed at the released packages too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from mlmkit.atomic import atomic_output_dir
+from mlmkit.checksum import file_checksum
+from mlmkit.errors import InvalidInput
+from mlmkit.stacio import is_url, iter_items, resolve_href
+
+PINNED = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
+PACKAGES = {"mlm:inference-runtime": "inference.cwl", "mlm:training-runtime": "training.cwl"}
+# Workflow inputs of the training package whose default becomes the released URL of a package.
+RUNTIME_INPUTS = {"inference_cwl": "inference.cwl", "training_cwl": "training.cwl"}
+
+
+@dataclass(frozen=True)
+class ReleaseSpec:
+    """What a release is: its version, where its CWL files will be served, and the pinned images."""
+
+    version: str
+    base_url: str
+    images: dict[str, str]  # dockerPull as written in cwl/ -> image@sha256:<digest>
+
+    def url(self, filename: str) -> str:
+        return self.base_url.rstrip("/") + "/" + filename
+
+
+def parse_image_pin(text: str) -> tuple[str, str]:
+    """'mlmkit:0.1.0=ghcr.io/org/mlmkit@sha256:<64 hex>' -> (local reference, pinned reference)."""
+    local, sep, pinned = text.partition("=")
+    if not sep or not local or not PINNED.match(pinned):
+        raise InvalidInput(f"image pin {text!r} is malformed; expected TAG=REPOSITORY@sha256:<64 hex digits>")
+    return local, pinned
+
+
+def _load_cwl(path: Path) -> dict:
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise InvalidInput(f"cannot read CWL package {path}: {exc}") from exc
+    if not isinstance(document, dict) or "$graph" not in document:
+        raise InvalidInput(f"{path} has no $graph; expected a packed CWL application package")
+    return document
+
+
+def _pin_images(document: dict, images: dict[str, str], path: Path) -> None:
+    for process in document["$graph"]:
+        for entry in [*process.get("requirements", []), *process.get("hints", [])]:
+            if entry.get("class") != "DockerRequirement":
+                continue
+            image = entry.get("dockerPull")
+            if image not in images:
+                raise InvalidInput(f"{path}: no pinned image for {image!r} (process {process.get('id')}); "
+                                   f"expected --image {image}=REPOSITORY@sha256:DIGEST")
+            entry["dockerPull"] = images[image]
+
+
+def _set_runtime_defaults(document: dict, spec: ReleaseSpec) -> None:
+    for process in document["$graph"]:
+        if process.get("class") != "Workflow":
+            continue
+        for name, filename in RUNTIME_INPUTS.items():
+            if isinstance(process.get("inputs"), dict) and name in process["inputs"]:
+                process["inputs"][name]["default"] = spec.url(filename)
+
+
+def released_package(source: Path, spec: ReleaseSpec) -> dict:
+    """The release copy of one CWL package as a document."""
+    document = _load_cwl(source)
+    document["s:softwareVersion"] = spec.version
+    _pin_images(document, spec.images, source)
+    _set_runtime_defaults(document, spec)
+    return document
+
+
+def write_release(cwl_dir: Path, outdir: Path, spec: ReleaseSpec, overwrite: bool = False) -> list[Path]:
+    """OUTDIR/<package>.cwl for every package, and OUTDIR/ogc/<process id>.json describing each."""
+    from mlmkit.ogc import process_description
+
+    written = []
+    with atomic_output_dir(outdir, overwrite) as work:
+        (work / "ogc").mkdir()
+        for filename in PACKAGES.values():
+            document = released_package(cwl_dir / filename, spec)
+            target = work / filename
+            target.write_text(yaml.safe_dump(document, sort_keys=False, width=110), encoding="utf-8")
+            description = process_description(target)
+            (work / "ogc" / f"{description['id']}.json").write_text(json.dumps(description, indent=2) + "\n")
+            written.append(Path(outdir) / filename)
+    return written
+
+
+def point_runtime_assets(catalog: str, release_dir: Path, spec: ReleaseSpec) -> int:
+    """Set the runtime CWL assets of the MLM Items in a catalog to the released URLs; returns how many changed.
+
+    file:checksum/file:size, where present, become those of the released file; a copy of a package kept
+    beside the Item is removed, since the Item no longer refers to it.
+    """
+    if is_url(catalog):
+        raise InvalidInput(f"{catalog} is a URL; expected a local model catalog whose Items can be rewritten")
+    changed = 0
+    for item in iter_items(catalog):
+        path = Path(item.get_self_href())
+        data = json.loads(path.read_text(encoding="utf-8"))
+        stale: list[Path] = []
+        pointed = 0
+        for asset in data.get("assets", {}).values():
+            role = next((r for r in asset.get("roles", []) if r in PACKAGES), None)
+            if role is None:
+                continue
+            released = release_dir / PACKAGES[role]
+            local = None if is_url(asset["href"]) else Path(resolve_href(asset["href"], str(path)))
+            asset["href"] = spec.url(PACKAGES[role])
+            if "file:checksum" in asset:
+                asset["file:checksum"] = file_checksum(released)
+            if "file:size" in asset:
+                asset["file:size"] = released.stat().st_size
+            if local is not None and local.is_file() and local.parent == path.parent:
+                stale.append(local)
+            pointed += 1
+        if pointed:
+            temp = path.with_suffix(".json.partial")
+            temp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+            os.replace(temp, path)
+            for file in stale:
+                file.unlink()
+        changed += pointed
+    return changed

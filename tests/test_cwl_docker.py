@@ -1,0 +1,141 @@
+"""The CWL packages run for real: cwltool in container mode and Toil's single-machine batch system, on
+staged catalogs of a real Sentinel-2 scene, in the images scripts/services/docker.sh builds."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import yaml
+
+from conftest import require_services
+from mlmkit import __version__
+from cwl_fixtures import SIZE, WINDOWS, expected_vegetation, staged_scenes, vegetation_model
+from mlmkit.training.chips import ChipOptions, build_chips
+from mlmkit.training.layout import parse_classes
+from train_fixtures import CLASSES_SPEC, write_scene
+
+REPO = Path(__file__).resolve().parents[1]
+CWL = REPO / "cwl"
+BIN = Path(sys.executable).parent
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+
+def _images(package: str) -> set[str]:
+    document = yaml.safe_load((CWL / package).read_text())
+    return {entry["dockerPull"] for process in document["$graph"] for entry in process.get("requirements", [])
+            if entry["class"] == "DockerRequirement"}
+
+
+@pytest.fixture(scope="module")
+def docker_images() -> None:
+    """The engine runs and holds exactly the images the packages name."""
+    problem = None
+    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+        problem = "no Docker engine (bash scripts/services/docker.sh starts one)"
+    else:
+        missing = [image for package in ("inference.cwl", "training.cwl") for image in _images(package)
+                   if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode != 0]
+        if missing:
+            problem = f"images {missing} not built (bash scripts/services/docker.sh builds them)"
+    if problem:
+        if require_services():
+            pytest.fail(problem)
+        pytest.skip(problem)
+
+
+def _job(path: Path, model: Path, scenes: list[Path], **tuning) -> Path:
+    job = {"model": {"class": "Directory", "path": str(model)},
+           "imagery": [{"class": "Directory", "path": str(scene)} for scene in scenes], **tuning}
+    path.write_text(yaml.safe_dump(job))
+    return path
+
+
+def _validate(catalog: Path) -> None:
+    result = subprocess.run([BIN / "mlmkit", "validate", str(catalog)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _check_results(results: Path, count: int) -> None:
+    """One result Item per staged scene, each class map exactly NIR > red over its window, assets local."""
+    catalog = json.loads((results / "catalog.json").read_text())
+    hrefs = sorted(link["href"] for link in catalog["links"] if link["rel"] == "item")
+    assert len(hrefs) == count
+    for n, href in enumerate(hrefs):
+        item_path = results / href
+        item = json.loads(item_path.read_text())
+        assert item["id"] == f"s2-window-{n}-nir-over-red"
+        assert all(asset["href"].startswith("./") for asset in item["assets"].values())
+        data = next(asset for asset in item["assets"].values() if "data" in asset["roles"])
+        with rasterio.open(item_path.parent / data["href"]) as dataset:
+            classes = dataset.read(1)
+            assert dataset.crs.to_epsg() == 32618 and dataset.shape == (SIZE, SIZE)
+        expected = expected_vegetation(*WINDOWS[n])
+        assert 0.2 < expected.mean() < 0.8  # land and water: both classes occur in the window
+        np.testing.assert_array_equal(classes, expected)
+    _validate(results)
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, schema_dir: Path) -> tuple[Path, list[Path]]:
+    root = tmp_path_factory.mktemp("cwl-inputs")
+    with pytest.MonkeyPatch.context() as patch:  # module scope runs before the per-test schema setting
+        patch.setenv("MLMKIT_SCHEMA_DIR", str(schema_dir))
+        model = vegetation_model(root / "model")
+    return model, staged_scenes(root / "scenes", 3)
+
+
+def test_inference_package_in_containers(docker_images, inputs, tmp_path: Path) -> None:
+    model, scenes = inputs
+    job = _job(tmp_path / "job.yml", model, scenes[:2], overlap=16, batch_size=4, tile_size=128)
+    run = subprocess.run([BIN / "cwltool", "--outdir", tmp_path / "out", f"{CWL / 'inference.cwl'}#mlmkit-inference",
+                          job], capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert f"mlmkit:{__version__}" in run.stderr  # the tools ran in the project image
+    _check_results(tmp_path / "out" / "results", 2)
+
+
+def test_inference_scatters_in_parallel_on_toil(docker_images, inputs, tmp_path: Path) -> None:
+    """Three staged scenes: Toil issues all three predict jobs before the first one finishes."""
+    model, scenes = inputs
+    job = _job(tmp_path / "job.yml", model, scenes)
+    run = subprocess.run([BIN / "toil-cwl-runner", "--batchSystem", "single_machine", "--no-prepull",
+                          "--jobStore", tmp_path / "jobstore", "--outdir", tmp_path / "out",
+                          f"{CWL / 'inference.cwl'}#mlmkit-inference", job], capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    log = run.stderr.splitlines()
+    issued = [n for n, line in enumerate(log) if re.search(r"Issued job .*mlmkit-inference\.\d\.mlmkit-predict", line)]
+    done = [n for n, line in enumerate(log) if re.search(r"CWL step complete: mlmkit-inference\.\d\.mlmkit-predict", line)]
+    assert len(issued) == len(done) == 3
+    assert max(issued) < min(done)
+    _check_results(tmp_path / "out" / "results", 3)
+
+
+def test_training_package_in_a_container(docker_images, tmp_path: Path, schema_dir: Path) -> None:
+    """The model catalog is validated inside the container against the schema mirror handed in as a Directory."""
+    scene, labels = write_scene(tmp_path / "scene")
+    chips = tmp_path / "chips"
+    build_chips(str(scene), str(labels), parse_classes(CLASSES_SPEC), chips,
+                ChipOptions(chip_size=16, block_size=2, fractions=(0.5, 0.25, 0.25)))
+    url = "https://github.com/mlmkit/mlmkit/releases/download/v0.1.0/"
+    job = {"training_data": {"class": "Directory", "path": str(chips)}, "task": "semantic-segmentation",
+           "architecture": "unet", "epochs": 2, "batch_size": 8, "width": 4, "seed": 3, "model_id": "cwl-unet",
+           "inference_cwl": url + "inference.cwl", "training_cwl": url + "training.cwl",
+           "schema_dir": {"class": "Directory", "path": str(schema_dir)}}
+    (tmp_path / "job.yml").write_text(yaml.safe_dump(job))
+    run = subprocess.run([BIN / "cwltool", "--outdir", tmp_path / "out", f"{CWL / 'training.cwl'}#mlmkit-training",
+                          tmp_path / "job.yml"], capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    model = tmp_path / "out" / "model"
+    item = json.loads(next(model.rglob("cwl-unet.json")).read_text())
+    assert "semantic-segmentation" in item["properties"]["mlm:tasks"]
+    runtime = {role: asset["href"] for asset in item["assets"].values() for role in asset["roles"]
+               if role.endswith("-runtime")}
+    assert runtime == {"mlm:inference-runtime": url + "inference.cwl", "mlm:training-runtime": url + "training.cwl"}
+    _validate(model)
