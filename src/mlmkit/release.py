@@ -27,6 +27,11 @@ PACKAGES = {"mlm:inference-runtime": "inference.cwl", "mlm:training-runtime": "t
 RUNTIME_INPUTS = {"inference_cwl": "inference.cwl", "training_cwl": "training.cwl"}
 
 
+def packages_dir() -> Path:
+    """Where the CWL packages live: MLMKIT_CWL_DIR, else the checkout's cwl/ (editable installs)."""
+    return Path(os.environ.get("MLMKIT_CWL_DIR") or Path(__file__).resolve().parents[2] / "cwl")
+
+
 @dataclass(frozen=True)
 class ReleaseSpec:
     """What a release is: its version, where its CWL files will be served, and the pinned images."""

@@ -7,9 +7,7 @@ from pathlib import Path
 import click
 
 from mlmkit import __version__
-from mlmkit.release import ReleaseSpec, parse_image_pin, point_runtime_assets, write_release
-
-REPOSITORY_CWL = Path(__file__).resolve().parents[3] / "cwl"
+from mlmkit.release import ReleaseSpec, packages_dir, parse_image_pin, point_runtime_assets, write_release
 
 
 @click.command()
@@ -20,7 +18,7 @@ REPOSITORY_CWL = Path(__file__).resolve().parents[3] / "cwl"
 @click.option("--output", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Directory for the released inference.cwl, training.cwl and ogc/<process>.json.")
 @click.option("--version", "version", default=__version__, show_default=True, help="Release version (s:softwareVersion).")
-@click.option("--cwl-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=REPOSITORY_CWL,
+@click.option("--cwl-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=packages_dir(),
               show_default=True, help="Where the packages to release are.")
 @click.option("--model", "models", multiple=True, metavar="CATALOG",
               help="Model catalog whose MLM Items' runtime assets should point at the released packages (repeat).")

@@ -14,9 +14,9 @@ import torch
 from PIL import Image, ImageDraw
 from pystac.utils import make_relative_href
 
-import mlmkit
 from mlmkit.errors import InvalidInput
 from mlmkit.mlm_item import ModelMetadata, build_model_item, write_model_catalog
+from mlmkit.release import PACKAGES, packages_dir
 from mlmkit.stacio import is_url
 from mlmkit.training.catalog_reader import TrainingData
 from mlmkit.training.layout import ML_AOI_EXT, SEGMENTATION
@@ -24,7 +24,6 @@ from mlmkit.training.models import ARCHITECTURES
 from mlmkit.training.stats import BandStats
 from mlmkit.training.trainer import TrainConfig, TrainResult
 
-RUNTIME_FILES = {"mlm:training-runtime": "training.cwl", "mlm:inference-runtime": "inference.cwl"}
 CELL = 48
 
 
@@ -56,16 +55,11 @@ class RunInfo:
     inference_cwl: str | None = None
 
 
-def cwl_dir() -> Path:
-    """The repository's cwl/ folder, or MLMKIT_CWL_DIR."""
-    return Path(os.environ.get("MLMKIT_CWL_DIR") or Path(mlmkit.__file__).resolve().parents[2] / "cwl")
-
-
 def runtime_hrefs(training: str | None, inference: str | None) -> dict[str, str]:
     """Given hrefs (release URLs or files) win; otherwise the repository's CWL files where they exist."""
     hrefs = {}
-    for (role, filename), given in zip(RUNTIME_FILES.items(), (training, inference)):
-        default = cwl_dir() / filename
+    for role, given in (("mlm:training-runtime", training), ("mlm:inference-runtime", inference)):
+        default = packages_dir() / PACKAGES[role]
         if given:
             hrefs[role] = given
         elif default.is_file():
