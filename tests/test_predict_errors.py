@@ -140,6 +140,27 @@ def test_python_expression_needs_the_allow_flag(tmp_path, scene):
     assert (tmp_path / "ok" / "catalog.json").exists()
 
 
+@pytest.mark.parametrize("allow_python", [False, True])
+def test_python_band_expression_is_not_supported_with_or_without_the_flag(tmp_path, scene, allow_python):
+    """Never "pass --allow-python-expressions" for something the flag would not make work."""
+    ndvi = {"name": "NDVI", "format": "python", "expression": "pkg.mod:ndvi"}
+    model = _model(tmp_path, bands=("B04", "B03", ndvi))
+    message = _fails(model, scene, tmp_path / "out", "python band expressions are not supported",
+                     allow_python=allow_python)
+    assert "--allow-python-expressions" not in message
+
+
+@pytest.mark.parametrize("allow_python", [False, True])
+def test_python_post_processing_is_not_supported_with_or_without_the_flag(tmp_path, scene, allow_python):
+    model = conv_model(tmp_path / "m.onnx", np.ones((2, 3)), np.zeros(2))
+    post = {"format": "python", "expression": "pkg.mod:post"}
+    item = mlm_item(tmp_path / "model.json", model, [mlm_input("input", ["B04", "B03", "B02"], 3)],
+                    [mlm_output("out", SEG, SEG_SHAPE, SEG_DIMS, post=post)])
+    message = _fails(item, scene, tmp_path / "out", "python post-processing is not supported",
+                     tile_size=32, allow_python=allow_python)
+    assert "--allow-python-expressions" not in message
+
+
 def test_unsafe_expression_is_refused(tmp_path, scene):
     pre = {"format": "gdal-calc", "expression": "__import__('os').system('true')"}
     _fails(_model(tmp_path, pre=pre), scene, tmp_path / "out", "not allowed")

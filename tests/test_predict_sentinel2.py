@@ -51,7 +51,9 @@ def _result_raster(out: Path, key: str) -> tuple[np.ndarray, dict]:
     item_path = (out / href).resolve()
     item = json.loads(item_path.read_text())
     with rasterio.open(item_path.parent / item["assets"][key]["href"]) as dataset:
-        return dataset.read(1), {"item": item, "transform": dataset.transform, "crs": dataset.crs}
+        return dataset.read(1), {"item": item, "transform": dataset.transform, "crs": dataset.crs,
+                                 "profile": dataset.profile, "overviews": dataset.overviews(1),
+                                 "layout": dataset.tags(ns="IMAGE_STRUCTURE").get("LAYOUT")}
 
 
 def _warped(band: str, transform, width: int, height: int) -> np.ndarray:
@@ -94,7 +96,10 @@ def test_known_answer_on_native_10m_bands(s2_item, tmp_path):
     mlm = mlm_item(tmp_path / "model.json", model, inputs, outputs)
     out = tmp_path / "out"
     predict(str(mlm), str(s2_item), out, PredictOptions(tile_size=256, batch_size=4))
-    values, _ = _result_raster(out, "red-minus-nir")
+    values, info = _result_raster(out, "red-minus-nir")
+    # larger than one 512 px COG block: internal overviews and a tiled COG layout
+    assert info["overviews"] and info["layout"] == "COG"
+    assert info["profile"]["tiled"] and info["profile"]["blockxsize"] == info["profile"]["blockysize"] == 512
     with rasterio.open(S2_DIR / "s2_B04.jp2") as red, rasterio.open(S2_DIR / "s2_B08.jp2") as nir:
         expected = (red.read(1).astype(np.float64) - nir.read(1)) / 10000
     assert values.shape == expected.shape == (1947, 1933)

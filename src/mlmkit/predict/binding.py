@@ -6,7 +6,7 @@ tensor layouts) is found here, before the first window is read.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pystac
@@ -93,23 +93,29 @@ def bind_inputs(spec: ModelSpec, runner: ModelRunner, allow_python: bool) -> lis
     return bound
 
 
-def resolve_bands(bound: list[BoundInput], item: pystac.Item, spec: ModelSpec) -> list[BandRef]:
-    """The imagery bands all inputs need (each once); band-less inputs take the asset named like them."""
+def bind_item(bound: list[BoundInput], item: pystac.Item, spec: ModelSpec) -> tuple[list[BandRef], list[BoundInput]]:
+    """The imagery bands all inputs need (each once), and the inputs as this Item feeds them.
+
+    `bound` is shared by every Item and left as it is: a band-less input (`bands: []`) takes the bands of the
+    asset named like it, which differ from Item to Item, so each Item gets its own copies of the inputs.
+    """
     resolver = BandResolver(item, spec.band_info)
     refs: dict[str, BandRef] = {}
+    item_bound = []
     for entry in bound:
-        if not entry.plan.band_names:
+        if not entry.plan.model_input.bands:
             asset_refs = resolver.resolve_asset(entry.plan.model_input.name, entry.channels or None)
-            entry.plan.band_names = [ref.name for ref in asset_refs]
             refs.update({ref.name: ref for ref in asset_refs})
-            continue
-        for name in sorted(source_names(entry.plan)):
-            if name not in refs:
-                refs[name] = resolver.resolve(name, f"input {entry.plan.model_input.name!r}")
-    return list(refs.values())
+            entry = replace(entry, plan=replace(entry.plan, band_names=[ref.name for ref in asset_refs]))
+        else:
+            for name in sorted(source_names(entry.plan)):
+                if name not in refs:
+                    refs[name] = resolver.resolve(name, f"input {entry.plan.model_input.name!r}")
+        item_bound.append(replace(entry, channels=_built_channels(entry)))
+    return list(refs.values()), item_bound
 
 
-def check_channels(entry: BoundInput) -> None:
+def _built_channels(entry: BoundInput) -> int:
     """Build the input once from zeros: the channel count must be what the model takes."""
     zeros = {name: np.zeros((2, 2), np.float32) for name in entry.plan.band_names}
     for expression in entry.plan.derived.values():
@@ -121,7 +127,7 @@ def check_channels(entry: BoundInput) -> None:
             f"({', '.join(entry.plan.band_names)}) but the model takes {entry.channels}; "
             "expected the MLM bands to match the model's input shape"
         )
-    entry.channels = built.shape[0]
+    return built.shape[0]
 
 
 def tile_shape(bound: list[BoundInput], requested: int | None, height: int, width: int) -> tuple[int, int]:
@@ -140,8 +146,15 @@ def tile_shape(bound: list[BoundInput], requested: int | None, height: int, widt
     return sizes.pop()
 
 
-def batch_size(bound: list[BoundInput], requested: int) -> int:
+def fixed_batch(bound: list[BoundInput]) -> int | None:
+    """The batch size the model fixes, if any; all inputs must agree on it."""
     fixed = {entry.batch for entry in bound if entry.batch is not None}
     if len(fixed) > 1:
         raise InvalidInput(f"model inputs have different fixed batch sizes {sorted(fixed)}; expected one")
-    return fixed.pop() if fixed else max(1, requested)
+    return fixed.pop() if fixed else None
+
+
+def batch_size(bound: list[BoundInput], requested: int) -> int:
+    """The model's fixed batch size, else --batch-size (at least 1)."""
+    fixed = fixed_batch(bound)
+    return fixed if fixed is not None else max(1, requested)

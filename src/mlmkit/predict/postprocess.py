@@ -147,9 +147,9 @@ def _functions(output: ModelOutput, allow_python: bool) -> list:
     steps = []
     for expr in output.post_processing_function:
         where = f"output {output.name!r} post_processing_function"
-        check_format(expr.format, expr.expression, allow_python, where)
-        if expr.format.lower() == PYTHON_FORMAT:
+        if (expr.format or "").lower() == PYTHON_FORMAT:  # refused whatever --allow-python-expressions says
             raise InvalidInput(f"{where}: python post-processing is not supported; expected gdal-calc arithmetic")
+        check_format(expr.format, expr.expression, allow_python, where)
         steps.append(Expression(expr.expression, expr.format))
     return steps
 

@@ -123,10 +123,10 @@ def plan_input(model_input: ModelInput, channels: int | None, dtype: np.dtype, a
     derived = {}
     for band in model_input.bands:
         if band.is_derived:
-            check_format(band.format, band.expression, allow_python, f"{where} band {band.name!r}")
-            if (band.format or "").lower() == PYTHON_FORMAT:
+            if (band.format or "").lower() == PYTHON_FORMAT:  # refused whatever --allow-python-expressions says
                 raise InvalidInput(f"{where} band {band.name!r}: python band expressions are not supported; "
                                    "expected gdal-calc/rio-calc arithmetic")
+            check_format(band.format, band.expression, allow_python, f"{where} band {band.name!r}")
             derived[band.name] = Expression(band.expression, band.format or "rio-calc")
     names = [band.name for band in model_input.bands]
     functions = [

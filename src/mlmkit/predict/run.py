@@ -22,8 +22,7 @@ from rasterio.windows import Window
 from mlmkit.atomic import atomic_output_dir
 from mlmkit.errors import InvalidInput
 from mlmkit.mlm import ModelSpec, read_model
-from mlmkit.predict.binding import (BoundInput, batch_size, bind_inputs, check_channels, resolve_bands,
-                                    tile_shape)
+from mlmkit.predict.binding import BoundInput, batch_size, bind_inputs, bind_item, fixed_batch, tile_shape
 from mlmkit.predict.catalog import RasterResult, result_item, slug, write_catalog
 from mlmkit.predict.postprocess import OutputPlan, classes_field, plan_output
 from mlmkit.predict.reader import WindowReader, choose_grid
@@ -148,13 +147,9 @@ def _resampling(options: PredictOptions, bound: list[BoundInput]) -> Resampling:
     return Resampling.bilinear
 
 
-def _fixed_batch(bound: list[BoundInput]) -> int | None:
-    return next((entry.batch for entry in bound if entry.batch is not None), None)
-
-
 def _dry_run(runner: ModelRunner, bound: list[BoundInput], tile: tuple[int, int]) -> list[np.ndarray]:
     """One call on zeros: tells what the outputs look like before any file is created."""
-    size = _fixed_batch(bound) or 1
+    size = fixed_batch(bound) or 1
     feeds = {entry.name: entry.feed(np.zeros((size, entry.channels, *tile), dtype=entry.tensor.dtype))
              for entry in bound}
     return runner.run(feeds)
@@ -176,7 +171,7 @@ def _output_plans(spec: ModelSpec, runner: ModelRunner, raw: list[np.ndarray], t
 def _run_tiles(producer: _Producer, runner: ModelRunner, bound: list[BoundInput], plans: list[OutputPlan],
                sinks: list[Sink]) -> None:
     last_col = len(producer.layout.cols) - 1
-    fixed = _fixed_batch(bound)  # a model with a fixed batch size gets full (partly stale) buffers
+    fixed = fixed_batch(bound)  # a model with a fixed batch size gets full (partly stale) buffers
     for batch in producer.batches():
         scores: list[np.ndarray | None] = [None] * len(plans)
         if batch.count:
@@ -217,9 +212,7 @@ def _finish(sinks: list[Sink], item_dir: Path) -> tuple[list[RasterResult], Path
 def predict_item(item: pystac.Item, spec: ModelSpec, runner: ModelRunner, bound: list[BoundInput],
                  workdir: Path, options: PredictOptions, model_href: str) -> pystac.Item:
     """Run the model over one imagery Item; its files go to workdir/<result id>/."""
-    refs = resolve_bands(bound, item, spec)
-    for entry in bound:
-        check_channels(entry)
+    refs, bound = bind_item(bound, item, spec)  # this Item's copies: the shared inputs stay as they are
     grid = choose_grid(sorted({ref.href for ref in refs}), options.resolution)
     tile = tile_shape(bound, options.tile_size, grid.height, grid.width)
     plans = _output_plans(spec, runner, _dry_run(runner, bound, tile), tile, options.allow_python)

@@ -19,6 +19,7 @@ import requests
 from mlmkit.checksum import verify_checksum
 from mlmkit.errors import InvalidInput
 from mlmkit.mlm import ModelAsset
+from mlmkit.onnxinfo import is_onnx_asset
 from mlmkit.stacio import HTTP_TIMEOUT_S, is_url
 
 _ORT_TYPES = {
@@ -37,13 +38,6 @@ class TensorSpec:
     name: str
     shape: tuple[int | None, ...]
     dtype: np.dtype
-
-
-def is_onnx(asset: ModelAsset) -> bool:
-    media = (asset.media_type or "").lower()
-    artifact = (asset.artifact_type or "").lower()
-    path = asset.href.lower().split("?")[0]
-    return "onnx" in artifact or "onnx" in media or path.endswith(".onnx")
 
 
 def fetch(href: str, workdir: Path) -> Path:
@@ -84,7 +78,7 @@ class ModelRunner:
     """An onnxruntime session for the MLM model asset, checked before the first tile."""
 
     def __init__(self, asset: ModelAsset, threads: int | None = None, providers: tuple[str, ...] | None = None) -> None:
-        if not is_onnx(asset):
+        if not is_onnx_asset(asset.href.split("?")[0], asset.media_type, asset.artifact_type):
             raise InvalidInput(f"model asset {asset.key!r} is {asset.artifact_type or asset.media_type or 'of unknown type'} "
                                f"({asset.href}); mlmkit predict runs {SUPPORTED}")
         self._tmp = tempfile.TemporaryDirectory(prefix="mlmkit-model-")

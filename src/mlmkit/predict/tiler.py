@@ -59,9 +59,6 @@ class TileLayout:
             for col_index, x in enumerate(cols):
                 yield row_index, col_index, y, x
 
-    def __len__(self) -> int:
-        return len(self.rows) * len(self.cols)
-
 
 def blend_weights(tile_h: int, tile_w: int, overlap: int, mode: str = "smooth") -> np.ndarray:
     """Per-pixel tile weights: a raised ramp over the overlap ('smooth') or the centre only ('crop').

@@ -24,9 +24,8 @@ class StripWriter:
     """A tiled, uncompressed GeoTIFF written one horizontal strip at a time."""
 
     def __init__(self, path: Path, *, crs, transform, width: int, height: int, count: int, dtype: np.dtype,
-                 nodata: float, colormap: dict | None = None, descriptions: list[str] | None = None) -> None:
+                 nodata: float, colormap: dict | None = None) -> None:
         self.path = path
-        self.nodata = nodata
         tiled = width >= _BLOCK and height >= _BLOCK
         profile = dict(driver="GTiff", crs=crs, transform=transform, width=width, height=height, count=count,
                        dtype=np.dtype(dtype).name, nodata=nodata, tiled=tiled, BIGTIFF="IF_SAFER")
@@ -35,8 +34,6 @@ class StripWriter:
         self._dataset = rasterio.open(path, "w", **profile)
         if colormap:
             self._dataset.write_colormap(1, colormap)
-        for index, text in enumerate(descriptions or [], start=1):
-            self._dataset.set_band_description(index, text)
 
     def write(self, row: int, values: np.ndarray) -> None:
         """Write (bands, rows, width) starting at image row `row`."""
