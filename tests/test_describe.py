@@ -72,6 +72,17 @@ def test_no_bands_means_channel_dim_and_no_eo(tmp_path: Path, schema_dir: Path) 
     assert validate_source(catalog, schema_dir) == []
 
 
+def test_per_channel_scaling_without_band_names(tmp_path: Path, schema_dir: Path) -> None:
+    """Three z-scores for a 3-channel input with no named bands: what validate accepts, describe accepts."""
+    model = make_segmenter(tmp_path / "seg.onnx")
+    scaling = [{"type": "z-score", "mean": float(i), "stddev": 2.0} for i in range(3)]
+    item = build_model_item(model, water_metadata(bands=[], value_scaling=scaling))
+    assert item.properties["mlm:input"][0]["value_scaling"] == scaling
+    assert validate_source(write_model_catalog(item, model, tmp_path / "out"), schema_dir) == []
+    with pytest.raises(InvalidInput, match="2 value_scaling entries for 3 channels"):
+        build_model_item(model, water_metadata(bands=[], value_scaling=scaling[:2]))
+
+
 def test_data_type_names() -> None:
     from onnx import TensorProto
 

@@ -205,6 +205,17 @@ def test_invalid_item_is_not_uploaded(pgstac_api, tmp_path):
     assert _get(pgstac_api, "/collections/invalid-m-collection").status_code == 404
 
 
+def test_asset_without_href_is_a_validation_error_not_a_crash(pgstac_api, tmp_path):
+    cat = model_catalog(tmp_path / "m", "nohref-m", task="classification", bands=NIR_BANDS, bbox=[0, 0, 1, 1])
+    path = next(cat.rglob("nohref-m.json"))
+    data = json.loads(path.read_text())
+    data["assets"]["notes"] = {"title": "an asset that lost its href"}
+    path.write_text(json.dumps(data))
+    with pytest.raises(InvalidInput, match=r"^nothing published: .*'href' is a required property"):
+        publish(cat, pgstac_api.url, headers=_auth(pgstac_api))
+    assert _get(pgstac_api, "/collections/nohref-m-collection").status_code == 404
+
+
 def test_broken_link_is_not_uploaded(pgstac_api, tmp_path):
     cat = model_catalog(tmp_path / "m", "broken-m", task="classification", bands=NIR_BANDS, bbox=[0, 0, 1, 1])
     shutil.rmtree(cat / "broken-m-collection" / "broken-m")

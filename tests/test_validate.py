@@ -85,6 +85,13 @@ def test_online_schema_is_fetched_once_then_served_from_cache(
     assert validate_dict(eo_item, None, store=SchemaStore(cache_dir=cache)) == []  # server is gone: cache only
 
 
+def test_assets_of_the_wrong_type_are_a_problem_not_a_crash(eo_item: dict, schema_dir: Path) -> None:
+    eo_item["assets"] = [eo_item["assets"]["weights"]]
+    problems = validate_dict(eo_item, None, schema_dir)
+    assert problems and all(p.path.startswith("$") for p in problems)
+    assert any(p.path == "$.assets" and "object" in p.message for p in problems), problems
+
+
 def test_not_a_stac_document(schema_dir: Path) -> None:
     problems = validate_dict({"type": "FeatureCollection", "features": []}, "x.json", schema_dir)
     assert [p.path for p in problems] == ["$"]

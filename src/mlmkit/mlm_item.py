@@ -141,8 +141,11 @@ def _check_counts(meta: ModelMetadata, model_input: dict, output: dict) -> None:
         raise InvalidInput(f"{len(meta.bands)} bands given but the model input {model_input['name']!r} has "
                            f"{channels} channels; expected one band per channel")
     n_scaling = len(meta.value_scaling or [])
-    if n_scaling not in (0, 1, len(meta.bands)):
-        raise InvalidInput(f"{n_scaling} value_scaling entries for {len(meta.bands)} bands; expected one, or one per band")
+    per_channel = len(meta.bands) or channels or _static_size(model_input["input"], "channel")
+    if n_scaling > 1 and per_channel is not None and n_scaling != per_channel:
+        unit = "bands" if meta.bands else "channels"
+        raise InvalidInput(f"{n_scaling} value_scaling entries for {per_channel} {unit}; "
+                           f"expected one, or one per {unit[:-1]}")
     scores = _static_size(output["result"], "class")
     if meta.classes and scores not in (None, 1, len(meta.classes)):
         raise InvalidInput(f"{len(meta.classes)} classes given but the model output {output['name']!r} has "

@@ -16,11 +16,9 @@ from urllib.parse import quote
 import requests
 
 from mlmkit.errors import InvalidInput, MlmkitError
-from mlmkit.stacio import is_url, resolve_href
-from mlmkit.stacio import Node, walk
+from mlmkit.stacio import HTTP_TIMEOUT_S, Node, is_url, resolve_href, walk
 from mlmkit.validate import validate_dict, validate_source
 
-HTTP_TIMEOUT_S = 60
 TOKEN_ENV = "MLMKIT_API_TOKEN"
 # Links an API generates itself; publishing local ones would point readers at files on this machine.
 STRUCTURAL_RELS = {"self", "root", "parent", "child", "item", "items", "collection"}
@@ -212,12 +210,8 @@ def _check_unique(items: list[tuple[str, dict]]) -> None:
         seen.add(key)
 
 
-def check_documents(source: str | Path, plan: Plan, schema_dir: Path | None = None) -> None:
+def refuse_invalid(source: str | Path, problems: list) -> None:
     """Refuse to publish anything when a document of the catalog (or a collection made up for it) is invalid."""
-    problems = list(validate_source(str(source), schema_dir=schema_dir))
-    for upload in plan.uploads:
-        if upload.keep_existing:
-            problems += validate_dict(upload.data, None, schema_dir=schema_dir)
     if problems:
         shown = "; ".join(str(problem) for problem in problems[:SHOWN_PROBLEMS])
         more = f" (and {len(problems) - SHOWN_PROBLEMS} more)" if len(problems) > SHOWN_PROBLEMS else ""
@@ -312,8 +306,10 @@ def _describe(response: requests.Response) -> str:
 def publish(source: str | Path, api_url: str, *, collection: str | None = None, base_href: str | None = None,
             headers: Mapping[str, str] | None = None, schema_dir: Path | None = None) -> PublishSummary:
     """Validate a local catalog, then upsert its collections and items into the STAC API at api_url."""
+    refuse_invalid(source, validate_source(str(source), schema_dir=schema_dir))  # before anything reads the documents
     plan = plan_publication(source, collection=collection, base_href=base_href)
-    check_documents(source, plan, schema_dir=schema_dir)
+    refuse_invalid(source, [problem for upload in plan.uploads if upload.keep_existing
+                            for problem in validate_dict(upload.data, None, schema_dir=schema_dir)])
     writer = StacApiWriter(api_url, headers)
     writer.check_transactions()
     writer.check_collections_exist(plan)

@@ -8,6 +8,7 @@ runtime assets pointed at the released packages too.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -19,7 +20,7 @@ import yaml
 from mlmkit.atomic import atomic_output_dir
 from mlmkit.checksum import file_checksum
 from mlmkit.errors import InvalidInput
-from mlmkit.stacio import is_url, iter_items, resolve_href
+from mlmkit.stacio import is_url, resolve_href, walk
 
 PINNED = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
 PACKAGES = {"mlm:inference-runtime": "inference.cwl", "mlm:training-runtime": "training.cwl"}
@@ -117,23 +118,27 @@ def point_runtime_assets(catalog: str, release_dir: Path, spec: ReleaseSpec) -> 
     """
     if is_url(catalog):
         raise InvalidInput(f"{catalog} is a URL; expected a local model catalog whose Items can be rewritten")
+    released = {role: release_dir / name for role, name in PACKAGES.items()}
+    missing = [str(file) for file in released.values() if not file.is_file()]
+    if missing:
+        raise InvalidInput(f"{', '.join(missing)} not found; expected the packages written by the release first")
+    file_fields = {role: {"file:checksum": file_checksum(file), "file:size": file.stat().st_size}
+                   for role, file in released.items()}
     changed = 0
-    for item in iter_items(catalog):
-        path = Path(item.get_self_href())
-        data = json.loads(path.read_text(encoding="utf-8"))
+    for node in walk(catalog):
+        if node.kind != "Feature":
+            continue
+        path = Path(node.href)
+        data = copy.deepcopy(node.data)
         stale: list[Path] = []
         pointed = 0
         for asset in data.get("assets", {}).values():
             role = next((r for r in asset.get("roles", []) if r in PACKAGES), None)
             if role is None:
                 continue
-            released = release_dir / PACKAGES[role]
             local = None if is_url(asset["href"]) else Path(resolve_href(asset["href"], str(path)))
             asset["href"] = spec.url(PACKAGES[role])
-            if "file:checksum" in asset:
-                asset["file:checksum"] = file_checksum(released)
-            if "file:size" in asset:
-                asset["file:size"] = released.stat().st_size
+            asset.update({key: value for key, value in file_fields[role].items() if key in asset})
             if local is not None and local.is_file() and local.parent == path.parent:
                 stale.append(local)
             pointed += 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -40,11 +41,19 @@ class ModelQuery:
     text: str | None = None
     collections: tuple[str, ...] = ()
 
-    def matches(self, item: dict, collection_id: str | None = None) -> bool:
-        """Whether an Item (as JSON) is an MLM model satisfying every criterion."""
+    def __post_init__(self) -> None:
+        if self.datetime is not None:
+            parse_interval(self.datetime)  # a bad --datetime fails before any search
+
+    @cached_property
+    def interval(self) -> tuple[datetime | None, datetime | None] | None:
+        return parse_interval(self.datetime) if self.datetime is not None else None
+
+    def match(self, item: dict, collection_id: str | None = None) -> ModelSpec | None:
+        """The MLM view of an Item (as JSON) when it is a model satisfying every criterion, else None."""
         spec = model_spec(item)
         if spec is None:
-            return False
+            return None
         props = item.get("properties", {})
         checks = (
             not self.collections or (collection_id or item.get("collection")) in self.collections,
@@ -52,10 +61,10 @@ class ModelQuery:
             self.framework is None or (spec.framework or "").lower() == self.framework.lower(),
             all(band.lower() in model_bands(spec) for band in self.bands),
             self.bbox is None or _bbox_intersects(item.get("bbox"), self.bbox),
-            self.datetime is None or _interval_overlaps(props, parse_interval(self.datetime)),
+            self.interval is None or _interval_overlaps(props, self.interval),
             self.text is None or _has_words(item, self.text),
         )
-        return all(checks)
+        return spec if all(checks) else None
 
     def cql2(self) -> dict | None:
         """The criteria a CQL2-JSON filter can express on the server (bands and text stay client-side)."""
@@ -81,10 +90,7 @@ class ModelMatch:
     item: dict
     href: str | None
     collection_id: str | None
-
-    @property
-    def spec(self) -> ModelSpec:
-        return model_spec(self.item)
+    spec: ModelSpec
 
 
 def model_spec(item: dict) -> ModelSpec | None:
@@ -149,8 +155,9 @@ def search_local(source: str | Path, query: ModelQuery, limit: int | None = None
     """Models in a local catalog (directory, catalog.json or Item) that match the query."""
     matches = []
     for node in walk(source):
-        if node.kind == "Feature" and query.matches(node.data, node.collection_id):
-            matches.append(ModelMatch(item=node.data, href=node.href, collection_id=node.collection_id))
+        spec = query.match(node.data, node.collection_id) if node.kind == "Feature" else None
+        if spec is not None:
+            matches.append(ModelMatch(item=node.data, href=node.href, collection_id=node.collection_id, spec=spec))
             if limit is not None and len(matches) >= limit:
                 break
     return matches
@@ -189,16 +196,15 @@ def server_candidates(client: Client, query: ModelQuery, mode: str) -> Iterator[
 def search_api(api_url: str, query: ModelQuery, *, limit: int | None = None,
                headers: Mapping[str, str] | None = None, mode: str = "auto") -> list[ModelMatch]:
     """Models in a STAC API that match the query; the server narrows what it can, the predicate decides."""
-    if query.datetime:
-        parse_interval(query.datetime)
     client = open_api(api_url, headers)
     chosen = server_mode(client, mode)
     matches = []
     try:
         for item in server_candidates(client, query, chosen):
-            if query.matches(item):
+            spec = query.match(item)
+            if spec is not None:
                 self_link = next((link["href"] for link in item.get("links", []) if link.get("rel") == "self"), None)
-                matches.append(ModelMatch(item=item, href=self_link, collection_id=item.get("collection")))
+                matches.append(ModelMatch(item=item, href=self_link, collection_id=item.get("collection"), spec=spec))
                 if limit is not None and len(matches) >= limit:
                     break
     except DoesNotConformTo as exc:

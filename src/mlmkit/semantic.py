@@ -17,7 +17,7 @@ from mlmkit.checksum import verify_checksum
 from mlmkit.errors import InvalidInput
 from mlmkit.mlm import SUPPORTED_VERSIONS, DimRole, ModelSpec, mlm_version, spec_from_item
 from mlmkit.onnxinfo import TensorInfo, is_onnx_asset, read_graph
-from mlmkit.stacio import is_url, resolve_href
+from mlmkit.stacio import is_url, resolve_href, stac_from_dict
 
 Finding = tuple[str, str]
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -46,7 +46,10 @@ def _local_file(href: object, base: str | None) -> str | None:
 
 def asset_file_findings(data: dict, href: str | None) -> Iterator[Finding]:
     """Local asset files must exist and match their `file:size` and `file:checksum`."""
-    for key, asset in (data.get("assets") or {}).items():
+    assets = data.get("assets")
+    if not isinstance(assets, dict):  # the schema check reports it
+        return
+    for key, asset in assets.items():
         if not isinstance(asset, dict):
             continue
         path = _local_file(asset.get("href"), href)
@@ -184,10 +187,7 @@ def mlm_findings(data: dict, href: str | None) -> list[Finding]:
     if findings:
         return findings
     try:
-        item = pystac.Item.from_dict(data, href=href, preserve_dict=True, migrate=False)
-        if href:
-            item.set_self_href(href)
-        spec = spec_from_item(item)
+        spec = spec_from_item(stac_from_dict(data, href))
     except (InvalidInput, KeyError, TypeError, ValueError, pystac.STACError) as exc:
         return [("$.properties", f"not a readable MLM Item: {exc}")]
     return [*_band_findings(spec), *_scaling_findings(spec), *_class_findings(spec), *_onnx_findings(spec)]

@@ -71,7 +71,7 @@ def read_stac(source: str | Path) -> pystac.STACObject:
     return stac_from_dict(read_json(href), href)
 
 
-def stac_from_dict(data: dict, href: str) -> pystac.STACObject:
+def stac_from_dict(data: dict, href: str | None) -> pystac.STACObject:
     """A pystac object exactly as written: no migration, which would rewrite extension versions."""
     kind = data.get("type")
     try:

@@ -16,14 +16,13 @@ from jsonschema import ValidationError
 from mlmkit.errors import InvalidInput
 from mlmkit.schemas import SchemaStore
 from mlmkit.semantic import Finding, asset_file_findings, json_path, mlm_findings
-from mlmkit.stacio import document_href, is_url, read_json, resolve_href
+from mlmkit.stacio import FOLLOWED_RELS, document_href, is_url, read_json, resolve_href
 
 _CORE_SCHEMAS = {
     "Feature": "item-spec/json-schema/item.json",
     "Catalog": "catalog-spec/json-schema/catalog.json",
     "Collection": "collection-spec/json-schema/collection.json",
 }
-_FOLLOWED_RELS = ("child", "item")
 _SCHEMA_NAME = re.compile(r"(?:stac-extensions\.github\.io|mlm-extension)/([^/]+)/(v[^/]+)/|stacspec\.org/(v[^/]+)/")
 _DISCRIMINATORS = ("const", "type", "enum", "maxItems")
 # Schema comments too vague to act on, replaced by what to do about them.
@@ -197,7 +196,7 @@ def _links_to_follow(data: dict, href: str) -> list[tuple[str, str]]:
     links = data.get("links") if isinstance(data.get("links"), list) else []
     return [(resolve_href(link["href"], href), json_path("links", index, "href"))
             for index, link in enumerate(links)
-            if isinstance(link, dict) and link.get("rel") in _FOLLOWED_RELS and isinstance(link.get("href"), str)]
+            if isinstance(link, dict) and link.get("rel") in FOLLOWED_RELS and isinstance(link.get("href"), str)]
 
 
 def validate_source(source: str | Path, schema_dir: str | Path | None = None, *, semantic: bool = True) -> list[Problem]:
