@@ -21,7 +21,6 @@ from train_fixtures import (CHIP_OPTIONS, CLASSES_SPEC, scene, scene_arrays, tra
                             write_eurosat_folder, write_raster, write_vector_labels)
 
 
-
 def _items(catalog: Path) -> list[pystac.Item]:
     return list(pystac.Catalog.from_file(str(catalog / "catalog.json")).get_items(recursive=True))
 
@@ -31,16 +30,11 @@ def _pixel_origin(item: pystac.Item) -> tuple[int, int]:
     return int(round((4179460.0 - transform[5]) / 10)), int(round((transform[2] - 435730.0) / 10))
 
 
-@pytest.fixture(scope="module")
-def chips_catalog(training_catalog: Path) -> Path:
-    return training_catalog
-
-
-def test_catalog_has_one_collection_per_split_with_label_and_ml_aoi(chips_catalog: Path) -> None:
-    root = pystac.Catalog.from_file(str(chips_catalog / "catalog.json"))
+def test_catalog_has_one_collection_per_split_with_label_and_ml_aoi(training_catalog: Path) -> None:
+    root = pystac.Catalog.from_file(str(training_catalog / "catalog.json"))
     collections = {c.extra_fields["ml-aoi:split"]: c for c in root.get_children()}
     assert set(collections) == {"train", "validate", "test"}
-    items = _items(chips_catalog)
+    items = _items(training_catalog)
     assert len(items) == (96 // 16) ** 2  # every chip is fully labelled
     for split, collection in collections.items():
         for item in collection.get_items():
@@ -55,9 +49,9 @@ def test_catalog_has_one_collection_per_split_with_label_and_ml_aoi(chips_catalo
             assert any(link.rel == "source" for link in item.links)
 
 
-def test_chips_hold_the_source_pixels(chips_catalog: Path) -> None:
+def test_chips_hold_the_source_pixels(training_catalog: Path) -> None:
     image, labels = scene_arrays()
-    for item in _items(chips_catalog)[:6]:
+    for item in _items(training_catalog)[:6]:
         row, col = _pixel_origin(item)
         folder = Path(item.get_self_href()).parent
         with rasterio.open(folder / "image.tif") as src:
@@ -67,17 +61,17 @@ def test_chips_hold_the_source_pixels(chips_catalog: Path) -> None:
             np.testing.assert_array_equal(src.read(1), labels[row:row + 16, col:col + 16])
 
 
-def test_chip_files_are_cloud_optimized(chips_catalog: Path) -> None:
+def test_chip_files_are_cloud_optimized(training_catalog: Path) -> None:
     """One block per chip and the TIFF directory ahead of the pixels: a COG needs nothing more below 512 px."""
-    item = _items(chips_catalog)[0]
+    item = _items(training_catalog)[0]
     data = (Path(item.get_self_href()).parent / "image.tif").read_bytes()
     assert data[:4] == b"II*\x00" and int.from_bytes(data[4:8], "little") == 8
 
 
-def test_splits_are_spatial_blocks_without_overlap(chips_catalog: Path) -> None:
+def test_splits_are_spatial_blocks_without_overlap(training_catalog: Path) -> None:
     split_of_block: dict[tuple[int, int], set[str]] = {}
     footprints = []
-    for item in _items(chips_catalog):
+    for item in _items(training_catalog):
         row, col = _pixel_origin(item)
         split_of_block.setdefault((row // 32, col // 32), set()).add(item.properties["ml-aoi:split"])
         footprints.append((row, col, item.properties["ml-aoi:split"]))
@@ -88,8 +82,8 @@ def test_splits_are_spatial_blocks_without_overlap(chips_catalog: Path) -> None:
                 assert abs(r1 - r2) >= 16 or abs(c1 - c2) >= 16  # chips of different splits never overlap
 
 
-def test_training_catalog_passes_validate(chips_catalog: Path) -> None:
-    assert validate_source(str(chips_catalog / "catalog.json")) == []
+def test_training_catalog_passes_validate(training_catalog: Path) -> None:
+    assert validate_source(str(training_catalog / "catalog.json")) == []
 
 
 def test_vector_labels_are_rasterised(scene, tmp_path: Path) -> None:
@@ -134,8 +128,8 @@ def test_eurosat_folder_conversion(tmp_path: Path) -> None:
     out = convert_eurosat(folder, tmp_path / "eurosat")
     items = _items(out)
     assert len(items) == 24
-    names = {i.assets["labels"].extra_fields["classification:classes"][2]["name"] for i in items}
-    assert names == {"SeaLake"}
+    assert {tuple((c["value"], c["name"]) for c in i.assets["labels"].extra_fields["classification:classes"])
+            for i in items} == {((0, "Forest"), (1, "River"), (2, "SeaLake"))}
     for item in items:
         assert item.properties["label:type"] == "vector"
         assert item.properties["label:classes"] == [{"name": "class", "classes": ["Forest", "River", "SeaLake"]}]

@@ -4,6 +4,7 @@ which `mlmkit predict` runs unchanged; bad catalogs fail early with one clear li
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -288,6 +289,19 @@ def test_imagery_may_come_through_the_source_link(training_catalog: Path, tmp_pa
         item.save_object(include_self_link=False)
     original, rewired = read_training_data(str(training_catalog)), read_training_data(str(catalog))
     np.testing.assert_array_equal(original.splits["train"].images, rewired.splits["train"].images)
+
+
+def test_a_missing_source_item_is_named(training_catalog: Path, tmp_path: Path) -> None:
+    """A label item without imagery whose `source` link is dangling: the error names the missing file."""
+    catalog = _copy(training_catalog, tmp_path)
+    item = _split_items(catalog, "train")[0]
+    del item.assets["image"]
+    item.clear_links("source")
+    item.add_link(pystac.Link("source", "./missing.json", media_type="application/geo+json"))
+    item.save_object(include_self_link=False)
+    missing = Path(item.get_self_href()).parent / "missing.json"
+    with pytest.raises(InvalidInput, match=re.escape(str(missing))):
+        read_training_data(str(catalog))
 
 
 def test_training_catalog_over_http(training_catalog: Path) -> None:

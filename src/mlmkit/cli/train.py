@@ -96,8 +96,10 @@ def train(data, output, task, arch, epochs, batch_size, lr, seed, width, device,
     """
     from mlmkit.training.pipeline import train_model
 
-    summary = train_model(data, output, task, arch, epochs, batch_size, lr, seed, width, device, _names(bands),
-                          model_id, training_cwl_href, inference_cwl_href, overwrite, progress=not quiet)
+    summary = train_model(data, output, task=task, arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                          width=width, device=device, bands=_names(bands), model_id=model_id,
+                          training_cwl=training_cwl_href, inference_cwl=inference_cwl_href, overwrite=overwrite,
+                          progress=not quiet)
     validation = summary.result.validation
     click.echo("chips: " + ", ".join(f"{split} {count}" for split, count in summary.samples.items()))
     click.echo(f"best epoch {summary.result.best_epoch}: validate accuracy {validation['overall_accuracy']:.3f}, "

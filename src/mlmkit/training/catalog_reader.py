@@ -110,10 +110,10 @@ def _source_item(item: pystac.Item) -> pystac.Item | None:
     for link in item.links:
         if link.rel == "source" and (link.media_type or "").endswith("json"):
             href = resolve_href(link.href, item.get_self_href())
-            try:
-                return pystac.Item.from_dict(read_json(href), href=href)
-            except (InvalidInput, KeyError, pystac.STACError):
-                return None
+            source = read_stac(href)
+            if not isinstance(source, pystac.Item):
+                raise InvalidInput(f"label item {item.id}: source link {href} is not a STAC Item")
+            return source
     return None
 
 

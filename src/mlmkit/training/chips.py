@@ -5,7 +5,6 @@ The scene is read in strips of one chip row, so memory follows the scene width, 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from mlmkit.atomic import atomic_output_dir
 from mlmkit.errors import InvalidInput
 from mlmkit.predict.bands import BandRef, BandResolver, imagery_bands
 from mlmkit.predict.reader import Grid, WindowReader, choose_grid
-from mlmkit.stacio import asset_href, read_stac
+from mlmkit.stacio import asset_href, iter_items, read_json
 from mlmkit.training.layout import LABEL_NODATA, SEGMENTATION, ChipInfo, LabelClass, TrainingCatalogWriter
 from mlmkit.training.splits import assign_splits
 
@@ -45,10 +44,7 @@ class ChipOptions:
 
 
 def _imagery_item(source: str) -> pystac.Item:
-    obj = read_stac(source)
-    if isinstance(obj, pystac.Item):
-        return obj
-    items = list(obj.get_items(recursive=True))
+    items = list(iter_items(source))
     if len(items) != 1:
         raise InvalidInput(f"{source} holds {len(items)} items; expected one imagery Item")
     return items[0]
@@ -78,11 +74,11 @@ def select_bands(item: pystac.Item, wanted: Sequence[str]) -> list[BandRef]:
 
 
 def _vector_strips(path: str, grid: Grid, classes: Sequence[LabelClass], prop: str | None) -> LabelStrips:
+    collection = read_json(path)
     try:
-        collection = json.loads(Path(path).read_text(encoding="utf-8"))
         features = collection["features"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise InvalidInput(f"cannot read vector labels {path}: {exc}; expected a GeoJSON FeatureCollection") from exc
+    except (KeyError, TypeError) as exc:
+        raise InvalidInput(f"vector labels {path} have no features; expected a GeoJSON FeatureCollection") from exc
     if not prop:
         raise InvalidInput("vector labels need --label-property naming the class property of each feature")
     by_name = {c.name: c.value for c in classes}

@@ -22,9 +22,8 @@ def export_onnx(model: nn.Module, path: Path, example: torch.Tensor, dynamic_hw:
     """Write the model (eval mode, on CPU) to `path`."""
     model = model.cpu().eval()
     axes = {0: "batch", 2: "height", 3: "width"} if dynamic_hw else {0: "batch"}
-    output_axes = axes if dynamic_hw else {0: "batch"}
     torch.onnx.export(model, (example.cpu(),), str(path), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                      dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: output_axes}, opset_version=OPSET,
+                      dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes}, opset_version=OPSET,
                       dynamo=False)
 
 

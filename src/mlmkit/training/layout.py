@@ -143,7 +143,7 @@ class TrainingCatalogWriter:
         """Add a chip whose COG is already at `image_path` (inside the chip folder) with one class."""
         folder = self._item_dir(info)
         name = next(c.name for c in self.classes if c.value == class_value)
-        feature = {"type": "Feature", "geometry": _bbox_polygon(info.wgs84_bbox()),
+        feature = {"type": "Feature", "geometry": bbox_polygon(info.wgs84_bbox()),
                    "properties": {CLASS_PROPERTY: name, "value": class_value}}
         (folder / "labels.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
         self._add_item(info, {"href": "./labels.geojson", "type": GEOJSON_TYPE, "roles": ["labels", "labels-vector"]},
@@ -175,7 +175,7 @@ class TrainingCatalogWriter:
         properties = {**self._label_properties(info), **info.extra_properties,
                       "proj:code": info.crs.to_string() if info.crs else None,
                       "proj:shape": list(info.shape), "proj:transform": list(info.transform)[:6]}
-        item = pystac.Item(info.chip_id, _bbox_polygon(bbox), bbox, info.datetime, properties,
+        item = pystac.Item(info.chip_id, bbox_polygon(bbox), bbox, info.datetime, properties,
                            stac_extensions=[LABEL_EXT, ML_AOI_EXT, EO_EXT, PROJ_EXT, CLASSIFICATION_EXT])
         item.add_asset(IMAGE_KEY, pystac.Asset(f"./{image_name}", "chip imagery", media_type=COG_TYPE, roles=["data"],
                                                extra_fields={"eo:bands": self.bands, "ml-aoi:role": "feature"}))
@@ -214,7 +214,8 @@ class TrainingCatalogWriter:
             item.set_self_href(str(self.root / split / item.id / f"{item.id}.json"))
 
 
-def _bbox_polygon(bbox: Sequence[float]) -> dict:
+def bbox_polygon(bbox: Sequence[float]) -> dict:
+    """The GeoJSON Polygon of a (west, south, east, north) bbox."""
     west, south, east, north = bbox
     ring = [[west, south], [east, south], [east, north], [west, north], [west, south]]
     return {"type": "Polygon", "coordinates": [ring]}

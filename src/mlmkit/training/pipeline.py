@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+from mlmkit.atomic import check_output_dir
 from mlmkit.errors import InvalidInput
 from mlmkit.training.catalog_reader import read_training_data
 from mlmkit.training.dataset import ChipBatches
@@ -32,21 +33,14 @@ class TrainSummary:
     samples: dict[str, int]
 
 
-def _check_outdir(outdir: Path, overwrite: bool) -> None:
-    """Fail before training, not after it, when the output cannot be written."""
-    if outdir.exists() and (not outdir.is_dir() or (any(outdir.iterdir()) and not overwrite)):
-        raise InvalidInput(f"output {outdir} exists and is not an empty directory; expected a new or empty "
-                           "directory (or --overwrite)")
-
-
-def train_model(data: str, outdir: str | Path, task: str | None = None, arch: str | None = None, epochs: int = 10,
-                batch_size: int = 32, lr: float = 1e-3, seed: int = 0, width: int | None = None,
+def train_model(data: str, outdir: str | Path, *, task: str | None = None, arch: str | None = None,
+                epochs: int = 10, batch_size: int = 32, lr: float = 1e-3, seed: int = 0, width: int | None = None,
                 device: str | None = None, bands: Sequence[str] = (), model_id: str | None = None,
                 training_cwl: str | None = None, inference_cwl: str | None = None, overwrite: bool = False,
                 progress: bool = True) -> TrainSummary:
     """Train on the training catalog `data` and write the model catalog to `outdir`."""
     outdir = Path(outdir)
-    _check_outdir(outdir, overwrite)
+    check_output_dir(outdir, overwrite)  # fail before training, not after it
     if epochs < 1 or batch_size < 1 or lr <= 0:
         raise InvalidInput(f"epochs={epochs}, batch size={batch_size}, lr={lr}; expected positive values")
     training = read_training_data(data, task, bands)

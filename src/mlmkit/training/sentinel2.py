@@ -19,8 +19,8 @@ S2_BANDS: dict[str, tuple[str, float]] = {
     "B12": ("swir22", 2.190),
 }
 
-# The band order of the 13-band EuroSAT MS GeoTIFFs (all L1C bands, B8A after B08).
-EUROSAT_MS_ORDER = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")
+# The band order of the 13-band EuroSAT MS GeoTIFFs: all L1C bands in S2_BANDS' order (B8A after B08).
+EUROSAT_MS_ORDER = tuple(S2_BANDS)
 
 
 def eo_band(name: str) -> dict:
