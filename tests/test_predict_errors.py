@@ -82,15 +82,6 @@ def test_checksum_mismatch_refused_before_any_tile(tmp_path, scene):
     _fails(_model(tmp_path, checksum=wrong), scene, tmp_path / "out", "checksum mismatch")
 
 
-def test_image_smaller_than_fixed_tile(tmp_path):
-    write_raster(tmp_path / "small.tif", np.ones((3, 40, 50), np.uint16))
-    item = imagery_item(tmp_path / "item.json", {"img": ("./small.tif", ["B04", "B03", "B02"])})
-    model = scene_model(tmp_path / "s.onnx", np.ones((2, 3)), size=64)
-    mlm = mlm_item(tmp_path / "model.json", model, [mlm_input("input", ["B04", "B03", "B02"], 3, 64)],
-                   [mlm_output("scene", ["scene-classification"], [-1, 2], ["batch", "class"])])
-    _fails(mlm, item, tmp_path / "out", "smaller than one 64×64 model tile")
-
-
 def test_fixed_tile_size_cannot_be_overridden(tmp_path, scene):
     model = scene_model(tmp_path / "s.onnx", np.ones((2, 3)), size=64)
     mlm = mlm_item(tmp_path / "model.json", model, [mlm_input("input", ["B04", "B03", "B02"], 3, 64)],
@@ -103,10 +94,11 @@ def test_all_nodata_image_gives_all_nodata_result_without_running_the_model(tmp_
     item = imagery_item(tmp_path / "item.json", {"img": ("./empty.tif", ["B04", "B03", "B02"])})
     calls = []
     original = ModelRunner.run
-    monkeypatch.setattr(ModelRunner, "run", lambda self, feeds: calls.append(1) or original(self, feeds))
+    monkeypatch.setattr(ModelRunner, "run", lambda self, feeds: calls.append(feeds["input"].shape) or original(self, feeds))
     out = tmp_path / "out"
     predict(str(_model(tmp_path)), str(item), out, PredictOptions(tile_size=32))
-    assert len(calls) == 1  # the dry run that sizes the outputs; every tile was skipped
+    assert calls.count((1, 3, 32, 32)) == 1  # the dry run that sizes the outputs; every tile was skipped
+    assert all(shape[0] == 1 for shape in calls)  # the rest are one-tile size probes, no batch of tiles
     with rasterio.open(next(out.glob("*/out.tif"))) as result:
         assert (result.read(1) == result.nodata).all()
 

@@ -88,9 +88,9 @@ def test_tile_starts_cover_every_pixel_and_end_on_the_edge(length, tile, stride)
     assert covered.all() and origins[-1] + tile == length and origins[0] == 0
 
 
-def test_layout_rejects_images_smaller_than_a_tile_and_bad_overlap():
-    with pytest.raises(InvalidInput, match="smaller than one"):
-        TileLayout(40, 100, 64, 64)
+def test_layout_windows_of_images_smaller_than_a_tile_and_bad_overlap():
+    layout = TileLayout(40, 100, 64, 64)
+    assert (layout.window_h, layout.window_w, layout.rows, layout.cols) == (40, 64, [0], [0, 36])
     with pytest.raises(InvalidInput, match="overlap"):
         TileLayout(100, 100, 64, 64, overlap=64)
 

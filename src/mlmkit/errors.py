@@ -7,3 +7,11 @@ class MlmkitError(Exception):
 
 class InvalidInput(MlmkitError):
     """The data, metadata or arguments given cannot be used as they are."""
+
+
+class ModelRunError(InvalidInput):
+    """The model failed on the input it was given (mostly a tile size or layout it cannot take)."""
+
+
+class TileSizeError(InvalidInput):
+    """A per-pixel model output came back at another size than the tile it was given."""

@@ -23,6 +23,8 @@ SUPPORTED_VERSIONS = ("1.3.0", "1.4.0", "1.5.0", "1.5.1", "1.5.2")
 RUNTIME_ROLES = ("mlm:training-runtime", "mlm:inference-runtime", "mlm:source_code", "mlm:container")
 _MLM_URL = re.compile(r"/mlm(?:-extension)?/v(\d+\.\d+\.\d+)/schema\.json$")
 _BAND_LISTS = ("bands", "eo:bands", "raster:bands")
+SIZE_MULTIPLE = "mlmkit:size_multiple"
+_RESOLUTION_KEYS = ("gsd", "spatial_resolution", "raster:spatial_resolution", "eo:gsd")
 
 
 class DimRole(str, Enum):
@@ -118,6 +120,7 @@ class ModelInput(_Tensor):
     resize_type: str | None = None
     pre_processing_function: tuple[ProcessingExpression, ...] = ()
     description: str | None = None
+    size_multiple: int | None = None  # `mlmkit:size_multiple`: dynamic height/width must be multiples of it
 
 
 @dataclass(frozen=True)
@@ -176,6 +179,7 @@ class ModelSpec:
     model_asset: ModelAsset
     runtime_assets: tuple[RuntimeAsset, ...] = ()
     band_info: dict[str, dict] = field(default_factory=dict)
+    resolution: float | None = None  # ground sample distance the model expects, when the Item states it
 
     def runtime(self, role: str) -> RuntimeAsset | None:
         """The first runtime asset with the given role (e.g. mlm:inference-runtime)."""
@@ -257,6 +261,15 @@ def _check_rank(tensor: _Tensor, where: str) -> None:
         )
 
 
+def _size_multiple(entry: dict, where: str) -> int | None:
+    value = entry.get(SIZE_MULTIPLE)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4096:
+        raise InvalidInput(f"{where}.{SIZE_MULTIPLE} is {value!r}; expected a whole number of pixels from 1 to 4096")
+    return value
+
+
 def _read_input(entry: dict, index: int, version: str) -> ModelInput:
     where = f"mlm:input[{index}]"
     if not isinstance(entry, dict) or "name" not in entry:
@@ -271,6 +284,7 @@ def _read_input(entry: dict, index: int, version: str) -> ModelInput:
         value_scaling=scaling, resize_type=entry.get("resize_type"),
         pre_processing_function=_expressions(entry.get("pre_processing_function"), f"{where}.pre_processing_function"),
         description=entry.get("description"),
+        size_multiple=_size_multiple(entry, where),
     )
     _check_rank(model_input, where)
     return model_input
@@ -319,6 +333,19 @@ def _band_info(item: pystac.Item, model_asset: dict) -> dict[str, dict]:
     return info
 
 
+def _resolution(inputs: tuple[ModelInput, ...], band_info: dict[str, dict], props: dict) -> float | None:
+    """The finest ground sample distance stated for the input bands (`gsd`, raster `spatial_resolution`),
+    else the Item's `gsd`: the resolution the model was trained at."""
+    names = {band.name for model_input in inputs for band in model_input.bands}
+    stated = [info.get(key) for name, info in band_info.items() if name in names for key in _RESOLUTION_KEYS]
+    stated = [float(value) for value in stated if isinstance(value, (int, float)) and not isinstance(value, bool)
+              and value > 0]
+    if stated:
+        return min(stated)
+    gsd = props.get("gsd")
+    return float(gsd) if isinstance(gsd, (int, float)) and not isinstance(gsd, bool) and gsd > 0 else None
+
+
 def _model_asset(item: pystac.Item, base: str | None) -> tuple[ModelAsset, dict]:
     for key, asset in item.assets.items():
         if "mlm:model" in (asset.roles or []):
@@ -365,15 +392,17 @@ def spec_from_item(item: pystac.Item) -> ModelSpec:
         raise InvalidInput(f"item {item.id!r} has no mlm:output list; expected at least one model output")
     base = item.get_self_href()
     model_asset, model_asset_fields = _model_asset(item, base)
+    model_inputs = tuple(_read_input(entry, i, version) for i, entry in enumerate(inputs))
+    band_info = _band_info(item, model_asset_fields)
     return ModelSpec(
         item=item, self_href=base, mlm_version=version, name=props["mlm:name"],
         architecture=props.get("mlm:architecture"), tasks=tuple(props.get("mlm:tasks", ())),
         framework=props.get("mlm:framework"), framework_version=props.get("mlm:framework_version"),
         accelerator=props.get("mlm:accelerator"),
-        inputs=tuple(_read_input(entry, i, version) for i, entry in enumerate(inputs)),
+        inputs=model_inputs,
         outputs=tuple(_read_output(entry, i) for i, entry in enumerate(outputs)),
         model_asset=model_asset, runtime_assets=_runtime_assets(item, base),
-        band_info=_band_info(item, model_asset_fields),
+        band_info=band_info, resolution=_resolution(model_inputs, band_info, props),
     )
 
 

@@ -7,6 +7,7 @@ the inference image does not need the training dependencies.
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 
 import click
@@ -27,6 +28,20 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "search": ("mlmkit.cli.search:search", "Find models in a STAC API or a local catalog."),
     "merge": ("mlmkit.cli.merge:merge", "Merge several STAC catalogs into one (scattered CWL runs)."),
 }
+
+
+class _EchoHandler(logging.Handler):
+    """The library's notes (`logging.getLogger("mlmkit...")` warnings) on stderr, one line each."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(self.format(record), err=True)
+
+
+def _show_library_notes() -> None:
+    logger = logging.getLogger("mlmkit")
+    if not any(isinstance(handler, _EchoHandler) for handler in logger.handlers):
+        logger.addHandler(_EchoHandler(logging.WARNING))
+        logger.propagate = False
 
 
 class LazyGroup(click.Group):
@@ -62,3 +77,4 @@ def main() -> None:
     Example:
       mlmkit predict --model model/catalog.json --input scene/catalog.json --output out/
     """
+    _show_library_notes()

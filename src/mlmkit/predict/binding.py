@@ -14,10 +14,10 @@ import pystac
 from mlmkit.errors import InvalidInput
 from mlmkit.mlm import DimRole, ModelInput, ModelSpec
 from mlmkit.predict.bands import BandRef, BandResolver
+from mlmkit.predict.geometry import InputGeometry
 from mlmkit.predict.preprocess import InputPlan, plan_input, source_names
 from mlmkit.predict.runtime import ModelRunner, TensorSpec
 
-DEFAULT_TILE = 256
 _NCHW = {DimRole.BATCH: 0, DimRole.BANDS: 1, DimRole.HEIGHT: 2, DimRole.WIDTH: 3}
 
 
@@ -130,20 +130,10 @@ def _built_channels(entry: BoundInput) -> int:
     return built.shape[0]
 
 
-def tile_shape(bound: list[BoundInput], requested: int | None, height: int, width: int) -> tuple[int, int]:
-    """One tile size for all inputs: fixed model dims win; dynamic dims use --tile-size (capped by the image)."""
-    sizes = set()
-    for entry in bound:
-        fixed_h, fixed_w = entry.fixed_hw
-        for fixed, edge in ((fixed_h, "height"), (fixed_w, "width")):
-            if fixed is not None and requested is not None and fixed != requested:
-                raise InvalidInput(f"input {entry.plan.model_input.name!r} has a fixed {edge} of {fixed} px; "
-                                   f"--tile-size {requested} cannot be used (omit it or pass {fixed})")
-        default = requested or DEFAULT_TILE
-        sizes.add((fixed_h or min(default, height), fixed_w or min(default, width)))
-    if len(sizes) != 1:
-        raise InvalidInput(f"model inputs need different tile sizes {sorted(sizes)}; expected one size for all inputs")
-    return sizes.pop()
+def input_geometry(bound: list[BoundInput]) -> list[InputGeometry]:
+    """What each input says about its height and width, for choosing tile sizes."""
+    return [InputGeometry(entry.plan.model_input.name, entry.fixed_hw, entry.plan.model_input.size_multiple)
+            for entry in bound]
 
 
 def fixed_batch(bound: list[BoundInput]) -> int | None:

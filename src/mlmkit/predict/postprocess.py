@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidInput, TileSizeError
 from mlmkit.mlm import DimRole, ModelClass, ModelOutput
 from mlmkit.predict.expressions import PYTHON_FORMAT, Expression, check_format
 
@@ -162,7 +162,7 @@ def plan_output(output: ModelOutput, index: int, raw: np.ndarray, tile: tuple[in
     plan.spatial = scores.ndim == 4
     plan.channels = scores.shape[1]
     if plan.spatial and tuple(scores.shape[2:]) != tile:
-        raise InvalidInput(f"output {output.name!r} is {scores.shape[3]}×{scores.shape[2]} px for a "
+        raise TileSizeError(f"output {output.name!r} is {scores.shape[3]}×{scores.shape[2]} px for a "
                            f"{tile[1]}×{tile[0]} tile; expected the same size (or no height/width for scene classes)")
     tasks = set(output.tasks)
     if tasks & CLASS_TASKS or output.classes:

@@ -79,11 +79,21 @@ def choose_grid(hrefs: list[str], resolution: float | None = None) -> Grid:
             _check_georeference(dataset, href)
             grids.append(Grid(dataset.crs, dataset.transform, dataset.width, dataset.height))
     finest = min(grids, key=lambda grid: grid.resolution)
-    if resolution is None or math.isclose(resolution, finest.resolution):
-        return finest
-    left, bottom, right, top = finest.bounds
+    return finest if resolution is None else regrid(finest, resolution)
+
+
+def regrid(grid: Grid, resolution: float) -> Grid:
+    """The same extent at another resolution (the grid itself when it already has it)."""
+    if math.isclose(resolution, grid.resolution):
+        return grid
+    left, bottom, right, top = grid.bounds
     width, height = math.ceil((right - left) / resolution), math.ceil((top - bottom) / resolution)
-    return Grid(finest.crs, Affine(resolution, 0, left, 0, -resolution, top), width, height)
+    return Grid(grid.crs, Affine(resolution, 0, left, 0, -resolution, top), width, height)
+
+
+def in_metres(grid: Grid) -> bool:
+    """Whether the grid's CRS is projected in metres, so that a ground sample distance applies to it."""
+    return bool(grid.crs.is_projected) and (grid.crs.linear_units or "").lower() in ("metre", "meter", "m")
 
 
 class WindowReader:

@@ -7,6 +7,8 @@ bounded by a strip of tiles, whatever the scene size.
 
 from __future__ import annotations
 
+import logging
+import math
 import queue
 import threading
 from collections.abc import Iterator
@@ -20,12 +22,13 @@ from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from mlmkit.atomic import atomic_output_dir
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidInput, ModelRunError, TileSizeError
 from mlmkit.mlm import ModelSpec, read_model
-from mlmkit.predict.binding import BoundInput, batch_size, bind_inputs, bind_item, fixed_batch, tile_shape
+from mlmkit.predict.binding import BoundInput, batch_size, bind_inputs, bind_item, fixed_batch, input_geometry
+from mlmkit.predict.geometry import TileFit, TileSizes, tile_sizes
 from mlmkit.predict.catalog import RasterResult, result_item, slug, write_catalog
 from mlmkit.predict.postprocess import OutputPlan, classes_field, plan_output
-from mlmkit.predict.reader import WindowReader, choose_grid
+from mlmkit.predict.reader import Grid, WindowReader, choose_grid, in_metres, regrid
 from mlmkit.predict.runtime import ModelRunner
 from mlmkit.predict.sinks import PixelSink, Sink, TileSink
 from mlmkit.predict.tiler import TileLayout
@@ -37,6 +40,7 @@ _RESIZE = {"interpolation-nearest": Resampling.nearest, "interpolation-linear": 
            "interpolation-cubic": Resampling.cubic, "interpolation-area": Resampling.average,
            "interpolation-lanczos4": Resampling.lanczos, "interpolation-max": Resampling.max}
 GDAL_CACHE_BYTES = 96 * 2**20  # rasterio hands the number to GDALSetCacheMax: bytes, not MB
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -75,17 +79,17 @@ class _Batch:
 class _Producer(threading.Thread):
     """Reads windows and fills batch buffers ahead of inference."""
 
-    def __init__(self, reader: WindowReader, layout: TileLayout, bound: list[BoundInput], batch: int) -> None:
+    def __init__(self, reader: WindowReader, layout: TileLayout, bound: list[BoundInput], batch: int,
+                 fit: TileFit) -> None:
         super().__init__(daemon=True, name="mlmkit-reader")
-        self.reader, self.layout, self.bound, self.batch = reader, layout, bound, batch
+        self.reader, self.layout, self.bound, self.batch, self.fit = reader, layout, bound, batch, fit
         self.queue: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
         self.stop = threading.Event()
-        shape = (layout.tile_h, layout.tile_w)
         self._ring = [
-            {entry.name: np.zeros((batch, entry.channels, *shape), dtype=entry.tensor.dtype) for entry in bound}
+            {entry.name: np.zeros((batch, entry.channels, *fit.tile), dtype=entry.tensor.dtype) for entry in bound}
             for _ in range(QUEUE_DEPTH + 2)
         ]
-        self._window = np.empty((len(reader.refs), *shape), dtype=np.float32)
+        self._window = np.empty((len(reader.refs), *fit.window), dtype=np.float32)
 
     def _put(self, payload) -> bool:
         while not self.stop.is_set():
@@ -108,13 +112,13 @@ class _Producer(threading.Thread):
         ring = 0
         batch = _Batch(buffers=self._ring[ring])
         for row, col, y, x in self.layout:
-            data, valid = self.reader.read(Window(x, y, self.layout.tile_w, self.layout.tile_h), self._window)
+            data, valid = self.reader.read(Window(x, y, self.layout.window_w, self.layout.window_h), self._window)
             if not valid.any():
                 batch.tiles.append(_Tile(row, col, y, x, None))
                 continue
             sources = dict(zip(names, data))
             for entry in self.bound:
-                batch.buffers[entry.name][batch.count] = entry.plan.build(sources)
+                batch.buffers[entry.name][batch.count] = self.fit.to_tile(entry.plan.build(sources))
             batch.tiles.append(_Tile(row, col, y, x, valid))
             batch.count += 1
             if batch.count == self.batch:
@@ -150,7 +154,7 @@ def _resampling(options: PredictOptions, bound: list[BoundInput]) -> Resampling:
 def _dry_run(runner: ModelRunner, bound: list[BoundInput], tile: tuple[int, int]) -> list[np.ndarray]:
     """One call on zeros: tells what the outputs look like before any file is created."""
     size = fixed_batch(bound) or 1
-    feeds = {entry.name: entry.feed(np.zeros((size, entry.channels, *tile), dtype=entry.tensor.dtype))
+    feeds = {entry.name: entry.feed(np.zeros((size, entry.channels or 1, *tile), dtype=entry.tensor.dtype))
              for entry in bound}
     return runner.run(feeds)
 
@@ -170,6 +174,7 @@ def _output_plans(spec: ModelSpec, runner: ModelRunner, raw: list[np.ndarray], t
 
 def _run_tiles(producer: _Producer, runner: ModelRunner, bound: list[BoundInput], plans: list[OutputPlan],
                sinks: list[Sink]) -> None:
+    fit = producer.fit
     last_col = len(producer.layout.cols) - 1
     fixed = fixed_batch(bound)  # a model with a fixed batch size gets full (partly stale) buffers
     for batch in producer.batches():
@@ -181,7 +186,7 @@ def _run_tiles(producer: _Producer, runner: ModelRunner, bound: list[BoundInput]
         slot = 0
         for tile in batch.tiles:
             for plan_scores, sink in zip(scores, sinks):
-                tile_scores = plan_scores[slot] if tile.valid is not None else None
+                tile_scores = fit.from_tile(plan_scores[slot]) if tile.valid is not None else None
                 sink.add(tile.row, tile.col, tile.y, tile.x, tile_scores, tile.valid)
             slot += tile.valid is not None
             if tile.col == last_col:
@@ -209,12 +214,39 @@ def _finish(sinks: list[Sink], item_dir: Path) -> tuple[list[RasterResult], Path
     return results, preview
 
 
-def predict_item(item: pystac.Item, spec: ModelSpec, runner: ModelRunner, bound: list[BoundInput],
+def _grid(hrefs: list[str], requested: float | None, model_resolution: float | None) -> Grid:
+    """--resolution, else the resolution the MLM Item says the model expects (on metric grids), else the finest band's."""
+    grid = choose_grid(hrefs, requested)
+    if requested is None and model_resolution is not None and in_metres(grid) \
+            and not math.isclose(model_resolution, grid.resolution):
+        log.warning("note: the model expects %g m pixels and the imagery's finest are %g m; resampling onto a "
+                    "%g m grid (--resolution overrides)", model_resolution, grid.resolution, model_resolution)
+        grid = regrid(grid, model_resolution)
+    return grid
+
+
+def _accepts(spec: ModelSpec, runner: ModelRunner, bound: list[BoundInput], allow_python: bool):
+    """Whether the model runs on a tile size and gives its per-pixel outputs back at that size."""
+    def accepts(tile: tuple[int, int]) -> bool:
+        try:
+            _output_plans(spec, runner, _dry_run(runner, bound, tile), tile, allow_python)
+        except (ModelRunError, TileSizeError):
+            return False
+        return True
+    return accepts
+
+
+def _fit(bound: list[BoundInput], layout: TileLayout) -> TileFit:
+    resize = next((entry.plan.model_input.resize_type for entry in bound if entry.plan.model_input.resize_type), None)
+    return TileFit((layout.window_h, layout.window_w), (layout.tile_h, layout.tile_w), resize)
+
+
+def predict_item(item: pystac.Item, spec: ModelSpec, runner: ModelRunner, bound: list[BoundInput], sizes: TileSizes,
                  workdir: Path, options: PredictOptions, model_href: str) -> pystac.Item:
     """Run the model over one imagery Item; its files go to workdir/<result id>/."""
     refs, bound = bind_item(bound, item, spec)  # this Item's copies: the shared inputs stay as they are
-    grid = choose_grid(sorted({ref.href for ref in refs}), options.resolution)
-    tile = tile_shape(bound, options.tile_size, grid.height, grid.width)
+    grid = _grid(sorted({ref.href for ref in refs}), options.resolution, spec.resolution)
+    tile = sizes.tile_for(grid.height, grid.width)
     plans = _output_plans(spec, runner, _dry_run(runner, bound, tile), tile, options.allow_python)
     overlap = options.overlap if all(plan.spatial for plan in plans) else 0
     layout = TileLayout(grid.height, grid.width, tile[0], tile[1], overlap)
@@ -228,7 +260,7 @@ def predict_item(item: pystac.Item, spec: ModelSpec, runner: ModelRunner, bound:
             else TileSink(plan, grid, layout, item_dir, key, options.probabilities)
             for plan, key in zip(plans, keys)
         ]
-        producer = _Producer(reader, layout, bound, batch_size(bound, options.batch_size))
+        producer = _Producer(reader, layout, bound, batch_size(bound, options.batch_size), _fit(bound, layout))
         producer.start()
         try:
             _run_tiles(producer, runner, bound, plans, sinks)
@@ -258,8 +290,10 @@ def predict(model: str, inputs: str, output: Path, options: PredictOptions | Non
     runner = ModelRunner(spec.model_asset, options.threads, options.providers)
     try:
         bound = bind_inputs(spec, runner, options.allow_python)
+        sizes = tile_sizes(input_geometry(bound), options.tile_size,
+                           _accepts(spec, runner, bound, options.allow_python))
         with atomic_output_dir(output, options.overwrite) as workdir:
-            results = [predict_item(item, spec, runner, bound, workdir, options, model_href) for item in items]
+            results = [predict_item(item, spec, runner, bound, sizes, workdir, options, model_href) for item in items]
             write_catalog(workdir, results, spec)
     finally:
         runner.close()

@@ -17,7 +17,7 @@ import onnxruntime as ort
 import requests
 
 from mlmkit.checksum import verify_checksum
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidInput, ModelRunError
 from mlmkit.mlm import ModelAsset
 from mlmkit.onnxinfo import is_onnx_asset
 from mlmkit.stacio import HTTP_TIMEOUT_S, is_url
@@ -89,6 +89,7 @@ class ModelRunner:
         options.intra_op_num_threads = threads or os.cpu_count() or 1
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 4  # failures become one-line errors (and tile-size probes stay quiet)
         # idle workers must not spin: the reader thread needs those cores between model calls
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
@@ -106,7 +107,7 @@ class ModelRunner:
         except (ort.capi.onnxruntime_pybind11_state.Fail, ort.capi.onnxruntime_pybind11_state.InvalidArgument,
                 ort.capi.onnxruntime_pybind11_state.RuntimeException) as exc:
             shapes = ", ".join(f"{name}{list(array.shape)}" for name, array in feeds.items())
-            raise InvalidInput(f"the model refused its input ({shapes}): {str(exc).splitlines()[0]}") from exc
+            raise ModelRunError(f"the model refused its input ({shapes}): {str(exc).splitlines()[0]}") from exc
 
     def close(self) -> None:
         self._tmp.cleanup()

@@ -70,8 +70,8 @@ class PixelSink(Sink):
         self.rows = layout.rows
         self.cols = layout.cols
         blend = layout.overlap > 0 and plan.kind != "labels"
-        self.strip = Strip(plan.channels, layout.tile_h, grid.width, blend)
-        self.base = blend_weights(layout.tile_h, layout.tile_w, layout.overlap, blend_mode)
+        self.strip = Strip(plan.channels, layout.window_h, grid.width, blend)
+        self.base = blend_weights(layout.window_h, layout.window_w, layout.overlap, blend_mode)
 
     def add(self, row: int, col: int, y: int, x: int, scores: np.ndarray | None, valid: np.ndarray | None) -> None:
         if scores is None:
@@ -92,7 +92,7 @@ class TileSink(Sink):
     def __init__(self, plan: OutputPlan, grid: Grid, layout: TileLayout, directory: Path, key: str,
                  scores: bool) -> None:
         cols, rows = len(layout.cols), len(layout.rows)
-        coarse = Grid(grid.crs, grid.transform @ Affine.scale(layout.tile_w, layout.tile_h), cols, rows)
+        coarse = Grid(grid.crs, grid.transform @ Affine.scale(layout.window_w, layout.window_h), cols, rows)
         super().__init__(plan, coarse, directory, key, scores)
         self.row_values = np.full((plan.channels, 1, cols), np.nan, dtype=np.float32)
 

@@ -1,8 +1,10 @@
 """Sliding windows over the grid, blend weights for overlapping tiles, and the rolling strip they land in.
 
 Tiles are visited row by row; the last row/column is shifted back to end on the image edge so every
-pixel is covered without padding. A `Strip` holds only the rows that later tiles can still touch,
-so memory is bounded by the tile height times the width, never by the scene height.
+pixel is covered without padding. Only an image smaller than the tile has smaller windows (the image
+itself along that axis), which `geometry.TileFit` brings to the model tile. A `Strip` holds only the rows
+that later tiles can still touch, so memory is bounded by the tile height times the width, never by the
+scene height.
 """
 
 from __future__ import annotations
@@ -35,14 +37,18 @@ class TileLayout:
     overlap: int = 0
 
     def __post_init__(self) -> None:
-        if self.height < self.tile_h or self.width < self.tile_w:
-            raise InvalidInput(
-                f"image is {self.width}×{self.height} px, smaller than one {self.tile_w}×{self.tile_h} model tile; "
-                "expected imagery at least one tile large (or a model with dynamic height/width)"
-            )
         if not 0 <= self.overlap < min(self.tile_h, self.tile_w):
             raise InvalidInput(f"overlap {self.overlap} must be >= 0 and smaller than the tile "
                                f"({self.tile_w}×{self.tile_h}); expected e.g. --overlap {min(self.tile_h, self.tile_w) // 4}")
+
+    @property
+    def window_h(self) -> int:
+        """Height of every window read: the tile's, or the image's when it is smaller."""
+        return min(self.tile_h, self.height)
+
+    @property
+    def window_w(self) -> int:
+        return min(self.tile_w, self.width)
 
     @property
     def rows(self) -> list[int]:
@@ -64,20 +70,22 @@ def blend_weights(tile_h: int, tile_w: int, overlap: int, mode: str = "smooth") 
     """Per-pixel tile weights: a raised ramp over the overlap ('smooth') or the centre only ('crop').
 
     Weights never reach zero at the image border because every pixel gets at least one tile whose
-    weight there is positive; the edge tiles use `edge_weights`.
+    weight there is positive; the edge tiles use `edge_weights`. A ramp is at most half the tile long
+    (a window smaller than the overlap is an image smaller than the tile: one tile, no neighbours).
     """
     def axis(size: int) -> np.ndarray:
         weights = np.ones(size, dtype=np.float32)
-        if overlap == 0:
+        ramp_length = min(overlap, size // 2)
+        if ramp_length == 0:
             return weights
         if mode == "crop":
-            margin = overlap // 2
+            margin = ramp_length // 2
             weights[:margin] = 0
             weights[size - margin:] = 0
             return weights
-        ramp = (np.arange(overlap, dtype=np.float32) + 0.5) / overlap
-        weights[:overlap] = ramp
-        weights[size - overlap:] = ramp[::-1]
+        ramp = (np.arange(ramp_length, dtype=np.float32) + 0.5) / ramp_length
+        weights[:ramp_length] = ramp
+        weights[size - ramp_length:] = ramp[::-1]
         return weights
 
     return np.outer(axis(tile_h), axis(tile_w))
