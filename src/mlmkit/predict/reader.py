@@ -141,8 +141,13 @@ class WindowReader:
                                                 resampling=resampling, add_alpha=masked)
         return self._sources[href]
 
+    @property
+    def dtype(self) -> np.dtype:
+        """A data type that holds every band as stored: reads into it lose nothing."""
+        return np.result_type(*(self._datasets[ref.href].dtypes[ref.index - 1] for ref in self.refs))
+
     def read(self, window: Window, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Bands of a window as float32 (into `out` if given) and True where every band has data."""
+        """Bands of a window (into `out`, in its data type, if given; else float32), True where every band has data."""
         height, width = int(window.height), int(window.width)
         if out is None:
             out = np.empty((len(self.refs), height, width), dtype=np.float32)

