@@ -18,7 +18,7 @@ Prints per round wall seconds, CPU seconds and peak RSS of each, the speed-up, t
 class agreement of the two maps (goal ≥ 99 %) and the load.
 
     pip install -e '.[bench]'   # ukis-csmask, scipy
-    python bench/heavy_bench.py [--rounds 2] [--workdir /tmp/mlmkit-bench-heavy] [--csmask-batch 1] [--batch 8]
+    python bench/heavy_bench.py [--rounds 2] [--workdir /tmp/mlmkit-bench-heavy] [--csmask-batch 1] [--batch 4]
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/mlmkit-bench-heavy"))
-    parser.add_argument("--batch", type=int, default=8, help="mlmkit --batch-size")
+    parser.add_argument("--batch", type=int, default=4, help="mlmkit --batch-size (its default: 4)")
     parser.add_argument("--csmask-batch", type=int, default=1, help="ukis-csmask batch_size (its default: 1)")
     parser.add_argument("--mlmkit-args", default="", help="extra `mlmkit predict` options, e.g. '--providers X'")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)

@@ -64,15 +64,17 @@ def main() -> None:
     sides = {"items": lambda: child(__file__, ["e2e", model, many, args.workdir / "out-items"]),
              "one": lambda: child(__file__, ["e2e", model, one, args.workdir / "out-one"])}
     mpx = args.items * args.size * args.size / 1e6
-    print(f"{'round':>5} {f'{args.items} items Mpx/s':>16} {'one item Mpx/s':>15} {'ratio':>6} {'load':>5}")
-    ratios = []
+    print(f"{'round':>5} {f'{args.items} items Mpx/s':>16} {'one item Mpx/s':>15} {'ratio':>6} {'cpu ratio':>9} "
+          f"{'load':>5}")
+    ratios, cpu_ratios = [], []
     for index, result in alternate(sides, args.rounds):
-        many_rate, one_rate = mpx / result["items"]["seconds"], mpx / result["one"]["seconds"]
-        ratios.append(many_rate / one_rate)
-        print(f"{index:>5} {many_rate:>16.2f} {one_rate:>15.2f} {ratios[-1]:>6.2f} {result['items']['load']:>5}",
-              flush=True)
-    print(f"median ratio {median(ratios):.2f} (goal ≥ 0.9); {args.items} × {args.size}² vs {args.size}×"
-          f"{args.size * args.items}, load {load()}")
+        many, one = result["items"], result["one"]
+        ratios.append(one["seconds"] / many["seconds"])
+        cpu_ratios.append(one["cpu_seconds"] / many["cpu_seconds"])
+        print(f"{index:>5} {mpx / many['seconds']:>16.2f} {mpx / one['seconds']:>15.2f} {ratios[-1]:>6.2f} "
+              f"{cpu_ratios[-1]:>9.2f} {many['load']:>5}", flush=True)
+    print(f"median ratio {median(ratios):.2f} (goal ≥ 0.9), CPU ratio {median(cpu_ratios):.2f}; {args.items} × "
+          f"{args.size}² vs {args.size}×{args.size * args.items}, load {load()}")
 
 
 if __name__ == "__main__":

@@ -8,8 +8,12 @@ CPU seconds per Mpx (model-only / end-to-end: what the wall ratio tends to on a 
 busy, and robust to load from other processes) and the load; then the medians and peak RSS (goal: largest
 ≤ 1.2 × smallest).
 
+With `--compare SRC` (another checkout's `src`, e.g. `git archive <commit> src | tar -x -C /tmp/base`), a third
+side runs `predict` end to end from that code, alternated with the others: before/after in one run.
+
     python bench/predict_bench.py [--sizes 2048 4096] [--rounds 3] [--workdir /tmp/mlmkit-bench]
-                                  [--overlap 0] [--compress ZSTD|DEFLATE|NONE] [--threads N] [--batch 8]
+                                  [--overlap 0] [--compress ZSTD|DEFLATE|NONE] [--threads N] [--batch 4]
+                                  [--compare SRC]
 """
 
 from __future__ import annotations
@@ -72,8 +76,9 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/mlmkit-bench"))
     parser.add_argument("--overlap", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--compress", default="ZSTD", help="COG compression of the generated scenes (ZSTD, DEFLATE, NONE)")
+    parser.add_argument("--compare", type=Path, help="another checkout's src directory to run end to end as well")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -101,7 +106,11 @@ def main() -> None:
                                             args.threads, args.batch]),
             "model": lambda: child(__file__, ["model", model, scene, args.threads, args.batch, tiles]),
         }
-        ratios, cpu_ratios, rates = [], [], []
+        if args.compare:
+            sides["base"] = lambda: child(__file__, ["e2e", model, scene, args.workdir / f"out-base-{size}",
+                                                     args.overlap, args.threads, args.batch],
+                                          env={"PYTHONPATH": str(args.compare.resolve())})
+        ratios, cpu_ratios, rates, base_rates = [], [], [], []
         for index, result in alternate(sides, args.rounds):
             e2e, only = result["e2e"], result["model"]
             e2e_rate, model_rate = mpx / e2e["seconds"], only["pixels"] / 1e6 / only["seconds"]
@@ -111,9 +120,15 @@ def main() -> None:
             rss[size] = max(rss.get(size, 0), e2e["peak_rss_mib"])
             print(f"{size:>6} {index:>5} {e2e_rate:>10.2f} {model_rate:>12.2f} {ratios[-1]:>6.2f} {cpu_ratios[-1]:>9.2f} "
                   f"{e2e['peak_rss_mib']:>13.0f} {e2e['load']:>5}", flush=True)
+            if "base" in result:
+                base = result["base"]
+                base_rates.append((mpx / base["seconds"]) / e2e_rate)
+                print(f"{'':>6} {'':>5} base: {mpx / base['seconds']:.2f} Mpx/s, {base['cpu_seconds']:.1f} cpu s "
+                      f"(this tree {e2e['cpu_seconds']:.1f}), peak RSS {base['peak_rss_mib']:.0f} MiB", flush=True)
         summary.append(f"{size}²: median e2e {median([r[0] for r in rates]):.2f} Mpx/s, model-only "
                        f"{median([r[1] for r in rates]):.2f} Mpx/s, ratio {median(ratios):.2f}, cpu ratio "
-                       f"{median(cpu_ratios):.2f}, peak RSS {rss[size]:.0f} MiB")
+                       f"{median(cpu_ratios):.2f}, peak RSS {rss[size]:.0f} MiB"
+                       + (f"; this tree {1 / median(base_rates):.2f}× the base's speed" if base_rates else ""))
     print("\n".join(summary))
     smallest, largest = min(rss), max(rss)
     print(f"peak RSS {largest}² / {smallest}²: {rss[largest] / rss[smallest]:.2f} (goal ≤ 1.2); overlap "

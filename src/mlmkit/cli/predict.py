@@ -21,7 +21,7 @@ from mlmkit.predict import PredictOptions, predict as run_predict
               help="Pixels shared by neighbouring tiles; results are blended there.")
 @click.option("--blend", type=click.Choice(["smooth", "crop"]), default="smooth", show_default=True,
               help="Where tiles overlap: smooth weight ramps, or keep each tile's centre only.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True, help="Tiles per model call.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True, help="Tiles per model call.")
 @click.option("--threads", type=click.IntRange(min=1), help="onnxruntime intra-op threads (default: all cores).")
 @click.option("--providers", help="Comma-separated onnxruntime execution providers, e.g. CUDAExecutionProvider,CPUExecutionProvider.")
 @click.option("--probabilities", is_flag=True, help="Also write the class scores as a float COG.")

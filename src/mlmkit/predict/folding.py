@@ -135,7 +135,6 @@ class FoldedRunners:
 
     def __init__(self, runner: ModelRunner) -> None:
         self.runner = runner
-        self._model: onnx.ModelProto | None = None
         self._runners: dict[tuple, ModelRunner | None] = {}
 
     def for_item(self, bound: list[BoundInput], fit: TileFit, source: np.dtype) -> ModelRunner | None:
@@ -146,9 +145,8 @@ class FoldedRunners:
     def _runner(self, entry: BoundInput, scaling: AffineScaling, source: np.dtype) -> ModelRunner | None:
         key = (entry.name, np.dtype(source).str, None if scaling.offsets is None else
                (scaling.offsets.tobytes(), scaling.divisors.tobytes()))
-        if key not in self._runners:
-            if self._model is None:
-                self._model = onnx.load(str(self.runner.model_path))
-            folded = fold_scaling(self._model, entry.name, np.dtype(source), scaling, entry.plan.dtype)
+        if key not in self._runners:  # the graph is loaded only for this: weights held once more only briefly
+            folded = fold_scaling(onnx.load(str(self.runner.model_path)), entry.name, np.dtype(source), scaling,
+                                  entry.plan.dtype)
             self._runners[key] = None if folded is None else self.runner.with_model(folded.SerializeToString())
         return self._runners[key]

@@ -52,7 +52,7 @@ class PredictOptions:
     tile_size: int | None = None        # for dynamic height/width only
     overlap: int = 0                    # pixels shared by neighbouring tiles
     blend: str = "smooth"               # "smooth" ramps or "crop" (centre only) where tiles overlap
-    batch_size: int = 8
+    batch_size: int = 4                 # measured (bench/session_bench.py): as fast as 8, 100–200 MiB less
     threads: int | None = None          # onnxruntime intra-op threads (default: all cores)
     providers: tuple[str, ...] | None = None
     probabilities: bool = False         # also write the class scores
