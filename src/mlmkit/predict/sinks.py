@@ -88,7 +88,7 @@ class RasterSink(Sink):
                                   width=grid.width, height=grid.height, count=plan.bands, dtype=plan.dtype,
                                   nodata=plan.nodata, colormap=self.colormap)
         self.scores_writer = None
-        if context.scores and plan.is_classes:
+        if context.scores and plan.kind in ("classes", "binary"):  # labels carry no scores
             self.scores_writer = StripWriter(self.directory / f"{self.key}-scores.tmp.tif", crs=grid.crs,
                                              transform=grid.transform, width=grid.width, height=grid.height,
                                              count=plan.channels, dtype=np.dtype(np.float32), nodata=float("nan"))
