@@ -189,12 +189,11 @@ def validate_dict(
     store = store or SchemaStore.shared(schema_dir)
     document = href or str(data.get("id", "<document>"))
     findings = schema_findings(data, store)
+    schema_valid = not findings  # MLM consistency is only meaningful once the Item has the shape schemas demand
     if semantic:
-        # MLM consistency is only meaningful once the Item has the shape the schemas demand
-        model_findings = [] if findings else mlm_findings(data, href)
-        findings += [*asset_file_findings(data, href), *model_findings]
+        findings += [*asset_file_findings(data, href), *(mlm_findings(data, href) if schema_valid else [])]
     problems = [Problem(document, path, " ".join(message.splitlines())) for path, message in findings]
-    if warnings and semantic and not findings:
+    if warnings and semantic and schema_valid:
         problems += [Problem(document, path, " ".join(message.splitlines()), warning=True)
                      for path, message in shape_warnings(data, href)]
     return problems
