@@ -132,14 +132,19 @@ def _boxes_item(root: Path) -> Path:
     return mlm_item(root / "boxes.json", model, inputs, outputs, band_names=BANDS)
 
 
-@pytest.mark.parametrize("layout,overlap,score,iou", [("yolo", 16, 0.25, 0.5), ("yolo", 0, 0.4, 0.3),
-                                                      ("boxes", 24, 0.25, 0.5)])
-def test_boxes_equal_the_model_run_directly(scene, tmp_path, layout, overlap, score, iou):
+@pytest.mark.parametrize("layout,overlap,score,iou,in_item", [
+    ("yolo", 16, 0.25, 0.5, False), ("yolo", 0, 0.4, 0.3, True), ("boxes", 24, 0.25, 0.5, False)])
+def test_boxes_equal_the_model_run_directly(scene, tmp_path, layout, overlap, score, iou, in_item):
+    """Thresholds as options, or (in_item) from the Item's mlm:hyperparameters as the MLM README shows them."""
     item = _yolo_item(tmp_path) if layout == "yolo" else _boxes_item(tmp_path)
+    if in_item:
+        document = json.loads(item.read_text())
+        document["properties"]["mlm:hyperparameters"] = {"score_threshold": score, "iou_threshold": iou}
+        item.write_text(json.dumps(document))
     decode = _yolo_tile if layout == "yolo" else _boxes_tile
     out = tmp_path / "out"
-    predict(str(item), str(scene["item"]), out, PredictOptions(overlap=overlap, batch_size=3, score_threshold=score,
-                                                               iou_threshold=iou))
+    thresholds = {} if in_item else {"score_threshold": score, "iou_threshold": iou}
+    predict(str(item), str(scene["item"]), out, PredictOptions(overlap=overlap, batch_size=3, **thresholds))
     result, item_dir = _result(out)
     expected = _to_crs(_reference(Path(str(item).replace(".json", ".onnx")), scene["image"], decode, overlap,
                                   score, iou))

@@ -30,16 +30,19 @@ from mlmkit.predict import PredictOptions, predict as run_predict
                                    "cubic, ...; default: the MLM resize_type's interpolation, else bilinear).")
 @click.option("--time-steps", type=click.IntRange(min=1),
               help="Dates per stack for a time-series model whose time dimension is dynamic (-1).")
-@click.option("--score-threshold", type=click.FloatRange(0, 1), default=0.25, show_default=True,
-              help="Object detection: drop boxes scored lower.")
-@click.option("--iou-threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
-              help="Object detection: merge same-class boxes overlapping more (non-maximum suppression across tiles).")
+@click.option("--score-threshold", type=click.FloatRange(0, 1),
+              help="Object detection: drop boxes scored lower (default: the Item's mlm:hyperparameters "
+                   "score_threshold, else 0.25).")
+@click.option("--iou-threshold", type=click.FloatRange(0, 1),
+              help="Object detection: merge same-class boxes overlapping more, across tiles (default: the Item's "
+                   "mlm:hyperparameters iou_threshold, else 0.5).")
 @click.option("--allow-python-expressions", is_flag=True,
               help="Trust 'python' pre-processing expressions in the MLM Item (imports and runs that code).")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
 def predict(model: str, inputs: str, output: Path, tile_size: int | None, overlap: int, blend: str, batch_size: int,
             threads: int | None, providers: str | None, probabilities: bool, resolution: float | None,
-            resampling: str | None, time_steps: int | None, score_threshold: float, iou_threshold: float,
+            resampling: str | None, time_steps: int | None, score_threshold: float | None,
+            iou_threshold: float | None,
             allow_python_expressions: bool, overwrite: bool) -> None:
     """Run the model an MLM Item describes over STAC imagery; write COGs (or boxes) and a STAC catalog.
 

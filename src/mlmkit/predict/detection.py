@@ -24,6 +24,21 @@ from mlmkit.predict.vector import GEOPARQUET_TYPE, GeoParquetWriter, boxes_quick
 from mlmkit.shapes import BOX_FORMATS, DETECTION_DIMS, box_format, detection_layout
 
 GEOJSON_MAX = 10000  # boxes up to which a GeoJSON copy is written beside the GeoParquet file
+DEFAULT_SCORE, DEFAULT_IOU = 0.25, 0.5
+_SCORE_KEYS = ("score_threshold", "confidence_threshold", "conf_threshold")
+
+
+def thresholds(hyperparameters: dict | None, score: float | None, iou: float | None) -> tuple[float, float]:
+    """Score and IoU thresholds: as given, else the Item's mlm:hyperparameters (score_threshold/iou_threshold,
+    as in the MLM README's example), else 0.25 and 0.5; all between 0 and 1."""
+    found = hyperparameters if isinstance(hyperparameters, dict) else {}
+    if score is None:
+        score = next((found[key] for key in _SCORE_KEYS if isinstance(found.get(key), (int, float))), DEFAULT_SCORE)
+    if iou is None:
+        iou = found["iou_threshold"] if isinstance(found.get("iou_threshold"), (int, float)) else DEFAULT_IOU
+    if not (0 <= score <= 1 and 0 <= iou <= 1):
+        raise InvalidInput(f"score threshold {score} / IoU threshold {iou}; expected values between 0 and 1")
+    return float(score), float(iou)
 
 
 @dataclass

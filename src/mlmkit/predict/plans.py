@@ -11,7 +11,7 @@ from typing import Protocol
 
 from mlmkit.errors import InvalidInput
 from mlmkit.mlm import ModelOutput, ModelSpec
-from mlmkit.predict.detection import DetectionPlan
+from mlmkit.predict.detection import DetectionPlan, thresholds
 from mlmkit.predict.feeders import Feeder
 from mlmkit.predict.postprocess import plan_output
 from mlmkit.predict.runtime import ModelRunner
@@ -42,7 +42,7 @@ def pair_outputs(spec: ModelSpec, runner: ModelRunner) -> dict[int, ModelOutput]
 
 
 def plan_outputs(spec: ModelSpec, runner: ModelRunner, feeder: Feeder, tile: tuple[int, int], allow_python: bool,
-                 score_threshold: float, iou_threshold: float) -> list[Plan]:
+                 score_threshold: float | None = None, iou_threshold: float | None = None) -> list[Plan]:
     """Plans for every MLM output, decided from one all-zero tile run through the feeder."""
     paired = pair_outputs(spec, runner)
     probe = feeder.probe(runner, paired, tile)
@@ -51,7 +51,8 @@ def plan_outputs(spec: ModelSpec, runner: ModelRunner, feeder: Feeder, tile: tup
     boxes = [indexes[i] for i in detection_outputs(list(described.values()))]
     plans: list[Plan] = []
     if boxes:
-        plans.append(DetectionPlan([described[i] for i in boxes], boxes, probe, score_threshold, iou_threshold))
+        score, iou = thresholds(spec.item.properties.get("mlm:hyperparameters"), score_threshold, iou_threshold)
+        plans.append(DetectionPlan([described[i] for i in boxes], boxes, probe, score, iou))
     plans += [plan_output(output, index, probe[index], tile, allow_python)
               for index, output in described.items() if index not in boxes]
     return plans

@@ -59,8 +59,8 @@ class PredictOptions:
     allow_python: bool = False          # trust `python` expressions in the MLM Item
     overwrite: bool = False
     time_steps: int | None = None       # dates per stack, for models whose time dimension is dynamic
-    score_threshold: float = 0.25       # object detection: boxes scored lower are dropped
-    iou_threshold: float = 0.5          # object detection: same-class boxes overlapping more are merged (NMS)
+    score_threshold: float | None = None  # object detection: boxes scored lower are dropped (default: Item, 0.25)
+    iou_threshold: float | None = None    # object detection: same-class boxes overlapping more merge (default: 0.5)
 
 
 @dataclass
@@ -232,9 +232,6 @@ def predict(model: str, inputs: str, output: Path, options: PredictOptions | Non
         raise InvalidInput(f"blend mode {options.blend!r} is unknown; expected smooth or crop")
     if options.resampling is not None and options.resampling not in Resampling.__members__:
         raise InvalidInput(f"resampling {options.resampling!r} is unknown; expected e.g. nearest, bilinear, cubic")
-    if not (0 <= options.score_threshold <= 1 and 0 <= options.iou_threshold <= 1):
-        raise InvalidInput(f"score threshold {options.score_threshold} / IoU threshold {options.iou_threshold}; "
-                           "expected values between 0 and 1")
     spec = read_model(model)
     items = list(iter_items(inputs))
     if not items:
