@@ -163,6 +163,9 @@ def _functions(output: ModelOutput, allow_python: bool) -> list:
 def plan_output(output: ModelOutput, index: int, raw: np.ndarray, tile: tuple[int, int],
                 allow_python: bool) -> OutputPlan:
     """Decide the raster for an output from one dry-run result `raw` (batch of one tile)."""
+    if not np.issubdtype(np.asarray(raw).dtype, np.number) and np.asarray(raw).dtype != np.bool_:
+        raise InvalidInput(f"output {output.name!r} holds {np.asarray(raw).dtype} values (e.g. class names); expected "
+                           "numbers: integer class values (train with integer labels) or class scores")
     plan = OutputPlan(output, index, "values", False, 0, functions=_functions(output, allow_python))
     scores = plan.scores(raw)
     plan.spatial = scores.ndim == 4
