@@ -15,6 +15,9 @@ import shapely
 from PIL import Image
 from rasterio.warp import transform as warp_transform
 
+from click.testing import CliRunner
+
+from mlmkit.cli import main
 from mlmkit.errors import InvalidInput
 from mlmkit.predict import PredictOptions, predict
 from mlmkit.validate import validate_source
@@ -158,7 +161,9 @@ def test_boxes_equal_the_model_run_directly(scene, tmp_path, layout, overlap, sc
 
 def test_result_item_geoparquet_geojson_quicklook(scene, tmp_path):
     out = tmp_path / "out"
-    predict(str(_yolo_item(tmp_path)), str(scene["item"]), out, PredictOptions(overlap=16))
+    run = CliRunner().invoke(main, ["predict", "-m", str(_yolo_item(tmp_path)), "-i", str(scene["item"]), "-o", str(out),
+                                    "--overlap", "16", "--score-threshold", "0.25", "--iou-threshold", "0.5"])
+    assert run.exit_code == 0, run.output
     result, item_dir = _result(out)
     assets = result["assets"]
     parquet = assets["detections"]

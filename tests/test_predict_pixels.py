@@ -180,3 +180,14 @@ def test_describe_then_predict_a_zipmap_classifier(scene, tmp_path):
     labels, _ = _direct(model, scene["image"])
     written = _read(folder / result["assets"]["output-label"]["href"])[0]
     np.testing.assert_array_equal(written[scene["valid"]], labels[scene["valid"]])
+
+
+def test_string_class_labels_are_refused(scene, tmp_path):
+    from sklearn.ensemble import RandomForestClassifier
+
+    pixels = scene["image"][:, scene["valid"]].T.astype(np.float32)[::7]
+    names = np.array(["water", "vegetation", "other"])[np.searchsorted([3, 7, 9], _rule(pixels))]
+    model = _export(RandomForestClassifier(4, random_state=0).fit(pixels, names), tmp_path / "names.onnx", False)
+    item = _pixel_item(tmp_path, model, "label", "probabilities")
+    with pytest.raises(InvalidInput, match="'label' holds object values .e.g. class names.; expected numbers"):
+        predict(str(item), str(scene["item"]), tmp_path / "out", PredictOptions())
