@@ -71,7 +71,6 @@ class TileFeeder(Feeder):
         super().__init__(bound)
         self.per_call = self.fixed
         self._batch_axes: list[int | None] = []
-        self._outputs: dict[int, ModelOutput] = {}
 
     def tiles_per_batch(self, requested: int) -> int:
         return self.per_call if self.per_call is not None else max(1, requested)
@@ -79,7 +78,6 @@ class TileFeeder(Feeder):
     def probe(self, runner: ModelRunner, outputs: dict[int, ModelOutput], tile: tuple[int, int]) -> list:
         count = self.per_call or 1
         raw = runner.run(self._feeds(self._zeros(count, tile), 0, count))
-        self._outputs = outputs
         self._batch_axes = [_batch_axis(outputs[i], np.ndim(r)) if i in outputs else 0 for i, r in enumerate(raw)]
         if None in self._batch_axes:
             if count > 1:
