@@ -152,3 +152,81 @@ def mlm_item(path: Path, model: Path, inputs: list[dict], outputs: list[dict], c
     }
     path.write_text(json.dumps(item, indent=1))
     return path
+
+
+def _cell_boxes(size: int, cell: int, inset: float = 0.0) -> np.ndarray:
+    """(cells, 4) x0, y0, x1, y1 of the cell grid of a size × size tile, row-major, shrunk by `inset`."""
+    starts = np.arange(0, size, cell, dtype=np.float32)
+    ys, xs = np.meshgrid(starts, starts, indexing="ij")
+    return np.stack([xs.ravel() + inset, ys.ravel() + inset, xs.ravel() + cell - inset, ys.ravel() + cell - inset],
+                    axis=1)
+
+
+def yolo_model(path: Path, bands: int, size: int = 64, cell: int = 8, scale: float = 0.001) -> Path:
+    """A YOLO-style detector [batch, 4 + bands, cells]: one box per cell of the tile, cx, cy at the cell centre
+    and w = h = cell × (mean of band 0 over the cell) × scale; class k's score = mean of band k × scale."""
+    cells = (size // cell) ** 2
+    centres = _cell_boxes(size, cell)
+    centre = np.stack([(centres[:, 0] + centres[:, 2]) / 2, (centres[:, 1] + centres[:, 3]) / 2])[None]  # (1, 2, cells)
+    nodes = [
+        helper.make_node("AveragePool", ["input"], ["pooled"], kernel_shape=[cell, cell], strides=[cell, cell]),
+        helper.make_node("Reshape", ["pooled", "flat_shape"], ["flat"]),            # (N, bands, cells)
+        helper.make_node("Mul", ["flat", "scale"], ["scores"]),
+        helper.make_node("Slice", ["scores", "zero", "one", "one"], ["first"]),     # (N, 1, cells)
+        helper.make_node("Mul", ["first", "cell"], ["side"]),
+        helper.make_node("Shape", ["input"], ["in_shape"]),
+        helper.make_node("Slice", ["in_shape", "zero", "one"], ["batch"]),
+        helper.make_node("Concat", ["batch", "two_cells"], ["centre_shape"], axis=0),
+        helper.make_node("Expand", ["centre", "centre_shape"], ["centres"]),
+        helper.make_node("Concat", ["centres", "side", "side", "scores"], ["output"], axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "yolo-cells",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", bands, size, size])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 4 + bands, cells])],
+        [numpy_helper.from_array(np.array([0, bands, cells], np.int64), "flat_shape"),
+         numpy_helper.from_array(np.array(scale, np.float32), "scale"),
+         numpy_helper.from_array(np.array([cell * scale], np.float32) / scale, "cell"),
+         numpy_helper.from_array(np.array([0], np.int64), "zero"),
+         numpy_helper.from_array(np.array([1], np.int64), "one"),
+         numpy_helper.from_array(np.array([2, cells], np.int64), "two_cells"),
+         numpy_helper.from_array(centre.astype(np.float32), "centre")],
+    )
+    return _save(graph, path)
+
+
+def boxes_model(path: Path, bands: int, size: int = 64, cell: int = 8, threshold: float = 0.5,
+                scale: float = 0.001) -> Path:
+    """A torchvision-style detector on one [bands, H, W] image: boxes [N, 4] (cells inset by 1 px), labels [N]
+    (1 + the band with the highest cell mean) and scores [N] (that mean × scale), for cells scoring > threshold."""
+    boxes = _cell_boxes(size, cell, inset=1.0)
+    nodes = [
+        helper.make_node("Unsqueeze", ["image", "axis0"], ["batched"]),
+        helper.make_node("AveragePool", ["batched"], ["pooled"], kernel_shape=[cell, cell], strides=[cell, cell]),
+        helper.make_node("Reshape", ["pooled", "flat_shape"], ["flat"]),            # (bands, cells)
+        helper.make_node("Mul", ["flat", "scale"], ["class_scores"]),
+        helper.make_node("ReduceMax", ["class_scores"], ["best"], axes=[0], keepdims=0),
+        helper.make_node("ArgMax", ["class_scores"], ["index"], axis=0, keepdims=0),
+        helper.make_node("Add", ["index", "one"], ["all_labels"]),
+        helper.make_node("Greater", ["best", "threshold"], ["kept"]),
+        helper.make_node("NonZero", ["kept"], ["where"]),
+        helper.make_node("Reshape", ["where", "minus_one"], ["picked"]),
+        helper.make_node("Gather", ["cell_boxes", "picked"], ["boxes"], axis=0),
+        helper.make_node("Gather", ["all_labels", "picked"], ["labels"], axis=0),
+        helper.make_node("Gather", ["best", "picked"], ["scores"], axis=0),
+    ]
+    graph = helper.make_graph(
+        nodes, "boxes-cells",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [bands, size, size])],
+        [helper.make_tensor_value_info("boxes", TensorProto.FLOAT, ["N", 4]),
+         helper.make_tensor_value_info("labels", TensorProto.INT64, ["N"]),
+         helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N"])],
+        [numpy_helper.from_array(np.array([0], np.int64), "axis0"),
+         numpy_helper.from_array(np.array([bands, -1], np.int64), "flat_shape"),
+         numpy_helper.from_array(np.array(scale, np.float32), "scale"),
+         numpy_helper.from_array(np.array(1, np.int64), "one"),
+         numpy_helper.from_array(np.array(threshold, np.float32), "threshold"),
+         numpy_helper.from_array(np.array([-1], np.int64), "minus_one"),
+         numpy_helper.from_array(boxes, "cell_boxes")],
+    )
+    return _save(graph, path)

@@ -16,6 +16,7 @@ from onnx import TensorProto, helper, numpy_helper
 from mlmkit.mlm import read_model
 from mlmkit.predict import PredictOptions, predict
 from mlmkit.predict.binding import bind_inputs
+from mlmkit.predict.feeders import make_feeder
 from mlmkit.predict.folding import AffineScaling, FoldedRunners, fold_scaling, foldable
 from mlmkit.predict.geometry import TileFit
 from mlmkit.predict.runtime import ModelRunner
@@ -63,11 +64,12 @@ def test_folded_graph_gives_the_plain_scores(tmp_path, name):
     spec = read_model(str(_model(tmp_path, AFFINE[name])))
     runner = ModelRunner(spec.model_asset)
     [entry] = bind_inputs(spec, runner, allow_python=False)
-    scaling = foldable([entry], TileFit((32, 32), (32, 32)))
+    scaling = foldable([entry], TileFit((32, 32), (32, 32)), make_feeder([entry]))
     assert scaling is not None
     raw = np.random.default_rng(2).integers(0, 5000, size=(4, 3, 32, 32)).astype(np.uint16)
     plain_inputs = np.stack([entry.plan.build(dict(zip(BANDS, tile.astype(np.float32)))) for tile in raw])
-    folded = FoldedRunners(runner).for_item([entry], TileFit((32, 32), (32, 32)), np.dtype(np.uint16))
+    folded = FoldedRunners(runner).for_item([entry], TileFit((32, 32), (32, 32)), np.dtype(np.uint16),
+                                            make_feeder([entry]))
     assert folded is not None and folded.inputs[0].dtype == np.uint16 and runner.inputs[0].dtype == np.float32
     expected = runner.run({"input": plain_inputs})[0]
     got = folded.run({"input": raw})[0]
@@ -85,7 +87,7 @@ def test_what_cannot_be_folded_keeps_the_plain_path(tmp_path, case):
     runner = ModelRunner(spec.model_asset)
     bound = bind_inputs(spec, runner, allow_python=False)
     fit = TileFit((20, 32), (32, 32)) if case == "padded tile" else TileFit((32, 32), (32, 32))
-    assert foldable(bound, fit) is None
+    assert foldable(bound, fit, make_feeder(bound)) is None
 
 
 def test_fold_renames_uses_inside_subgraphs():
@@ -126,15 +128,15 @@ def _both_paths(monkeypatch, mlm: Path, item: Path, out: Path, options: PredictO
     taken = []
     for_item = FoldedRunners.for_item
 
-    def spy(self, bound, fit, source):
-        runner = for_item(self, bound, fit, source)
+    def spy(self, bound, fit, source, feeder):
+        runner = for_item(self, bound, fit, source, feeder)
         taken.append(runner)
         return runner
 
     monkeypatch.setattr(FoldedRunners, "for_item", spy)
     predict(str(mlm), str(item), out / "fast", options)
     assert taken and all(runner is not None for runner in taken)
-    monkeypatch.setattr(FoldedRunners, "for_item", lambda self, bound, fit, source: None)
+    monkeypatch.setattr(FoldedRunners, "for_item", lambda self, bound, fit, source, feeder: None)
     predict(str(mlm), str(item), out / "plain", options)
     return _catalog_values(out / "fast"), _catalog_values(out / "plain")
 

@@ -140,3 +140,98 @@ def test_band_resolver_matches_every_way_a_stac_item_names_bands():
     assert found["b11"].nodata == 0 and found["B08"].href == "/data/nir.tif"
     with pytest.raises(InvalidInput, match=r"band 'B01'.*visual\[1\]=B04/red.*B12"):
         resolver.resolve("B01", "input x")
+
+
+@pytest.mark.parametrize("dims,rank,axes", [
+    (["batch", "bands", "height", "width"], 4, (0, 2, 3, 4)),
+    (["batch", "height", "width", "channel"], 4, (0, 3, 4, 2)),
+    (["batch", "time", "bands", "y", "x"], 5, (0, 1, 2, 3, 4)),
+    (["bands", "height", "width"], 3, (2, 3, 4)),          # one image, no batch axis (torchvision detectors)
+    (["batch", "bands"], 2, (0, 2)),                       # pixel rows
+    (["batch", "features"], 2, (0, 2)),                    # one unknown name stands for the channels
+    (["b", "c", "h", "w"], 4, (0, 2, 3, 4)),               # unknown names: the layout by rank
+])
+def test_input_layouts_from_dim_order(dims, rank, axes):
+    from mlmkit.shapes import input_axes
+
+    assert input_axes("x", dims, rank) == axes
+
+
+def test_input_layout_with_height_but_no_width():
+    from mlmkit.shapes import input_axes
+
+    with pytest.raises(InvalidInput, match="one of height/width without the other"):
+        input_axes("x", ["batch", "bands", "height"], 3)
+
+
+def _output(name: str, dims: list[str], data_type: str = "float32"):
+    from mlmkit.mlm import ModelOutput
+
+    return ModelOutput(name, tuple(-1 for _ in dims), tuple(dims), data_type, tasks=("object-detection",))
+
+
+def test_detection_layouts():
+    from mlmkit.shapes import DetectionLayout, detection_layout
+
+    assert detection_layout([_output("output0", ["batch", "cxcywh+class", "detection"])]) == DetectionLayout(yolo=0)
+    separate = [_output("dets", ["detection", "xyxy"]), _output("class", ["detection"], "int64"),
+                _output("conf", ["detection"])]
+    assert detection_layout(separate) == DetectionLayout(boxes=0, labels=1, scores=2)
+    assert detection_layout([_output("boxes", ["batch", "detection", "xyxy"])]) == DetectionLayout(boxes=0)
+    with pytest.raises(InvalidInput, match="hold no boxes"):
+        detection_layout([_output("scores", ["batch", "score"])])
+
+
+def _greedy(boxes: np.ndarray, labels: np.ndarray, scores: np.ndarray, threshold: float) -> list[tuple]:
+    """Plain global NMS, for reference."""
+    kept = []
+    for i in sorted(range(len(boxes)), key=lambda i: -scores[i]):
+        b = boxes[i]
+        if all(labels[k] != labels[i] or
+               max(0, min(b[2], boxes[k][2]) - max(b[0], boxes[k][0])) *
+               max(0, min(b[3], boxes[k][3]) - max(b[1], boxes[k][1])) /
+               ((b[2] - b[0]) * (b[3] - b[1]) + (boxes[k][2] - boxes[k][0]) * (boxes[k][3] - boxes[k][1]) -
+                max(0, min(b[2], boxes[k][2]) - max(b[0], boxes[k][0])) *
+                max(0, min(b[3], boxes[k][3]) - max(b[1], boxes[k][1]))) <= threshold for k in kept):
+            kept.append(i)
+    return [(int(labels[i]), round(float(scores[i]), 6), *map(float, boxes[i])) for i in kept]
+
+
+def test_streamed_nms_equals_global_nms(tmp_path):
+    """Chains of overlapping boxes across tile rows: closing groups strip by strip changes nothing."""
+    import pyarrow.parquet as pq
+    from affine import Affine
+    from rasterio.crs import CRS
+
+    from mlmkit.mlm import ModelClass
+    from mlmkit.predict.detection import DetectionSink, Detections
+    from mlmkit.predict.reader import Grid
+    from mlmkit.predict.sinks import SinkContext
+
+    layout = TileLayout(100, 100, 32, 32, overlap=12)
+    plan = type("Plan", (), {"key": "detections", "iou_threshold": 0.3,
+                             "classes": (ModelClass(1, "a"), ModelClass(2, "b"))})()
+    grid = Grid(CRS.from_epsg(32631), Affine(1, 0, 0, 0, -1, 100), 100, 100)
+    sink = DetectionSink(plan, SinkContext(grid, layout, tmp_path, False, "smooth"))
+    rng = np.random.default_rng(8)
+    corner = rng.uniform(0, 92, size=(60, 2))
+    objects = np.hstack([corner, corner + rng.uniform(4, 8, size=(60, 2))])  # image pixels; tiles see them jittered
+    kinds = rng.integers(1, 3, 60)
+    everything = []
+    for row, col, y, x in layout:
+        inside = (objects[:, 0] >= x) & (objects[:, 2] <= x + 32) & (objects[:, 1] >= y) & (objects[:, 3] <= y + 32)
+        boxes = np.clip(objects[inside] - (x, y, x, y) + rng.uniform(-1.5, 1.5, size=(inside.sum(), 4)), 0, 32)
+        labels, scores = kinds[inside], rng.uniform(0.1, 1, inside.sum()).astype(np.float32)
+        sink.add(row, col, y, x, Detections(boxes, labels, scores), None)
+        everything.append((boxes + (x, y, x, y), labels, scores))
+        if col == len(layout.cols) - 1:
+            sink.end_row(row)
+    sink.close()
+    boxes, labels, scores = (np.concatenate(parts) for parts in zip(*everything))
+    expected = _greedy(boxes, labels, scores, 0.3)
+    table = pq.read_table(tmp_path / "detections.parquet")
+    bbox = table.column("bbox").to_pylist()
+    actual = sorted((c, round(s, 6), b["xmin"], 100 - b["ymax"], b["xmax"], 100 - b["ymin"])
+                    for c, s, b in zip(table.column("class").to_pylist(), table.column("score").to_pylist(), bbox))
+    assert len(expected) < len(boxes) * 0.8
+    np.testing.assert_allclose(np.array(actual), np.array(sorted(expected)), rtol=0, atol=1e-9)

@@ -200,3 +200,25 @@ def test_catalog_served_over_http(water_catalog: Path, tmp_path: Path, schema_di
     assert [(p.document, p.path) for p in problems] == [(f"{base}/catalog.json", "$.links[0].href"),
                                                         (item_url, "$.properties")]
     assert "lost/collection.json" in problems[0].message and "mlm:architecture" in problems[1].message
+
+
+def test_shapes_predict_cannot_run_are_warnings_not_errors(tmp_path: Path) -> None:
+    """A valid Item whose input names height but no width: `validate` warns, exits 0, names why."""
+    import numpy as np
+
+    from predict_helpers import conv_model, mlm_input, mlm_item, mlm_output
+
+    model = conv_model(tmp_path / "m.onnx", np.ones((2, 3)), np.zeros(2))
+    model_input = mlm_input("input", ["B04", "B03", "B02"], 3)
+    model_input["input"]["dim_order"] = ["batch", "bands", "height", "time"]
+    item = mlm_item(tmp_path / "model.json", model, [model_input],
+                    [mlm_output("out", ["semantic-segmentation"], [-1, 2, -1, -1],
+                                ["batch", "class", "height", "width"])], band_names=["B04", "B03", "B02"])
+    assert validate_source(item) == []  # warnings only when asked for: publish/describe callers see none
+    warnings = validate_source(item, warnings=True)
+    assert [w.warning for w in warnings] == [True]
+    assert str(warnings[0]).endswith("warning: input 'input' has dim_order ['batch', 'bands', 'height', "
+                                     "'time']: one of height/width without the other; expected both (a "
+                                     "raster) or neither (one row per pixel)")
+    run = CliRunner().invoke(main, ["validate", str(item)])
+    assert run.exit_code == 0 and "warning: input 'input'" in run.output and "1 valid" in run.output

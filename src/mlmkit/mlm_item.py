@@ -39,6 +39,7 @@ _INPUT_DIMS = {2: ("batch", "bands"), 3: ("bands", "height", "width"), 4: ("batc
                5: ("batch", "time", "bands", "height", "width")}
 _OUTPUT_DIMS = {1: ("class",), 2: ("batch", "class"), 3: ("batch", "height", "width"),
                 4: ("batch", "class", "height", "width")}
+_PIXEL_OUTPUT_DIMS = {1: ("batch",), 2: ("batch", "class")}  # ONNX-ML classifiers: label [batch], probabilities
 
 
 @dataclass
@@ -134,7 +135,7 @@ def _static_size(structure: dict, dim: str) -> int | None:
     return size if size > 0 else None
 
 
-def _check_counts(meta: ModelMetadata, model_input: dict, output: dict) -> None:
+def _check_counts(meta: ModelMetadata, model_input: dict, outputs: list[dict]) -> None:
     """Catch metadata that contradicts the graph before it becomes an Item."""
     channels = _static_size(model_input["input"], "bands")
     if meta.bands and channels is not None and channels != len(meta.bands):
@@ -146,15 +147,36 @@ def _check_counts(meta: ModelMetadata, model_input: dict, output: dict) -> None:
         unit = "bands" if meta.bands else "channels"
         raise InvalidInput(f"{n_scaling} value_scaling entries for {per_channel} {unit}; "
                            f"expected one, or one per {unit[:-1]}")
-    scores = _static_size(output["result"], "class")
-    if meta.classes and scores not in (None, 1, len(meta.classes)):
-        raise InvalidInput(f"{len(meta.classes)} classes given but the model output {output['name']!r} has "
-                           f"{scores} class scores; expected one class per score")
+    for output in outputs:
+        scores = _static_size(output["result"], "class")
+        if meta.classes and scores not in (None, 1, len(meta.classes)):
+            raise InvalidInput(f"{len(meta.classes)} classes given but the model output {output['name']!r} has "
+                               f"{scores} class scores; expected one class per score")
 
 
-def _mlm_io(graph: GraphInfo, meta: ModelMetadata) -> tuple[dict, dict]:
+def _described_outputs(graph: GraphInfo, meta: ModelMetadata) -> list[TensorInfo]:
+    """The output named, the only one, or every output of an ONNX-ML classifier (label and probabilities)."""
+    if meta.output_name is None and graph.onnx_ml and len(graph.outputs) > 1:
+        return list(graph.outputs)
+    return [_pick(graph.outputs, meta.output_name, "output")]
+
+
+def _mlm_output(tensor: TensorInfo, meta: ModelMetadata, defaults: dict, given: list[str] | None) -> dict:
+    output = {
+        "name": tensor.name,
+        "tasks": list(meta.tasks),
+        "result": {"shape": list(tensor.shape),
+                   "dim_order": _dim_order(tensor, given, defaults, "output", False),
+                   "data_type": tensor.data_type},
+    }
+    if meta.classes:
+        output["classification:classes"] = _classes(meta.classes)
+    return output
+
+
+def _mlm_io(graph: GraphInfo, meta: ModelMetadata) -> tuple[dict, list[dict]]:
     tensor_in = _pick(graph.inputs, meta.input_name, "input")
-    tensor_out = _pick(graph.outputs, meta.output_name, "output")
+    tensors_out = _described_outputs(graph, meta)
     model_input = {
         "name": tensor_in.name,
         "bands": [band["name"] for band in meta.bands],
@@ -164,17 +186,11 @@ def _mlm_io(graph: GraphInfo, meta: ModelMetadata) -> tuple[dict, dict]:
         "value_scaling": meta.value_scaling,
         "resize_type": meta.resize_type,
     }
-    output = {
-        "name": tensor_out.name,
-        "tasks": list(meta.tasks),
-        "result": {"shape": list(tensor_out.shape),
-                   "dim_order": _dim_order(tensor_out, meta.output_dim_order, _OUTPUT_DIMS, "output", False),
-                   "data_type": tensor_out.data_type},
-    }
-    if meta.classes:
-        output["classification:classes"] = _classes(meta.classes)
-    _check_counts(meta, model_input, output)
-    return model_input, output
+    defaults = _PIXEL_OUTPUT_DIMS if graph.onnx_ml else _OUTPUT_DIMS
+    given = meta.output_dim_order if len(tensors_out) == 1 else None
+    outputs = [_mlm_output(tensor, meta, defaults, given) for tensor in tensors_out]
+    _check_counts(meta, model_input, outputs)
+    return model_input, outputs
 
 
 def _eo_band(band: dict) -> dict:
@@ -202,7 +218,7 @@ def _geometry(meta: ModelMetadata) -> dict:
 
 
 def _mlm_properties(graph: GraphInfo, meta: ModelMetadata) -> dict:
-    model_input, output = _mlm_io(graph, meta)
+    model_input, outputs = _mlm_io(graph, meta)
     props: dict[str, Any] = {
         "mlm:name": meta.name,
         "mlm:architecture": meta.architecture,
@@ -215,7 +231,7 @@ def _mlm_properties(graph: GraphInfo, meta: ModelMetadata) -> dict:
         "mlm:total_parameters": graph.total_parameters,
         "mlm:memory_size": graph.memory_size,
         "mlm:input": [model_input],
-        "mlm:output": [output],
+        "mlm:output": outputs,
     }
     if meta.framework_version:
         props["mlm:framework_version"] = meta.framework_version

@@ -17,6 +17,7 @@ from mlmkit.checksum import verify_checksum
 from mlmkit.errors import InvalidInput
 from mlmkit.mlm import SUPPORTED_VERSIONS, DimRole, ModelSpec, mlm_version, spec_from_item
 from mlmkit.onnxinfo import TensorInfo, is_onnx_asset, read_graph
+from mlmkit.shapes import TIME, detection_layout, detection_outputs, input_axes, is_pixelwise
 from mlmkit.stacio import is_url, resolve_href, stac_from_dict
 
 Finding = tuple[str, str]
@@ -174,6 +175,50 @@ def _onnx_findings(spec: ModelSpec) -> Iterator[Finding]:
         return
     yield from _tensor_findings("mlm:input", "input", spec.inputs, graph.inputs)
     yield from _tensor_findings("mlm:output", "result", spec.outputs, graph.outputs)
+
+
+def _input_shape_findings(spec: ModelSpec) -> Iterator[Finding]:
+    layouts, steps = {}, {}
+    for index, model_input in enumerate(spec.inputs):
+        try:
+            axes = input_axes(model_input.name, model_input.dim_order, len(model_input.dim_order))
+        except InvalidInput as exc:
+            yield json_path("properties", "mlm:input", index, "input", "dim_order"), str(exc)
+            continue
+        layouts[model_input.name] = "pixel rows" if is_pixelwise(axes) else "raster"
+        if TIME in axes:
+            steps[model_input.name] = model_input.size(DimRole.TIME) or -1
+    if len(set(layouts.values())) > 1:
+        yield (json_path("properties", "mlm:input"),
+               f"inputs mix pixel rows and rasters ({layouts}); mlmkit predict runs all-raster or all-pixel inputs")
+    if len({size for size in steps.values() if size > 0}) > 1:
+        yield (json_path("properties", "mlm:input"),
+               f"inputs take different numbers of dates ({steps}); mlmkit predict stacks one number of dates")
+
+
+def _output_shape_findings(spec: ModelSpec) -> Iterator[Finding]:
+    boxes = detection_outputs(spec.outputs)
+    if boxes:
+        try:
+            detection_layout([spec.outputs[i] for i in boxes])
+        except InvalidInput as exc:
+            yield json_path("properties", "mlm:output", boxes[0]), str(exc)
+    for index, output in enumerate(spec.outputs):
+        if index not in boxes and len(output.shape) > 4:
+            yield (json_path("properties", "mlm:output", index, "result", "shape"),
+                   f"has {len(output.shape)} dimensions {list(output.dim_order)}; mlmkit predict writes outputs of "
+                   "(batch, channels[, height, width]) or object-detection boxes")
+
+
+def shape_warnings(data: dict, href: str | None) -> list[Finding]:
+    """Tensor layouts an MLM Item describes that `mlmkit predict` cannot run (the Item may still be valid)."""
+    if data.get("type") != "Feature" or mlm_version(data) not in SUPPORTED_VERSIONS:
+        return []
+    try:
+        spec = spec_from_item(stac_from_dict(data, href))
+    except (InvalidInput, KeyError, TypeError, ValueError, pystac.STACError):
+        return []  # an error finding already
+    return [*_input_shape_findings(spec), *_output_shape_findings(spec)]
 
 
 def mlm_findings(data: dict, href: str | None) -> list[Finding]:

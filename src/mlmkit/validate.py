@@ -15,7 +15,7 @@ from jsonschema import ValidationError
 
 from mlmkit.errors import InvalidInput
 from mlmkit.schemas import SchemaStore
-from mlmkit.semantic import Finding, asset_file_findings, json_path, mlm_findings
+from mlmkit.semantic import Finding, asset_file_findings, json_path, mlm_findings, shape_warnings
 from mlmkit.stacio import FOLLOWED_RELS, document_href, is_url, read_json, resolve_href
 
 _CORE_SCHEMAS = {
@@ -36,14 +36,15 @@ _MAX_REPR = 80
 
 @dataclass(frozen=True)
 class Problem:
-    """One reason a document is invalid."""
+    """One reason a document is invalid, or (`warning`) something valid that mlmkit cannot act on."""
 
     document: str
     path: str
     message: str
+    warning: bool = False
 
     def __str__(self) -> str:
-        return f"{self.document}: {self.path}: {self.message}"
+        return f"{self.document}: {self.path}: {'warning: ' if self.warning else ''}{self.message}"
 
 
 def core_schema_url(data: dict) -> str | None:
@@ -177,19 +178,25 @@ def schema_findings(data: dict, store: SchemaStore) -> list[Finding]:
 
 def validate_dict(
     data: dict, href: str | None = None, schema_dir: str | Path | None = None, *,
-    semantic: bool = True, store: SchemaStore | None = None,
+    semantic: bool = True, store: SchemaStore | None = None, warnings: bool = False,
 ) -> list[Problem]:
-    """Problems of one STAC document; `href` locates relative asset hrefs for the file checks."""
+    """Problems of one STAC document; `href` locates relative asset hrefs for the file checks.
+
+    With `warnings`, also what is valid but unusable (a model shape `mlmkit predict` cannot run).
+    """
     if not isinstance(data, dict):
         return [Problem(href or "<document>", "$", f"is a {type(data).__name__}; expected a JSON object")]
     store = store or SchemaStore.shared(schema_dir)
     document = href or str(data.get("id", "<document>"))
     findings = schema_findings(data, store)
+    schema_valid = not findings  # MLM consistency is only meaningful once the Item has the shape schemas demand
     if semantic:
-        # MLM consistency is only meaningful once the Item has the shape the schemas demand
-        model_findings = [] if findings else mlm_findings(data, href)
-        findings += [*asset_file_findings(data, href), *model_findings]
-    return [Problem(document, path, " ".join(message.splitlines())) for path, message in findings]
+        findings += [*asset_file_findings(data, href), *(mlm_findings(data, href) if schema_valid else [])]
+    problems = [Problem(document, path, " ".join(message.splitlines())) for path, message in findings]
+    if warnings and semantic and schema_valid:
+        problems += [Problem(document, path, " ".join(message.splitlines()), warning=True)
+                     for path, message in shape_warnings(data, href)]
+    return problems
 
 
 def _links_to_follow(data: dict, href: str) -> list[tuple[str, str]]:
@@ -199,7 +206,8 @@ def _links_to_follow(data: dict, href: str) -> list[tuple[str, str]]:
             if isinstance(link, dict) and link.get("rel") in FOLLOWED_RELS and isinstance(link.get("href"), str)]
 
 
-def validate_source(source: str | Path, schema_dir: str | Path | None = None, *, semantic: bool = True) -> list[Problem]:
+def validate_source(source: str | Path, schema_dir: str | Path | None = None, *, semantic: bool = True,
+                    warnings: bool = False) -> list[Problem]:
     """Problems of an Item, Collection or Catalog (path, URL or catalog directory), children included."""
     store = SchemaStore.shared(schema_dir)
     root = document_href(source)
@@ -217,7 +225,7 @@ def validate_source(source: str | Path, schema_dir: str | Path | None = None, *,
         except InvalidInput as exc:
             problems.append(Problem(linked_from, link_path, str(exc)))
             continue
-        problems += validate_dict(data, href, semantic=semantic, store=store)
+        problems += validate_dict(data, href, semantic=semantic, store=store, warnings=warnings)
         if isinstance(data, dict):
             pending += [(target, (href, path)) for target, path in _links_to_follow(data, href)]
     return problems

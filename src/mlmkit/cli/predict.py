@@ -28,16 +28,28 @@ from mlmkit.predict import PredictOptions, predict as run_predict
 @click.option("--resolution", type=float, help="Grid resolution in CRS units (default: the finest band's).")
 @click.option("--resampling", help="How bands on other grids are resampled onto the output grid (nearest, bilinear, "
                                    "cubic, ...; default: the MLM resize_type's interpolation, else bilinear).")
+@click.option("--time-steps", type=click.IntRange(min=1),
+              help="Dates per stack for a time-series model whose time dimension is dynamic (-1).")
+@click.option("--score-threshold", type=click.FloatRange(0, 1),
+              help="Object detection: drop boxes scored lower (default: the Item's mlm:hyperparameters "
+                   "score_threshold, else 0.25).")
+@click.option("--iou-threshold", type=click.FloatRange(0, 1),
+              help="Object detection: merge same-class boxes overlapping more, across tiles (default: the Item's "
+                   "mlm:hyperparameters iou_threshold, else 0.5).")
 @click.option("--allow-python-expressions", is_flag=True,
               help="Trust 'python' pre-processing expressions in the MLM Item (imports and runs that code).")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
 def predict(model: str, inputs: str, output: Path, tile_size: int | None, overlap: int, blend: str, batch_size: int,
             threads: int | None, providers: str | None, probabilities: bool, resolution: float | None,
-            resampling: str | None, allow_python_expressions: bool, overwrite: bool) -> None:
-    """Run the model an MLM Item describes over STAC imagery; write COGs and a STAC catalog.
+            resampling: str | None, time_steps: int | None, score_threshold: float | None,
+            iou_threshold: float | None,
+            allow_python_expressions: bool, overwrite: bool) -> None:
+    """Run the model an MLM Item describes over STAC imagery; write COGs (or boxes) and a STAC catalog.
 
     Bands, scaling, band math, tile size and classes all come from the MLM Item; the output catalog
-    links each result to its source Item and to the model.
+    links each result to its source Item(s) and to the model. Pixel-wise models ([batch, bands]) run on
+    the valid pixels; object detectors give GeoParquet boxes; a model with a time dimension gets stacks of
+    Items sharing a grid, in date order.
 
     \b
     Example:
@@ -47,7 +59,8 @@ def predict(model: str, inputs: str, output: Path, tile_size: int | None, overla
         tile_size=tile_size, overlap=overlap, blend=blend, batch_size=batch_size, threads=threads,
         providers=tuple(p.strip() for p in providers.split(",") if p.strip()) if providers else None,
         probabilities=probabilities, resolution=resolution, resampling=resampling,
-        allow_python=allow_python_expressions, overwrite=overwrite,
+        allow_python=allow_python_expressions, overwrite=overwrite, time_steps=time_steps,
+        score_threshold=score_threshold, iou_threshold=iou_threshold,
     )
     catalog = run_predict(model, inputs, output, options)
     click.echo(str(catalog))

@@ -69,8 +69,10 @@ def chips(imagery, labels, classes, label_property, eurosat_folder, output, band
 @click.option("--output", "-o", required=True, type=click.Path(path_type=Path), help="Model catalog directory.")
 @click.option("--task", type=click.Choice(["scene-classification", "semantic-segmentation"]),
               help="Task (default: from the labels, raster -> segmentation, vector -> scene classification).")
-@click.option("--arch", type=click.Choice(["small-cnn", "resnet18", "unet"]),
-              help="Architecture (default: small-cnn for scenes, unet for segmentation).")
+@click.option("--arch", "--architecture", "arch",
+              type=click.Choice(["small-cnn", "resnet18", "unet", "random-forest", "gradient-boosting"]),
+              help="Architecture (default: small-cnn for scenes, unet for segmentation). random-forest and "
+                   "gradient-boosting are scikit-learn pixel classifiers (one row of band values per pixel).")
 @click.option("--epochs", default=10, show_default=True)
 @click.option("--batch-size", default=32, show_default=True)
 @click.option("--lr", default=1e-3, show_default=True, help="AdamW learning rate (cosine schedule).")
@@ -78,6 +80,10 @@ def chips(imagery, labels, classes, label_property, eurosat_folder, output, band
               help="Seed of weights and batch order (deterministic per device).")
 @click.option("--width", type=int, help="Base channel width of the model (default: the architecture's).")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto (CUDA when present).")
+@click.option("--trees", default=100, show_default=True,
+              help="random-forest/gradient-boosting: number of trees (boosting stages).")
+@click.option("--max-samples", default=100_000, show_default=True,
+              help="random-forest/gradient-boosting: training pixels, at most this many / classes per class.")
 @click.option("--bands", help="Train on these chip bands only, comma-separated (default: all).")
 @click.option("--model-id", help="Id of the MLM Item (default: ARCH-TASK).")
 @click.option("--training-cwl-href", help="href of the training CWL package, e.g. a release URL "
@@ -85,26 +91,45 @@ def chips(imagery, labels, classes, label_property, eurosat_folder, output, band
 @click.option("--inference-cwl-href", help="href of the inference CWL package (default: cwl/inference.cwl).")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-def train(data, output, task, arch, epochs, batch_size, lr, seed, width, device, bands, model_id, training_cwl_href,
-          inference_cwl_href, overwrite, quiet) -> None:
+def train(data, output, task, arch, epochs, batch_size, lr, seed, width, device, trees, max_samples, bands, model_id,
+          training_cwl_href, inference_cwl_href, overwrite, quiet) -> None:
     """Train on a STAC training catalog; write ONNX + MLM Item (+ metrics, confusion matrix) as a catalog.
 
+    Nets (PyTorch) use --epochs, --batch-size, --lr, --width, --device; pixel classifiers (scikit-learn,
+    --arch random-forest or gradient-boosting) use --trees and --max-samples.
+
     \b
-    Example:
+    Examples:
       mlmkit train --data training-data/ --output model/ --task semantic-segmentation --epochs 10
+      mlmkit train --data training-data/ --output rf-model/ --architecture random-forest
       mlmkit predict --model model/catalog.json --input scene/item.json --output prediction/
     """
+    if arch in ("random-forest", "gradient-boosting"):
+        from mlmkit.training.classical import train_pixel_classifier
+
+        summary = train_pixel_classifier(data, output, task=task, arch=arch, trees=trees, max_samples=max_samples, seed=seed,
+                                         bands=_names(bands), model_id=model_id, training_cwl=training_cwl_href,
+                                         inference_cwl=inference_cwl_href, overwrite=overwrite)
+        click.echo("pixels: " + ", ".join(f"{split} {count}" for split, count in summary.samples.items()))
+        _report(summary.validation, summary.test, f"ONNX vs scikit-learn max abs probability difference: "
+                f"{summary.onnx_max_abs_diff:.2e}", summary.catalog)
+        return
     from mlmkit.training.pipeline import train_model
 
     summary = train_model(data, output, task=task, arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                           width=width, device=device, bands=_names(bands), model_id=model_id,
                           training_cwl=training_cwl_href, inference_cwl=inference_cwl_href, overwrite=overwrite,
                           progress=not quiet)
-    validation = summary.result.validation
     click.echo("chips: " + ", ".join(f"{split} {count}" for split, count in summary.samples.items()))
-    click.echo(f"best epoch {summary.result.best_epoch}: validate accuracy {validation['overall_accuracy']:.3f}, "
+    click.echo(f"best epoch {summary.result.best_epoch}")
+    _report(summary.result.validation, summary.result.test,
+            f"ONNX vs torch max abs difference: {summary.onnx_max_abs_diff:.2e}", summary.catalog)
+
+
+def _report(validation: dict, test: dict | None, onnx_line: str, catalog: Path) -> None:
+    click.echo(f"validate accuracy {validation['overall_accuracy']:.3f}, "
                f"mean F1 {validation['mean_f1']:.3f}, mIoU {validation['miou']:.3f}")
-    if summary.result.test:
-        click.echo(f"test accuracy {summary.result.test['overall_accuracy']:.3f}")
-    click.echo(f"ONNX vs torch max abs difference: {summary.onnx_max_abs_diff:.2e}")
-    click.echo(f"model catalog: {summary.catalog}")
+    if test:
+        click.echo(f"test accuracy {test['overall_accuracy']:.3f}")
+    click.echo(onnx_line)
+    click.echo(f"model catalog: {catalog}")

@@ -27,7 +27,9 @@ def validate(sources: tuple[str, ...], schema_dir: Path | None, no_semantic: boo
 
     Beyond the schemas: local asset files exist and match file:size and file:checksum, the ONNX
     model opens and its inputs/outputs agree with mlm:input/mlm:output, band and class counts
-    agree with the tensor shapes. Each problem is one line: DOCUMENT: JSON-PATH: MESSAGE.
+    agree with the tensor shapes. Each problem is one line: DOCUMENT: JSON-PATH: MESSAGE. Model
+    shapes `mlmkit predict` cannot run are warnings (DOCUMENT: JSON-PATH: warning: MESSAGE); they
+    do not make a document invalid.
     Exit status: 0 valid, 1 invalid, 2 unusable arguments (missing file, schema unavailable).
 
     \b
@@ -38,14 +40,15 @@ def validate(sources: tuple[str, ...], schema_dir: Path | None, no_semantic: boo
     total = 0
     for source in sources:
         try:
-            problems = validate_source(source, schema_dir, semantic=not no_semantic)
+            problems = validate_source(source, schema_dir, semantic=not no_semantic, warnings=True)
         except MlmkitError as exc:
             click.echo(f"Error: {exc}", err=True)
             sys.exit(EXIT_UNUSABLE)
         for problem in problems:
             click.echo(str(problem))
-        total += len(problems)
-        invalid += bool(problems)
+        errors = [problem for problem in problems if not problem.warning]
+        total += len(errors)
+        invalid += bool(errors)
     if not quiet:
         verdict = f"{invalid} of {len(sources)} invalid, {total} problems" if invalid else f"{len(sources)} valid"
         click.echo(f"validate: {verdict}", err=True)

@@ -1,17 +1,20 @@
-"""The STAC catalog of a predict run: one result Item per input Item, with provenance.
+"""The STAC catalog of a predict run: one result Item per input Item (or per stack of dated Items), with provenance.
 
 Each result links back to the imagery it was computed from and to the MLM Item of the model
 (`derived_from`), and records the model as its `processing:expression`, so a reader can tell
-exactly what produced every pixel.
+exactly what produced every pixel (or box).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import pystac
+from pystac.utils import datetime_to_str
 from rasterio.warp import transform_geom
 
 from mlmkit import __version__
@@ -29,6 +32,19 @@ EXTENSIONS = [
 COG_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 
 
+class Result(Protocol):
+    """One written file of a result Item."""
+
+    key: str
+
+    def asset(self, item_dir: Path) -> pystac.Asset:
+        """Its STAC asset, href relative to the Item's directory."""
+
+
+def _file_fields(path: Path) -> dict:
+    return {"file:checksum": file_checksum(path), "file:size": path.stat().st_size}
+
+
 @dataclass
 class RasterResult:
     """One written COG and what describes it."""
@@ -41,6 +57,37 @@ class RasterResult:
     nodata: float
     band_names: list[str]
     classes: list[dict] | None = None
+
+    def asset(self, item_dir: Path) -> pystac.Asset:
+        nodata = "nan" if self.nodata != self.nodata else self.nodata
+        fields: dict = {
+            "raster:bands": [
+                {"name": name, "data_type": self.data_type, "nodata": nodata, "spatial_resolution": self.grid.resolution}
+                for name in self.band_names
+            ],
+            **_file_fields(self.path),
+            "proj:shape": [self.grid.height, self.grid.width],
+            "proj:transform": list(self.grid.transform)[:6],
+        }
+        if self.classes:
+            fields["classification:classes"] = self.classes
+        return pystac.Asset(href=f"./{self.path.relative_to(item_dir)}", media_type=COG_TYPE, title=self.title,
+                            roles=["data"], extra_fields=fields)
+
+
+@dataclass
+class FileResult:
+    """Any other written file (GeoParquet, GeoJSON): its media type and extra asset fields."""
+
+    key: str
+    path: Path
+    title: str
+    media_type: str
+    fields: dict = field(default_factory=dict)
+
+    def asset(self, item_dir: Path) -> pystac.Asset:
+        return pystac.Asset(href=f"./{self.path.relative_to(item_dir)}", media_type=self.media_type, title=self.title,
+                            roles=["data"], extra_fields={**_file_fields(self.path), **self.fields})
 
 
 def _footprint(grid: Grid) -> dict:
@@ -60,31 +107,28 @@ def _proj_code(grid: Grid) -> str | None:
     return f"EPSG:{epsg}" if epsg else None
 
 
-def _raster_asset(result: RasterResult, item_dir: Path) -> pystac.Asset:
-    nodata = "nan" if result.nodata != result.nodata else result.nodata
-    fields: dict = {
-        "raster:bands": [
-            {"name": name, "data_type": result.data_type, "nodata": nodata, "spatial_resolution": result.grid.resolution}
-            for name in result.band_names
-        ],
-        "file:checksum": file_checksum(result.path),
-        "file:size": result.path.stat().st_size,
-        "proj:shape": [result.grid.height, result.grid.width],
-        "proj:transform": list(result.grid.transform)[:6],
-    }
-    if result.classes:
-        fields["classification:classes"] = result.classes
-    return pystac.Asset(href=f"./{result.path.relative_to(item_dir)}", media_type=COG_TYPE, title=result.title,
-                        roles=["data"], extra_fields=fields)
+def stack_id(sources: Sequence[pystac.Item]) -> str:
+    """The id a result takes from its source Item, or from the first and last Items of a stack of dates."""
+    return sources[0].id if len(sources) == 1 else f"{sources[0].id}--{sources[-1].id}"
 
 
-def result_item(source: pystac.Item, spec: ModelSpec, model_href: str, grid: Grid, results: list[RasterResult],
-                quicklook: Path | None, item_dir: Path) -> pystac.Item:
-    """A result Item for one source Item; files already lie in `item_dir`."""
+def _period(sources: Sequence[pystac.Item]) -> tuple[dt.datetime | None, dict]:
+    """datetime and start/end_datetime: the source's own, or the span of a stack's dates."""
+    if len(sources) == 1:
+        props = sources[0].properties
+        start, end = props.get("start_datetime"), props.get("end_datetime")
+        return sources[0].datetime, {k: v for k, v in (("start_datetime", start), ("end_datetime", end)) if v}
+    starts = [item.common_metadata.start_datetime or item.datetime for item in sources]
+    ends = [item.common_metadata.end_datetime or item.datetime for item in sources]
+    return None, {"start_datetime": datetime_to_str(min(starts)),
+                  "end_datetime": datetime_to_str(max(ends))}
+
+
+def result_item(sources: Sequence[pystac.Item], spec: ModelSpec, model_href: str, grid: Grid,
+                results: Sequence[Result], quicklook: Path | None, item_dir: Path) -> pystac.Item:
+    """A result Item for one source Item (or a stack of dated ones); files already lie in `item_dir`."""
     geometry = _footprint(grid)
-    props = source.properties
-    start, end = props.get("start_datetime"), props.get("end_datetime")
-    properties = {k: v for k, v in (("start_datetime", start), ("end_datetime", end)) if v}
+    datetime, properties = _period(sources)
     properties.update({
         "proj:code": _proj_code(grid),
         "proj:shape": [grid.height, grid.width],
@@ -96,21 +140,22 @@ def result_item(source: pystac.Item, spec: ModelSpec, model_href: str, grid: Gri
         "processing:datetime": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     })
     item = pystac.Item(
-        id=f"{source.id}-{slug(spec.name)}", geometry=geometry, bbox=_bbox(geometry),
-        datetime=source.datetime, properties=properties, stac_extensions=list(EXTENSIONS),
+        id=f"{stack_id(sources)}-{slug(spec.name)}", geometry=geometry, bbox=_bbox(geometry),
+        datetime=datetime, properties=properties, stac_extensions=list(EXTENSIONS),
         collection=None,
     )
-    if source.datetime is None and not (start and end):
+    if datetime is None and "start_datetime" not in properties:
         item.datetime = dt.datetime.now(dt.timezone.utc)
     for result in results:
-        item.add_asset(result.key, _raster_asset(result, item_dir))
+        item.add_asset(result.key, result.asset(item_dir))
     if quicklook is not None:
         item.add_asset("quicklook", pystac.Asset(href=f"./{quicklook.relative_to(item_dir)}", media_type=pystac.MediaType.PNG,
                                                  title="Quicklook in class colours", roles=["overview", "thumbnail"]))
-    source_href = source.get_self_href()
-    if source_href:
-        item.add_link(pystac.Link("derived_from", source_href, media_type=pystac.MediaType.GEOJSON,
-                                  title=f"Source imagery {source.id}"))
+    for source in sources:
+        source_href = source.get_self_href()
+        if source_href:
+            item.add_link(pystac.Link("derived_from", source_href, media_type=pystac.MediaType.GEOJSON,
+                                      title=f"Source imagery {source.id}"))
     item.add_link(pystac.Link("derived_from", model_href, media_type=pystac.MediaType.GEOJSON,
                               title=f"MLM model {spec.name}", extra_fields={"mlm:name": spec.name}))
     return item

@@ -18,9 +18,12 @@ import onnx
 from onnx import helper, numpy_helper
 
 from mlmkit.mlm import ValueScaling
-from mlmkit.predict.binding import BoundInput
+from mlmkit.predict.bands import BandRef
+from mlmkit.predict.binding import BoundInput, source_key
+from mlmkit.predict.feeders import Feeder, TileFeeder
 from mlmkit.predict.geometry import TileFit
 from mlmkit.predict.runtime import ModelRunner
+from mlmkit.shapes import BANDS, BATCH, HEIGHT, WIDTH
 
 _ONNX_TYPES = {np.dtype(np.uint8): onnx.TensorProto.UINT8, np.dtype(np.int8): onnx.TensorProto.INT8,
                np.dtype(np.uint16): onnx.TensorProto.UINT16, np.dtype(np.int16): onnx.TensorProto.INT16,
@@ -34,7 +37,8 @@ _AFFINE = {
     "offset": lambda s: (float(s.value), 1.0),
     "scale": lambda s: (0.0, float(s.value)),
 }
-_MAX_PROTO_BYTES = 2**31 - 1  # a protobuf larger than this cannot be serialised for onnxruntime
+_MAX_PROTO_BYTES = 2**31 - 1
+_NCHW = (BATCH, BANDS, HEIGHT, WIDTH)  # a protobuf larger than this cannot be serialised for onnxruntime
 
 
 @dataclass(frozen=True)
@@ -64,13 +68,13 @@ def _affine(entries: tuple[ValueScaling, ...], channels: int) -> AffineScaling |
     return AffineScaling(np.array([p[0] for p in pairs], np.float32), np.array([p[1] for p in pairs], np.float32))
 
 
-def foldable(bound: list[BoundInput], fit: TileFit) -> AffineScaling | None:
+def foldable(bound: list[BoundInput], fit: TileFit, feeder: Feeder) -> AffineScaling | None:
     """The scaling to fold when the model's only input can be read straight into its batch buffer, else None."""
-    if len(bound) != 1 or not fit.identity:
+    if len(bound) != 1 or not fit.identity or not isinstance(feeder, TileFeeder):
         return None
     entry = bound[0]
     plan = entry.plan
-    if (plan.derived or plan.functions or plan.scaling_after or entry.axes != (0, 1, 2, 3)
+    if (plan.derived or plan.functions or plan.scaling_after or entry.axes != _NCHW or entry.steps != 1
             or not np.issubdtype(plan.dtype, np.floating) or plan.dtype not in _ONNX_TYPES
             or len(set(plan.band_names)) != len(plan.band_names) or entry.channels != len(plan.band_names)):
         return None
@@ -137,9 +141,9 @@ class FoldedRunners:
         self.runner = runner
         self._runners: dict[tuple, ModelRunner | None] = {}
 
-    def for_item(self, bound: list[BoundInput], fit: TileFit, source: np.dtype) -> ModelRunner | None:
+    def for_item(self, bound: list[BoundInput], fit: TileFit, source: np.dtype, feeder: Feeder) -> ModelRunner | None:
         """The runner taking this Item's bands as read, or None where the plain path must build the inputs."""
-        scaling = foldable(bound, fit)
+        scaling = foldable(bound, fit, feeder)
         return None if scaling is None else self._runner(bound[0], scaling, source)
 
     def _runner(self, entry: BoundInput, scaling: AffineScaling, source: np.dtype) -> ModelRunner | None:
@@ -150,3 +154,10 @@ class FoldedRunners:
                                   entry.plan.dtype)
             self._runners[key] = None if folded is None else self.runner.with_model(folded.SerializeToString())
         return self._runners[key]
+
+
+def in_input_order(refs: list[BandRef], bound: list[BoundInput]) -> list[BandRef]:
+    """The first input's bands first, in its channel order, so that they can be read straight into its buffer."""
+    entry = bound[0]
+    order = {source_key(entry.dates[0], name): position for position, name in enumerate(entry.plan.band_names)}
+    return sorted(refs, key=lambda ref: order.get(ref.name, len(order)))

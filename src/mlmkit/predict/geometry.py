@@ -161,10 +161,11 @@ class TileFit:
             return _resize(array, self.tile, _INTERPOLATION[self.resize_type])
         return _pad(array, self.tile, _pad_mode(self.resize_type))
 
-    def from_tile(self, array: np.ndarray) -> np.ndarray:
-        """(K, *tile) → (K, *window); arrays without height/width pass through."""
-        if self.identity or array.ndim != 3:
-            return array
+    def from_tile(self, result):
+        """(K, *tile) → (K, *window); results without height/width (scene classes, boxes) pass through."""
+        if self.identity or not isinstance(result, np.ndarray) or result.ndim != 3:
+            return result
+        array = result
         if self.resizes:
             return _resize(array, self.window, Image.Resampling.NEAREST)
         return array[:, : self.window[0], : self.window[1]]

@@ -3,7 +3,8 @@
 A pixel-wise class score tensor becomes a class map (argmax, then the MLM class values); a tensor
 with no height/width (EuroSAT-style scene classification) becomes one class per tile; anything
 else (regression) is written as float values. `post_processing_function` expressions run on the
-raw channels (A, B, ...) first.
+raw channels (A, B, ...) first. The output arrives in tile form (see `feeders`): a pixel-wise
+model's rows have already been scattered back to rasters.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import numpy as np
 
 from mlmkit.errors import InvalidInput, TileSizeError
 from mlmkit.mlm import DimRole, ModelClass, ModelOutput
+from mlmkit.predict.catalog import slug
 from mlmkit.predict.expressions import PYTHON_FORMAT, Expression, check_format
+from mlmkit.predict.sinks import PixelSink, Sink, SinkContext, TileSink
 
 CLASS_TASKS = {"classification", "scene-classification", "segmentation", "semantic-segmentation",
                "instance-segmentation", "panoptic-segmentation"}
-_PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
-            (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
 
 
 def _to_nkhw(array: np.ndarray, output: ModelOutput) -> np.ndarray:
@@ -44,17 +45,6 @@ def _to_nkhw(array: np.ndarray, output: ModelOutput) -> np.ndarray:
     raise InvalidInput(f"output {output.name!r} has shape {list(array.shape)}; expected (batch, classes[, height, width])")
 
 
-def color_of(model_class: ModelClass, position: int) -> tuple[int, int, int]:
-    """A class's colour_hint (hex string or RGB list), else a fixed palette colour."""
-    hint = model_class.color_hint
-    if isinstance(hint, str) and len(hint.lstrip("#")) >= 6:
-        text = hint.lstrip("#")
-        return int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16)
-    if isinstance(hint, (list, tuple)) and len(hint) >= 3:
-        return int(hint[0]), int(hint[1]), int(hint[2])
-    return _PALETTE[position % len(_PALETTE)]
-
-
 @dataclass
 class OutputPlan:
     """How one ONNX output becomes raster bands."""
@@ -66,6 +56,22 @@ class OutputPlan:
     channels: int               # channels after post-processing
     class_values: np.ndarray = field(default_factory=lambda: np.zeros(0))
     functions: list = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return slug(self.output.name)
+
+    @property
+    def allows_overlap(self) -> bool:
+        """Per-pixel outputs blend where tiles overlap; one value per tile needs tiles that do not."""
+        return self.spatial
+
+    def results(self, raw: list) -> np.ndarray:
+        """Per tile of the batch: (channels[, h, w]) scores."""
+        return self.scores(raw[self.index])
+
+    def sink(self, context: SinkContext) -> Sink:
+        return PixelSink(self, context) if self.spatial else TileSink(self, context)
 
     @property
     def is_classes(self) -> bool:
@@ -157,6 +163,9 @@ def _functions(output: ModelOutput, allow_python: bool) -> list:
 def plan_output(output: ModelOutput, index: int, raw: np.ndarray, tile: tuple[int, int],
                 allow_python: bool) -> OutputPlan:
     """Decide the raster for an output from one dry-run result `raw` (batch of one tile)."""
+    if not np.issubdtype(np.asarray(raw).dtype, np.number) and np.asarray(raw).dtype != np.bool_:
+        raise InvalidInput(f"output {output.name!r} holds {np.asarray(raw).dtype} values (e.g. class names); expected "
+                           "numbers: integer class values (train with integer labels) or class scores")
     plan = OutputPlan(output, index, "values", False, 0, functions=_functions(output, allow_python))
     scores = plan.scores(raw)
     plan.spatial = scores.ndim == 4
@@ -172,27 +181,3 @@ def plan_output(output: ModelOutput, index: int, raw: np.ndarray, tile: tuple[in
             plan.kind = "classes" if plan.channels > 1 else "binary"
         plan.class_values = _class_values(output.classes, plan.channels, plan.kind)
     return plan
-
-
-def _classes(plan: OutputPlan) -> list[tuple[ModelClass, tuple[int, int, int]]]:
-    by_value = {c.value: c for c in plan.output.classes}
-    found = [by_value.get(value, ModelClass(value=int(value), name=f"class-{value}")) for value in plan.class_values]
-    return [(model_class, color_of(model_class, position)) for position, model_class in enumerate(found)]
-
-
-def colormap(plan: OutputPlan) -> dict[int, tuple[int, int, int, int]]:
-    """Class value → RGBA, for the COG's colour table and the quicklook."""
-    table = {int(model_class.value): (*rgb, 255) for model_class, rgb in _classes(plan)}
-    table[int(plan.nodata)] = (0, 0, 0, 0)
-    return table
-
-
-def classes_field(plan: OutputPlan) -> list[dict]:
-    """`classification:classes` for a class output, with its nodata value flagged."""
-    entries = [
-        {"value": int(model_class.value), "name": model_class.name,
-         "description": model_class.description or model_class.name, "color_hint": "%02X%02X%02X" % rgb}
-        for model_class, rgb in _classes(plan)
-    ]
-    entries.append({"value": int(plan.nodata), "name": "nodata", "description": "no data", "nodata": True})
-    return entries

@@ -170,6 +170,18 @@ class WindowReader:
                 valid &= self._sources[href].read_masks(indexes[0], window=window) > 0
         return out, valid
 
+    def preview(self, names: list[str], shape: tuple[int, int]) -> np.ndarray:
+        """Bands `names` of the whole grid read at (rows, cols) `shape`, float32 with NaN for nodata (quicklooks)."""
+        out = np.empty((len(names), *shape), dtype=np.float32)
+        positions = {ref.name: position for position, ref in enumerate(self.refs)}
+        for slot, name in enumerate(names):
+            ref = self.refs[positions[name]]
+            out[slot] = self._sources[ref.href].read(ref.index, out_shape=shape, resampling=Resampling.average)
+            nodata = self._nodata[positions[name]]
+            if nodata is not None and not math.isnan(nodata):
+                out[slot][out[slot] == nodata] = np.nan
+        return out
+
     def close(self) -> None:
         for source in self._sources.values():
             if isinstance(source, WarpedVRT):

@@ -1,8 +1,10 @@
-"""`predict`: run the model an MLM Item describes over STAC imagery, tile by tile, into COGs and a catalog.
+"""`predict`: run the model an MLM Item describes over STAC imagery, tile by tile, into files and a catalog.
 
 A reader thread reads and pre-processes windows into preallocated batch buffers while the main
-thread runs onnxruntime and streams results to disk, so reading overlaps inference and memory is
-bounded by a strip of tiles, whatever the scene size.
+thread runs the model and streams results to disk, so reading overlaps inference and memory is
+bounded by a strip of tiles, whatever the scene size. What differs between model shapes lives behind
+three interfaces: the feeder (how windows become model calls: tiles or pixel rows), the output plans
+and their sinks (rasters, one class per tile, boxes), and the stacking of Items (one, or T dates).
 """
 
 from __future__ import annotations
@@ -24,17 +26,18 @@ from rasterio.windows import Window
 from mlmkit.atomic import atomic_output_dir
 from mlmkit.errors import InvalidInput, ModelRunError, TileSizeError
 from mlmkit.mlm import ModelSpec, read_model
-from mlmkit.predict.bands import BandRef
-from mlmkit.predict.binding import BoundInput, batch_size, bind_inputs, bind_item, fixed_batch, input_geometry
+from mlmkit.predict.binding import BoundInput, bind_inputs, bind_item, input_geometry, preview_sources, stack_depth
+from mlmkit.predict.catalog import Result, result_item, slug, stack_id, write_catalog
+from mlmkit.predict.feeders import Feeder, make_feeder
+from mlmkit.predict.folding import FoldedRunners, in_input_order
 from mlmkit.predict.geometry import TileFit, TileSizes, tile_sizes
-from mlmkit.predict.folding import FoldedRunners
-from mlmkit.predict.catalog import RasterResult, result_item, slug, write_catalog
-from mlmkit.predict.postprocess import OutputPlan, classes_field, plan_output
+from mlmkit.predict.plans import Plan, plan_outputs
 from mlmkit.predict.reader import Grid, WindowReader, choose_grid, in_metres, regrid
 from mlmkit.predict.runtime import ModelRunner
-from mlmkit.predict.sinks import PixelSink, Sink, TileSink
+from mlmkit.predict.sinks import Sink, SinkContext
+from mlmkit.predict.stacks import stack_items
 from mlmkit.predict.tiler import TileLayout
-from mlmkit.predict.writer import quicklook, to_cog
+from mlmkit.predict.writer import quicklook_shape
 from mlmkit.stacio import iter_items
 
 QUEUE_DEPTH = 2
@@ -60,6 +63,9 @@ class PredictOptions:
     resampling: str | None = None       # default: from the inputs' resize_type, else bilinear
     allow_python: bool = False          # trust `python` expressions in the MLM Item
     overwrite: bool = False
+    time_steps: int | None = None       # dates per stack, for models whose time dimension is dynamic
+    score_threshold: float | None = None  # object detection: boxes scored lower are dropped (default: Item, 0.25)
+    iou_threshold: float | None = None    # object detection: same-class boxes overlapping more merge (default: 0.5)
 
 
 @dataclass
@@ -90,7 +96,7 @@ class _Producer(threading.Thread):
         self.queue: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
         self.stop = threading.Event()
         self._ring = [
-            {entry.name: np.zeros((batch, entry.channels, *fit.tile), dtype=direct or entry.tensor.dtype)
+            {entry.name: np.zeros((batch, entry.depth, *fit.tile), dtype=direct or entry.tensor.dtype)
              for entry in bound}
             for _ in range(QUEUE_DEPTH + 2)
         ]
@@ -122,7 +128,7 @@ class _Producer(threading.Thread):
             return None
         sources = dict(zip([ref.name for ref in self.reader.refs], data))
         for entry in self.bound:
-            buffers[entry.name][slot] = self.fit.to_tile(entry.plan.build(sources))
+            buffers[entry.name][slot] = self.fit.to_tile(entry.build(sources))
         return valid
 
     def _fill(self) -> None:
@@ -164,66 +170,32 @@ def _resampling(options: PredictOptions, bound: list[BoundInput]) -> Resampling:
     return Resampling.bilinear
 
 
-def _dry_run(runner: ModelRunner, bound: list[BoundInput], tile: tuple[int, int]) -> list[np.ndarray]:
-    """One call on zeros: tells what the outputs look like before any file is created."""
-    size = fixed_batch(bound) or 1
-    feeds = {entry.name: entry.feed(np.zeros((size, entry.channels or 1, *tile), dtype=entry.tensor.dtype))
-             for entry in bound}
-    return runner.run(feeds)
-
-
-def _output_plans(spec: ModelSpec, runner: ModelRunner, raw: list[np.ndarray], tile: tuple[int, int],
-                  allow_python: bool) -> list[OutputPlan]:
-    names = [tensor.name for tensor in runner.outputs]
-    if all(output.name in names for output in spec.outputs):
-        indexes = [names.index(output.name) for output in spec.outputs]
-    elif len(spec.outputs) <= len(names):
-        indexes = list(range(len(spec.outputs)))
-    else:
-        raise InvalidInput(f"the MLM Item declares {len(spec.outputs)} outputs but the ONNX model has {len(names)} "
-                           f"({', '.join(names)}); expected at most as many")
-    return [plan_output(output, index, raw[index], tile, allow_python) for output, index in zip(spec.outputs, indexes)]
-
-
-def _run_tiles(producer: _Producer, runner: ModelRunner, bound: list[BoundInput], plans: list[OutputPlan],
+def _run_tiles(producer: _Producer, runner: ModelRunner, feeder: Feeder, plans: list[Plan],
                sinks: list[Sink]) -> None:
-    fit = producer.fit
     last_col = len(producer.layout.cols) - 1
-    fixed = fixed_batch(bound)  # a model with a fixed batch size gets full (partly stale) buffers
+    fit = producer.fit
     for batch in producer.batches():
-        scores: list[np.ndarray | None] = [None] * len(plans)
+        results: list = [None] * len(plans)
         if batch.count:
-            size = fixed or batch.count
-            raw = runner.run({entry.name: entry.feed(batch.buffers[entry.name][:size]) for entry in bound})
-            scores = [plan.scores(raw[plan.index]) for plan in plans]
+            raw = feeder.run(runner, batch.buffers, [tile.valid for tile in batch.tiles if tile.valid is not None])
+            results = [plan.results(raw) for plan in plans]
         slot = 0
         for tile in batch.tiles:
-            for plan_scores, sink in zip(scores, sinks):
-                tile_scores = fit.from_tile(plan_scores[slot]) if tile.valid is not None else None
-                sink.add(tile.row, tile.col, tile.y, tile.x, tile_scores, tile.valid)
+            for plan_results, sink in zip(results, sinks):
+                sink.add(tile.row, tile.col, tile.y, tile.x,
+                         fit.from_tile(plan_results[slot]) if tile.valid is not None else None, tile.valid)
             slot += tile.valid is not None
             if tile.col == last_col:
                 for sink in sinks:
                     sink.end_row(tile.row)
 
 
-def _finish(sinks: list[Sink], item_dir: Path) -> tuple[list[RasterResult], Path | None]:
+def _finish(sinks: list[Sink]) -> tuple[list[Result], Path | None]:
     results, preview = [], None
     for sink in sinks:
-        paths = sink.close()
-        plan = sink.plan
-        cog = to_cog(paths[0], item_dir / f"{sink.key}.tif", categorical=plan.is_classes)
-        bands = [plan.output.name] if plan.bands == 1 else [f"{plan.output.name}-{i}" for i in range(plan.bands)]
-        results.append(RasterResult(sink.key, cog, f"{plan.output.name} ({', '.join(plan.output.tasks) or 'output'})",
-                                    sink.grid, plan.dtype.name, plan.nodata, bands,
-                                    classes_field(plan) if plan.is_classes else None))
-        if len(paths) > 1:
-            scores = to_cog(paths[1], item_dir / f"{sink.key}-scores.tif", categorical=False)
-            names = [c["name"] for c in classes_field(plan)[:-1]]
-            results.append(RasterResult(f"{sink.key}-scores", scores, f"{plan.output.name} class scores", sink.grid,
-                                        "float32", float("nan"), names))
-        if preview is None:
-            preview = quicklook(cog, item_dir / "quicklook.png", sink.colormap)
+        files, look = sink.finish(preview is None)
+        results += files
+        preview = preview or look
     return results, preview
 
 
@@ -238,11 +210,12 @@ def _grid(hrefs: list[str], requested: float | None, model_resolution: float | N
     return grid
 
 
-def _accepts(spec: ModelSpec, runner: ModelRunner, bound: list[BoundInput], allow_python: bool):
+def _accepts(spec: ModelSpec, runner: ModelRunner, feeder: Feeder, options: PredictOptions):
     """Whether the model runs on a tile size and gives its per-pixel outputs back at that size."""
     def accepts(tile: tuple[int, int]) -> bool:
         try:
-            _output_plans(spec, runner, _dry_run(runner, bound, tile), tile, allow_python)
+            plan_outputs(spec, runner, feeder, tile, options.allow_python, options.score_threshold,
+                         options.iou_threshold)
         except (ModelRunError, TileSizeError):
             return False
         return True
@@ -254,39 +227,34 @@ def _fit(bound: list[BoundInput], layout: TileLayout) -> TileFit:
     return TileFit((layout.window_h, layout.window_w), (layout.tile_h, layout.tile_w), resize)
 
 
-def _input_order(refs: list[BandRef], bound: list[BoundInput]) -> list[BandRef]:
-    """The first input's bands first, in its channel order, so that they can be read straight into its buffer."""
-    order = {name: position for position, name in enumerate(bound[0].plan.band_names)}
-    return sorted(refs, key=lambda ref: order.get(ref.name, len(order)))
-
-
-def predict_item(item: pystac.Item, spec: ModelSpec, runner: ModelRunner, bound: list[BoundInput], sizes: TileSizes,
-                 workdir: Path, options: PredictOptions, model_href: str, folds: FoldedRunners) -> pystac.Item:
-    """Run the model over one imagery Item; its files go to workdir/<result id>/."""
-    refs, bound = bind_item(bound, item, spec)  # this Item's copies: the shared inputs stay as they are
-    refs = _input_order(refs, bound)
+def predict_item(stack: tuple[pystac.Item, ...], spec: ModelSpec, runner: ModelRunner, bound: list[BoundInput],
+                 sizes: TileSizes, workdir: Path, options: PredictOptions, model_href: str,
+                 folds: FoldedRunners) -> pystac.Item:
+    """Run the model over one imagery Item (or a stack of dated Items); its files go to workdir/<result id>/."""
+    refs, bound = bind_item(bound, stack, spec)  # this stack's copies: the shared inputs stay as they are
+    refs = in_input_order(refs, bound)
     grid = _grid(sorted({ref.href for ref in refs}), options.resolution, spec.resolution)
     tile = sizes.tile_for(grid.height, grid.width)
-    plans = _output_plans(spec, runner, _dry_run(runner, bound, tile), tile, options.allow_python)
-    overlap = options.overlap if all(plan.spatial for plan in plans) else 0
+    feeder = make_feeder(bound)
+    plans = plan_outputs(spec, runner, feeder, tile, options.allow_python, options.score_threshold,
+                         options.iou_threshold)
+    overlap = options.overlap if all(plan.allows_overlap for plan in plans) else 0
     layout = TileLayout(grid.height, grid.width, tile[0], tile[1], overlap)
-    item_dir = workdir / f"{item.id}-{slug(spec.name)}"
+    item_dir = workdir / f"{stack_id(stack)}-{slug(spec.name)}"
     item_dir.mkdir(parents=True, exist_ok=True)
-    keys = [slug(plan.output.name) for plan in plans]
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), \
             WindowReader(refs, grid, _resampling(options, bound)) as reader:
-        sinks: list[Sink] = [
-            PixelSink(plan, grid, layout, item_dir, key, options.probabilities, options.blend) if plan.spatial
-            else TileSink(plan, grid, layout, item_dir, key, options.probabilities)
-            for plan, key in zip(plans, keys)
-        ]
+        names = preview_sources(bound, spec.band_info)
+        context = SinkContext(grid, layout, item_dir, options.probabilities, options.blend,
+                              lambda: reader.preview(names, quicklook_shape(grid.width, grid.height)))
+        sinks = [plan.sink(context) for plan in plans]
         fit = _fit(bound, layout)
-        folded = folds.for_item(bound, fit, reader.dtype)
-        producer = _Producer(reader, layout, bound, batch_size(bound, options.batch_size), fit,
+        folded = folds.for_item(bound, fit, reader.dtype, feeder)
+        producer = _Producer(reader, layout, bound, feeder.tiles_per_batch(options.batch_size), fit,
                              reader.dtype if folded else None)
         producer.start()
         try:
-            _run_tiles(producer, folded or runner, bound, plans, sinks)
+            _run_tiles(producer, folded or runner, feeder, plans, sinks)
         except BaseException:
             for sink in sinks:
                 sink.close()
@@ -294,8 +262,17 @@ def predict_item(item: pystac.Item, spec: ModelSpec, runner: ModelRunner, bound:
         finally:
             producer.stop.set()
             producer.join()
-        results, preview = _finish(sinks, item_dir)
-    return result_item(item, spec, model_href, grid, results, preview, item_dir)
+        results, preview = _finish(sinks)
+    return result_item(stack, spec, model_href, grid, results, preview, item_dir)
+
+
+def _grid_key(bound: list[BoundInput], spec: ModelSpec, options: PredictOptions):
+    """The grid an Item is read on, as a key: Items of one time stack must share it."""
+    def key(item: pystac.Item) -> tuple:
+        refs, _ = bind_item(bound, (item,), spec)
+        grid = choose_grid(sorted({ref.href for ref in refs}), options.resolution)  # Items on one grid share any regrid
+        return grid.crs.to_wkt(), tuple(grid.transform)[:6], grid.width, grid.height
+    return key
 
 
 def predict(model: str, inputs: str, output: Path, options: PredictOptions | None = None) -> Path:
@@ -312,13 +289,14 @@ def predict(model: str, inputs: str, output: Path, options: PredictOptions | Non
     model_href = spec.self_href or str(model)
     runner = ModelRunner(spec.model_asset, options.threads, options.providers)
     try:
-        bound = bind_inputs(spec, runner, options.allow_python)
-        sizes = tile_sizes(input_geometry(bound), options.tile_size,
-                           _accepts(spec, runner, bound, options.allow_python))
+        bound = bind_inputs(spec, runner, options.allow_python, options.time_steps)
+        stacks = stack_items(items, stack_depth(bound), _grid_key(bound, spec, options))
+        _, first = bind_item(bound, stacks[0], spec)  # channel counts as Items give them (band-less inputs)
+        sizes = tile_sizes(input_geometry(first), options.tile_size, _accepts(spec, runner, make_feeder(first), options))
         with atomic_output_dir(output, options.overwrite) as workdir:
             folds = FoldedRunners(runner)
-            results = [predict_item(item, spec, runner, bound, sizes, workdir, options, model_href, folds)
-                       for item in items]
+            results = [predict_item(stack, spec, runner, bound, sizes, workdir, options, model_href, folds)
+                       for stack in stacks]
             write_catalog(workdir, results, spec)
     finally:
         runner.close()

@@ -1,37 +1,95 @@
-"""Where a model output's tile results go: per-pixel strips or one value per tile, then to disk.
+"""Where an output plan's tile results go: per-pixel strips, one value per tile, or vector features.
 
-A sink receives every tile in row-major order and is told when a tile row ends; at that point the
-rows no later tile can touch are final and are written out, so memory stays at one strip.
+A sink receives every tile in row-major order and is told when a tile row ends; at that point what no
+later tile can touch is final and is written out, so memory stays at one strip. `finish` turns what was
+written into the result Item's files (COGs, GeoParquet, ...) and, on request, its quicklook.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from affine import Affine
 
-from mlmkit.predict.postprocess import OutputPlan, colormap
+from mlmkit.predict.catalog import RasterResult, Result
+from mlmkit.predict.classes import class_entries, class_table
 from mlmkit.predict.reader import Grid
 from mlmkit.predict.tiler import Strip, TileLayout, blend_weights, edge_weights
-from mlmkit.predict.writer import StripWriter
+from mlmkit.predict.writer import StripWriter, quicklook, to_cog
+
+if TYPE_CHECKING:
+    from mlmkit.predict.postprocess import OutputPlan
+
+
+@dataclass(frozen=True)
+class SinkContext:
+    """What every sink of one result Item shares."""
+
+    grid: Grid
+    layout: TileLayout
+    directory: Path
+    scores: bool                    # --probabilities: also write the class scores
+    blend: str                      # --blend
+    background: Callable[[], np.ndarray] | None = None  # (bands, h, w) quicklook-sized preview of the imagery
 
 
 class Sink(ABC):
+    """Takes one plan's per-tile results and writes them."""
+
+    key: str
+
+    @abstractmethod
+    def add(self, row: int, col: int, y: int, x: int, result, valid: np.ndarray | None) -> None:
+        """Take one tile's result (None: the tile was all nodata and not run)."""
+
+    @abstractmethod
+    def end_row(self, row: int) -> None:
+        """Tile row `row` is complete: write what no later tile can change."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release open files (also after a failure)."""
+
+    @abstractmethod
+    def finish(self, preview: bool) -> tuple[list[Result], Path | None]:
+        """The result files, described, and a quicklook PNG when `preview` is asked for."""
+
+
+def colormap(plan: OutputPlan) -> dict[int, tuple[int, int, int, int]]:
+    """Class value → RGBA, for the COG's colour table and the quicklook."""
+    table = {int(model_class.value): (*rgb, 255)
+             for model_class, rgb in class_table(plan.output.classes, plan.class_values)}
+    table[int(plan.nodata)] = (0, 0, 0, 0)
+    return table
+
+
+def classes_field(plan: OutputPlan) -> list[dict]:
+    """`classification:classes` for a class output, with its nodata value flagged."""
+    entries = class_entries(class_table(plan.output.classes, plan.class_values))
+    entries.append({"value": int(plan.nodata), "name": "nodata", "description": "no data", "nodata": True})
+    return entries
+
+
+class RasterSink(Sink):
     """Common part: the class/value raster and, on request, the class scores raster."""
 
-    def __init__(self, plan: OutputPlan, grid: Grid, directory: Path, key: str, scores: bool) -> None:
+    def __init__(self, plan: OutputPlan, grid: Grid, context: SinkContext) -> None:
         self.plan = plan
         self.grid = grid
-        self.key = key
+        self.key = plan.key
+        self.directory = context.directory
         self.colormap = colormap(plan) if plan.is_classes else None
-        self.writer = StripWriter(directory / f"{key}.tmp.tif", crs=grid.crs, transform=grid.transform,
+        self.writer = StripWriter(self.directory / f"{self.key}.tmp.tif", crs=grid.crs, transform=grid.transform,
                                   width=grid.width, height=grid.height, count=plan.bands, dtype=plan.dtype,
                                   nodata=plan.nodata, colormap=self.colormap)
         self.scores_writer = None
-        if scores and plan.is_classes:
-            self.scores_writer = StripWriter(directory / f"{key}-scores.tmp.tif", crs=grid.crs,
+        if context.scores and plan.kind in ("classes", "binary"):  # labels carry no scores
+            self.scores_writer = StripWriter(self.directory / f"{self.key}-scores.tmp.tif", crs=grid.crs,
                                              transform=grid.transform, width=grid.width, height=grid.height,
                                              count=plan.channels, dtype=np.dtype(np.float32), nodata=float("nan"))
 
@@ -42,43 +100,47 @@ class Sink(ABC):
             self.scores_writer.write(row, raw)
         self.writer.write(row, self.plan.finalize(scores, covered))
 
-    @abstractmethod
-    def add(self, row: int, col: int, y: int, x: int, scores: np.ndarray | None, valid: np.ndarray | None) -> None:
-        """Take one tile's scores (None: the tile was all nodata and not run)."""
-
-    @abstractmethod
-    def end_row(self, row: int) -> None:
-        """Tile row `row` is complete: write what no later tile can change."""
-
-    def close(self) -> list[Path]:
-        """Close the files; the paths written (raster first, then scores)."""
+    def close(self) -> None:
         self.writer.close()
-        paths = [self.writer.path]
         if self.scores_writer is not None:
             self.scores_writer.close()
-            paths.append(self.scores_writer.path)
-        return paths
+
+    def finish(self, preview: bool) -> tuple[list[Result], Path | None]:
+        self.close()
+        plan, name = self.plan, self.plan.output.name
+        cog = to_cog(self.writer.path, self.directory / f"{self.key}.tif", categorical=plan.is_classes)
+        bands = [name] if plan.bands == 1 else [f"{name}-{i}" for i in range(plan.bands)]
+        results: list[Result] = [RasterResult(self.key, cog, f"{name} ({', '.join(plan.output.tasks) or 'output'})",
+                                              self.grid, plan.dtype.name, plan.nodata, bands,
+                                              classes_field(plan) if plan.is_classes else None)]
+        if self.scores_writer is not None:
+            scores = to_cog(self.scores_writer.path, self.directory / f"{self.key}-scores.tif", categorical=False)
+            names = [c["name"] for c in classes_field(plan)[:-1]]
+            results.append(RasterResult(f"{self.key}-scores", scores, f"{name} class scores", self.grid,
+                                        "float32", float("nan"), names))
+        look = quicklook(cog, self.directory / "quicklook.png", self.colormap) if preview else None
+        return results, look
 
 
-class PixelSink(Sink):
+class PixelSink(RasterSink):
     """Per-pixel outputs: tiles blend (or overwrite) into a rolling strip on the input grid."""
 
-    def __init__(self, plan: OutputPlan, grid: Grid, layout: TileLayout, directory: Path, key: str,
-                 scores: bool, blend_mode: str) -> None:
-        super().__init__(plan, grid, directory, key, scores)
+    def __init__(self, plan: OutputPlan, context: SinkContext) -> None:
+        super().__init__(plan, context.grid, context)
+        layout = context.layout
         self.layout = layout
         self.rows = layout.rows
         self.cols = layout.cols
         blend = layout.overlap > 0 and plan.kind != "labels"
-        self.strip = Strip(plan.channels, layout.window_h, grid.width, blend)
-        self.base = blend_weights(layout.window_h, layout.window_w, layout.overlap, blend_mode)
+        self.strip = Strip(plan.channels, layout.window_h, context.grid.width, blend)
+        self.base = blend_weights(layout.window_h, layout.window_w, layout.overlap, context.blend)
 
-    def add(self, row: int, col: int, y: int, x: int, scores: np.ndarray | None, valid: np.ndarray | None) -> None:
-        if scores is None:
+    def add(self, row: int, col: int, y: int, x: int, result, valid: np.ndarray | None) -> None:
+        if result is None:
             return
         weights = edge_weights(self.base, self.layout.overlap, row == 0, row == len(self.rows) - 1,
                                col == 0, col == len(self.cols) - 1)
-        self.strip.add(y, x, scores, weights * valid)
+        self.strip.add(y, x, result, weights * valid)
 
     def end_row(self, row: int) -> None:
         until = self.rows[row + 1] if row + 1 < len(self.rows) else self.grid.height
@@ -86,18 +148,18 @@ class PixelSink(Sink):
         self._write(top, *self.strip.flush(until))
 
 
-class TileSink(Sink):
+class TileSink(RasterSink):
     """Scene-classification outputs: one value per tile on a grid of tile-sized pixels."""
 
-    def __init__(self, plan: OutputPlan, grid: Grid, layout: TileLayout, directory: Path, key: str,
-                 scores: bool) -> None:
+    def __init__(self, plan: OutputPlan, context: SinkContext) -> None:
+        layout, grid = context.layout, context.grid
         cols, rows = len(layout.cols), len(layout.rows)
         coarse = Grid(grid.crs, grid.transform @ Affine.scale(layout.window_w, layout.window_h), cols, rows)
-        super().__init__(plan, coarse, directory, key, scores)
+        super().__init__(plan, coarse, context)
         self.row_values = np.full((plan.channels, 1, cols), np.nan, dtype=np.float32)
 
-    def add(self, row: int, col: int, y: int, x: int, scores: np.ndarray | None, valid: np.ndarray | None) -> None:
-        self.row_values[:, 0, col] = np.nan if scores is None else scores
+    def add(self, row: int, col: int, y: int, x: int, result, valid: np.ndarray | None) -> None:
+        self.row_values[:, 0, col] = np.nan if result is None else result
 
     def end_row(self, row: int) -> None:
         covered = ~np.isnan(self.row_values[0])

@@ -59,7 +59,8 @@ def to_cog(source: Path, target: Path, categorical: bool) -> Path:
     return target
 
 
-def _quicklook_shape(width: int, height: int) -> tuple[int, int]:
+def quicklook_shape(width: int, height: int) -> tuple[int, int]:
+    """(rows, cols) of a quicklook: the longer side at most QUICKLOOK_SIZE."""
     scale = max(width, height) / QUICKLOOK_SIZE
     if scale <= 1:
         return height, width
@@ -69,7 +70,7 @@ def _quicklook_shape(width: int, height: int) -> tuple[int, int]:
 def quicklook(cog: Path, target: Path, colormap: dict | None) -> Path:
     """A small PNG of the result: class colours, or a 2–98 % grey stretch for values; nodata transparent."""
     with rasterio.open(cog) as dataset:
-        shape = _quicklook_shape(dataset.width, dataset.height)
+        shape = quicklook_shape(dataset.width, dataset.height)
         data = dataset.read(1, out_shape=shape, resampling=Resampling.nearest)
         nodata = dataset.nodata
     missing = np.isnan(data) if nodata is not None and math.isnan(nodata) else (data == nodata)

@@ -1,5 +1,6 @@
 """The training run's catalog: MLM Item (via mlmkit.mlm_item), metrics JSON, confusion-matrix PNG,
-best checkpoint, runtime CWL assets and derived_from links to the split collections it learned from."""
+extra artefacts (e.g. a checkpoint), runtime CWL assets and derived_from links to the split collections
+it learned from. Shared by every trainer (PyTorch nets, scikit-learn pixel classifiers): no torch here."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pystac
-import torch
 from PIL import Image, ImageDraw
 from pystac.utils import make_relative_href
 
@@ -20,9 +20,6 @@ from mlmkit.release import PACKAGES, packages_dir
 from mlmkit.stacio import is_url
 from mlmkit.training.catalog_reader import TrainingData
 from mlmkit.training.layout import ML_AOI_EXT, SEGMENTATION
-from mlmkit.training.models import ARCHITECTURES
-from mlmkit.training.stats import BandStats
-from mlmkit.training.trainer import TrainConfig, TrainResult
 
 CELL = 48
 
@@ -67,23 +64,6 @@ def runtime_hrefs(training: str | None, inference: str | None) -> dict[str, str]
     return hrefs
 
 
-def metrics_document(data: TrainingData, result: TrainResult, run: RunInfo) -> dict:
-    """Everything measured during the run, for the `metrics` asset."""
-    return {
-        "task": data.task,
-        "classes": [c.name for c in data.classes],
-        "best_epoch": result.best_epoch,
-        "validate": result.validation,
-        "validate_confusion_matrix": np.asarray(result.validation_confusion).tolist(),
-        "test": result.test,
-        "history": result.history,
-        "train_seconds": result.train_seconds,
-        "train_samples_per_s": result.train_samples_per_s,
-        "onnx_max_abs_diff": run.onnx_max_abs_diff,
-        "samples": {split: int(len(s.images)) for split, s in data.splits.items()},
-    }
-
-
 def confusion_png(matrix: np.ndarray, names: list[str], path: Path) -> None:
     """Row-normalised confusion matrix (rows: truth, columns: prediction) with counts."""
     matrix = np.asarray(matrix)
@@ -105,7 +85,7 @@ def confusion_png(matrix: np.ndarray, names: list[str], path: Path) -> None:
     image.save(path)
 
 
-def _extent(data: TrainingData) -> tuple[list[float], str, str]:
+def training_extent(data: TrainingData) -> tuple[list[float], str, str]:
     boxes = np.array([b for s in data.splits.values() for b in s.bboxes])
     times = sorted(t for s in data.splits.values() for period in s.periods for t in period if t is not None)
     if not times:
@@ -114,58 +94,41 @@ def _extent(data: TrainingData) -> tuple[list[float], str, str]:
     return bbox, times[0].isoformat(), times[-1].isoformat()
 
 
-def model_metadata(data: TrainingData, stats: BandStats, config: TrainConfig, result: TrainResult,
-                   run: RunInfo) -> ModelMetadata:
-    """What the ONNX file cannot tell the MLM builder: bands, scaling, classes, extent, hyperparameters."""
-    bbox, start, end = _extent(data)
-    task_names = [data.task, "segmentation"] if data.task == SEGMENTATION else [data.task, "classification"]
-    metrics = {"mlmkit:best_epoch": result.best_epoch,
-               "mlmkit:validate_overall_accuracy": result.validation["overall_accuracy"],
-               "mlmkit:validate_mean_f1": result.validation["mean_f1"],
-               "mlmkit:validate_f1": result.validation["f1"],
-               "mlmkit:onnx_max_abs_diff": run.onnx_max_abs_diff}
-    if data.task == SEGMENTATION:
-        metrics["mlmkit:validate_miou"] = result.validation["miou"]
-    if result.test:
-        metrics["mlmkit:test_overall_accuracy"] = result.test["overall_accuracy"]
-    return ModelMetadata(
-        id=run.model_id, name=run.model_id, architecture=ARCHITECTURES[config.arch][2], tasks=task_names,
-        bands=data.bands,
-        value_scaling=[{"type": "z-score", "mean": m, "stddev": s} for m, s in zip(stats.mean, stats.std)],
-        classes=[{"value": i, "name": c.name, "color_hint": c.color_hint} for i, c in enumerate(data.classes)],
-        bbox=bbox, start_datetime=start, end_datetime=end, framework="PyTorch", framework_version=torch.__version__,
-        accelerator="amd64",
-        hyperparameters={"arch": config.arch, "epochs": config.epochs, "batch_size": config.batch_size,
-                         "lr": config.lr, "weight_decay": config.weight_decay, "seed": config.seed,
-                         "optimizer": "AdamW", "lr_schedule": "cosine", "loss": "cross-entropy"},
-        input_name="input", output_name="logits",
-        description=(f"{ARCHITECTURES[config.arch][2]} trained by mlmkit on {data.source} for {data.task}; "
-                     "inputs are z-scored per band with the training split's statistics; outputs are class logits."),
-        keywords=["mlmkit", data.task], extra_properties=metrics)
+def task_names(task: str) -> list[str]:
+    """mlm:tasks of a model trained for `task`: the specific task and its generic one."""
+    return [task, "segmentation"] if task == SEGMENTATION else [task, "classification"]
 
 
-def write_output_catalog(outdir: Path, workdir: Path, onnx_path: Path, data: TrainingData, stats: BandStats,
-                         config: TrainConfig, result: TrainResult, run: RunInfo, overwrite: bool = False) -> Path:
-    """Write the model catalog at `outdir` from artefacts prepared in `workdir`."""
-    names = [c.name for c in data.classes]
-    metrics_path, png_path, checkpoint = workdir / "metrics.json", workdir / "confusion_matrix.png", workdir / "best.pt"
-    metrics_path.write_text(json.dumps(metrics_document(data, result, run), indent=2))
-    confusion_png(result.validation_confusion, names, png_path)
-    torch.save(result.model.state_dict(), checkpoint)
-    item = build_model_item(onnx_path, model_metadata(data, stats, config, result, run))
+def validation_metrics(validation: dict, test: dict | None, task: str) -> dict:
+    """The `mlmkit:` properties a model Item carries about how well it scored."""
+    metrics = {"mlmkit:validate_overall_accuracy": validation["overall_accuracy"],
+               "mlmkit:validate_mean_f1": validation["mean_f1"], "mlmkit:validate_f1": validation["f1"]}
+    if task == SEGMENTATION:
+        metrics["mlmkit:validate_miou"] = validation["miou"]
+    if test:
+        metrics["mlmkit:test_overall_accuracy"] = test["overall_accuracy"]
+    return metrics
+
+
+def write_training_catalog(outdir: Path, workdir: Path, onnx_path: Path, meta: ModelMetadata, data: TrainingData,
+                           metrics: dict, confusion: np.ndarray, run: RunInfo,
+                           extra: dict[str, tuple[Path, pystac.Asset]] | None = None, overwrite: bool = False) -> Path:
+    """Write the model catalog at `outdir`: the MLM Item of `onnx_path`, metrics, confusion matrix, `extra` files."""
+    metrics_path, png_path = workdir / "metrics.json", workdir / "confusion_matrix.png"
+    metrics_path.write_text(json.dumps(metrics, indent=2))
+    confusion_png(confusion, [c.name for c in data.classes], png_path)
+    item = build_model_item(onnx_path, meta)
     item.stac_extensions.append(ML_AOI_EXT)
     for split, split_data in data.splits.items():
         for href in split_data.collections:
             item.add_link(_DerivedFromLink("derived_from", href, media_type="application/json",
-                                      title=f"training data ({split} split)", extra_fields={"ml-aoi:split": split}))
-    extra = {
+                                           title=f"training data ({split} split)", extra_fields={"ml-aoi:split": split}))
+    assets = {
         "metrics": (metrics_path, pystac.Asset("", "training and validation metrics", media_type="application/json",
                                                roles=["metadata"])),
         "confusion-matrix": (png_path, pystac.Asset("", "validation confusion matrix (rows: truth)",
                                                     media_type="image/png", roles=["overview", "visual"])),
-        "checkpoint": (checkpoint, pystac.Asset("", "best-epoch PyTorch state_dict",
-                                                media_type="application/octet-stream; framework=pytorch",
-                                                roles=["mlm:weights", "mlm:checkpoint"])),
+        **(extra or {}),
     }
-    return write_model_catalog(item, onnx_path, outdir, extra, runtime_hrefs(run.training_cwl, run.inference_cwl),
+    return write_model_catalog(item, onnx_path, outdir, assets, runtime_hrefs(run.training_cwl, run.inference_cwl),
                                overwrite)

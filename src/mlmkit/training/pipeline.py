@@ -16,7 +16,8 @@ from mlmkit.training.dataset import ChipBatches
 from mlmkit.training.export import compare_onnx, export_onnx
 from mlmkit.training.layout import SEGMENTATION
 from mlmkit.training.models import DEFAULT_ARCH
-from mlmkit.training.output import RunInfo, write_output_catalog
+from mlmkit.training.net_catalog import write_output_catalog
+from mlmkit.training.output import RunInfo
 from mlmkit.training.stats import band_stats
 from mlmkit.training.trainer import TrainConfig, TrainResult, fit, pick_device
 

@@ -1,0 +1,68 @@
+"""What the catalog of a trained PyTorch net says beyond the ONNX file: metadata, metrics, best checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pystac
+import torch
+
+from mlmkit.mlm_item import ModelMetadata
+from mlmkit.training.catalog_reader import TrainingData
+from mlmkit.training.models import ARCHITECTURES
+from mlmkit.training.output import RunInfo, task_names, training_extent, validation_metrics, write_training_catalog
+from mlmkit.training.stats import BandStats
+from mlmkit.training.trainer import TrainConfig, TrainResult
+
+
+def metrics_document(data: TrainingData, result: TrainResult, run: RunInfo) -> dict:
+    """Everything measured during the run, for the `metrics` asset."""
+    return {
+        "task": data.task,
+        "classes": [c.name for c in data.classes],
+        "best_epoch": result.best_epoch,
+        "validate": result.validation,
+        "validate_confusion_matrix": np.asarray(result.validation_confusion).tolist(),
+        "test": result.test,
+        "history": result.history,
+        "train_seconds": result.train_seconds,
+        "train_samples_per_s": result.train_samples_per_s,
+        "onnx_max_abs_diff": run.onnx_max_abs_diff,
+        "samples": {split: int(len(s.images)) for split, s in data.splits.items()},
+    }
+
+
+def model_metadata(data: TrainingData, stats: BandStats, config: TrainConfig, result: TrainResult,
+                   run: RunInfo) -> ModelMetadata:
+    """What the ONNX file cannot tell the MLM builder: bands, scaling, classes, extent, hyperparameters."""
+    bbox, start, end = training_extent(data)
+    metrics = {"mlmkit:best_epoch": result.best_epoch, "mlmkit:onnx_max_abs_diff": run.onnx_max_abs_diff,
+               **validation_metrics(result.validation, result.test, data.task)}
+    return ModelMetadata(
+        id=run.model_id, name=run.model_id, architecture=ARCHITECTURES[config.arch][2], tasks=task_names(data.task),
+        bands=data.bands,
+        value_scaling=[{"type": "z-score", "mean": m, "stddev": s} for m, s in zip(stats.mean, stats.std)],
+        classes=[{"value": i, "name": c.name, "color_hint": c.color_hint} for i, c in enumerate(data.classes)],
+        bbox=bbox, start_datetime=start, end_datetime=end, framework="PyTorch", framework_version=torch.__version__,
+        accelerator="amd64",
+        hyperparameters={"arch": config.arch, "epochs": config.epochs, "batch_size": config.batch_size,
+                         "lr": config.lr, "weight_decay": config.weight_decay, "seed": config.seed,
+                         "optimizer": "AdamW", "lr_schedule": "cosine", "loss": "cross-entropy"},
+        input_name="input", output_name="logits",
+        description=(f"{ARCHITECTURES[config.arch][2]} trained by mlmkit on {data.source} for {data.task}; "
+                     "inputs are z-scored per band with the training split's statistics; outputs are class logits."),
+        keywords=["mlmkit", data.task], extra_properties=metrics)
+
+
+def write_output_catalog(outdir: Path, workdir: Path, onnx_path: Path, data: TrainingData, stats: BandStats,
+                         config: TrainConfig, result: TrainResult, run: RunInfo, overwrite: bool = False) -> Path:
+    """Write the model catalog at `outdir` from artefacts prepared in `workdir`."""
+    checkpoint = workdir / "best.pt"
+    torch.save(result.model.state_dict(), checkpoint)
+    extra = {"checkpoint": (checkpoint, pystac.Asset("", "best-epoch PyTorch state_dict",
+                                                     media_type="application/octet-stream; framework=pytorch",
+                                                     roles=["mlm:weights", "mlm:checkpoint"]))}
+    return write_training_catalog(outdir, workdir, onnx_path, model_metadata(data, stats, config, result, run), data,
+                                  metrics_document(data, result, run), result.validation_confusion, run, extra,
+                                  overwrite)
