@@ -1,5 +1,6 @@
-"""The fast path (bands read straight into the batch buffer in their own data type, value_scaling folded into
-the ONNX graph) against the plain one (float32 reads, numpy scaling): same model inputs, same results."""
+"""The fast paths against the plain one (float32 scratch reads, stacked, scaled, copied into the batch):
+bands read straight into the batch buffer and scaled there (CPU), or left in their own data type with the
+value_scaling folded into the ONNX graph (device runs, forced here on CPU): same model inputs, same results."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from mlmkit.mlm import read_model
 from mlmkit.predict import PredictOptions, predict
 from mlmkit.predict.binding import bind_inputs
 from mlmkit.predict.feeders import make_feeder
-from mlmkit.predict.folding import AffineScaling, FoldedRunners, fold_scaling, foldable
+from mlmkit.predict import run as run_module
+from mlmkit.predict.direct import direct_input
+from mlmkit.predict.folding import AffineScaling, FoldedRunners, affine_scaling, fold_scaling
 from mlmkit.predict.geometry import TileFit
 from mlmkit.predict.runtime import ModelRunner
 from predict_helpers import _save, imagery_item, mlm_input, mlm_item, mlm_output, write_raster
@@ -64,12 +67,16 @@ def test_folded_graph_gives_the_plain_scores(tmp_path, name):
     spec = read_model(str(_model(tmp_path, AFFINE[name])))
     runner = ModelRunner(spec.model_asset)
     [entry] = bind_inputs(spec, runner, allow_python=False)
-    scaling = foldable([entry], TileFit((32, 32), (32, 32)), make_feeder([entry]))
-    assert scaling is not None
+    assert direct_input([entry], TileFit((32, 32), (32, 32)), make_feeder([entry])) is entry
+    assert affine_scaling(entry) is not None
     raw = np.random.default_rng(2).integers(0, 5000, size=(4, 3, 32, 32)).astype(np.uint16)
     plain_inputs = np.stack([entry.plan.build(dict(zip(BANDS, tile.astype(np.float32)))) for tile in raw])
-    folded = FoldedRunners(runner).for_item([entry], TileFit((32, 32), (32, 32)), np.dtype(np.uint16),
-                                            make_feeder([entry]))
+    in_place = raw.astype(np.float32)
+    for tile in in_place:
+        entry.plan.scale_in_place(tile)
+    assert np.array_equal(in_place, plain_inputs)
+    assert FoldedRunners(runner, enabled=False).for_input(entry, np.dtype(np.uint16)) is None
+    folded = FoldedRunners(runner, enabled=True).for_input(entry, np.dtype(np.uint16))
     assert folded is not None and folded.inputs[0].dtype == np.uint16 and runner.inputs[0].dtype == np.float32
     expected = runner.run({"input": plain_inputs})[0]
     got = folded.run({"input": raw})[0]
@@ -78,7 +85,7 @@ def test_folded_graph_gives_the_plain_scores(tmp_path, name):
 
 
 @pytest.mark.parametrize("case", ["clip", "band math", "pre-processing", "padded tile"])
-def test_what_cannot_be_folded_keeps_the_plain_path(tmp_path, case):
+def test_what_cannot_be_read_directly_or_folded_is_not(tmp_path, case):
     scaling = [{"type": "clip", "minimum": 0, "maximum": 3000}] if case == "clip" else AFFINE["offset"]
     bands = BANDS[:2] + [{"name": "ratio", "format": "rio-calc", "expression": "B02 / B03"}] \
         if case == "band math" else BANDS
@@ -87,7 +94,11 @@ def test_what_cannot_be_folded_keeps_the_plain_path(tmp_path, case):
     runner = ModelRunner(spec.model_asset)
     bound = bind_inputs(spec, runner, allow_python=False)
     fit = TileFit((20, 32), (32, 32)) if case == "padded tile" else TileFit((32, 32), (32, 32))
-    assert foldable(bound, fit, make_feeder(bound)) is None
+    direct = direct_input(bound, fit, make_feeder(bound))
+    if case == "clip":  # read straight into the buffer and clipped there, but not affine: no fold
+        assert direct is not None and affine_scaling(direct) is None
+    else:
+        assert direct is None
 
 
 def test_fold_renames_uses_inside_subgraphs():
@@ -123,22 +134,37 @@ def _catalog_values(out: Path) -> dict[str, np.ndarray]:
     return values
 
 
-def _both_paths(monkeypatch, mlm: Path, item: Path, out: Path, options: PredictOptions) -> tuple[dict, dict]:
-    """Run predict with the fold (checking it was taken) and with the plain path; their rasters."""
-    taken = []
-    for_item = FoldedRunners.for_item
+def _three_paths(monkeypatch, mlm: Path, item: Path, out: Path, options: PredictOptions) -> dict[str, dict]:
+    """predict's rasters read directly (CPU default), with the fold (forced as on a device), and plain;
+    checking that each fast path was taken."""
+    taken = {"direct": [], "fold": []}
+    direct_input_real, for_input = run_module.direct_input, FoldedRunners.for_input
 
-    def spy(self, bound, fit, source, feeder):
-        runner = for_item(self, bound, fit, source, feeder)
-        taken.append(runner)
-        return runner
+    def spy_direct(bound, fit, feeder):
+        taken["direct"].append(direct_input_real(bound, fit, feeder))
+        return taken["direct"][-1]
 
-    monkeypatch.setattr(FoldedRunners, "for_item", spy)
-    predict(str(mlm), str(item), out / "fast", options)
-    assert taken and all(runner is not None for runner in taken)
-    monkeypatch.setattr(FoldedRunners, "for_item", lambda self, bound, fit, source, feeder: None)
+    def spy_fold(self, entry, source):
+        taken["fold"].append(for_input(self, entry, source))
+        return taken["fold"][-1]
+
+    monkeypatch.setattr(run_module, "direct_input", spy_direct)
+    monkeypatch.setattr(FoldedRunners, "for_input", spy_fold)
+    predict(str(mlm), str(item), out / "direct", options)
+    assert taken["direct"] and None not in taken["direct"] and taken["fold"] == [None]
+    monkeypatch.setattr(ModelRunner, "on_device", property(lambda self: True))
+    predict(str(mlm), str(item), out / "fold", options)
+    assert len(taken["fold"]) == 2 and taken["fold"][-1] is not None
+    monkeypatch.setattr(run_module, "direct_input", lambda bound, fit, feeder: None)
     predict(str(mlm), str(item), out / "plain", options)
-    return _catalog_values(out / "fast"), _catalog_values(out / "plain")
+    return {name: _catalog_values(out / name) for name in ("direct", "fold", "plain")}
+
+
+def _assert_same(results: dict[str, dict]) -> None:
+    plain = results["plain"]
+    for name in ("direct", "fold"):
+        assert np.array_equal(results[name]["classes"], plain["classes"]), name
+        np.testing.assert_allclose(results[name]["classes-scores"], plain["classes-scores"], rtol=0, atol=1e-5)
 
 
 def test_predict_fast_path_equals_plain_path_with_nodata_and_overlap(tmp_path, monkeypatch):
@@ -150,11 +176,10 @@ def test_predict_fast_path_equals_plain_path_with_nodata_and_overlap(tmp_path, m
     second = write_raster(tmp_path / "b4.tif", data[2:], nodata=0)
     item = imagery_item(tmp_path / "item.json", {"b23": (str(first), BANDS[:2]), "b4": (str(second), BANDS[2:])})
     mlm = _model(tmp_path, AFFINE["z-score per band"])
-    fast, plain = _both_paths(monkeypatch, mlm, item, tmp_path,
-                              PredictOptions(tile_size=64, overlap=16, batch_size=3, probabilities=True))
-    assert np.array_equal(fast["classes"], plain["classes"])
-    assert (fast["classes"] == 255).sum() > 0  # the hole is nodata, not a class
-    np.testing.assert_allclose(fast["classes-scores"], plain["classes-scores"], rtol=0, atol=1e-5)
+    results = _three_paths(monkeypatch, mlm, item, tmp_path,
+                           PredictOptions(tile_size=64, overlap=16, batch_size=3, probabilities=True))
+    _assert_same(results)
+    assert (results["plain"]["classes"] == 255).sum() > 0  # the hole is nodata, not a class
 
 
 def test_predict_fast_path_equals_plain_path_on_sentinel2_bands_warped(tmp_path, monkeypatch):
@@ -164,8 +189,7 @@ def test_predict_fast_path_equals_plain_path_on_sentinel2_bands_warped(tmp_path,
     bands = ["B02", "B04", "B11"]
     item = imagery_item(tmp_path / "item.json", {b: (str(folder / f"s2_{b}.jp2"), [b]) for b in bands})
     mlm = _model(tmp_path, [{"type": "z-score", "mean": 1200.0, "stddev": 400.0}], bands)
-    fast, plain = _both_paths(monkeypatch, mlm, item, tmp_path,
-                              PredictOptions(tile_size=256, overlap=32, batch_size=4, probabilities=True))
-    assert fast["classes"].shape == (1, 1947, 1933)
-    assert np.array_equal(fast["classes"], plain["classes"])
-    np.testing.assert_allclose(fast["classes-scores"], plain["classes-scores"], rtol=0, atol=1e-5)
+    results = _three_paths(monkeypatch, mlm, item, tmp_path,
+                           PredictOptions(tile_size=256, overlap=32, batch_size=4, probabilities=True))
+    assert results["plain"]["classes"].shape == (1, 1947, 1933)
+    _assert_same(results)

@@ -1,12 +1,14 @@
 """Fold an input's affine value_scaling, and the cast from the imagery's data type, into the ONNX graph.
 
-Where a model input is just its bands as read, scaled by an affine value_scaling (z-score, min-max, offset,
-scale, or none) — no band math, no pre-processing function, the window already the model's tile, one
-NCHW float input — the reader can put the bands straight into the batch buffer in the imagery's own data
-type, and onnxruntime does the rest: Cast → Sub → Div in front of the model's first node. That saves
-the float conversion, the stacking and two copies per tile in the reader thread and halves the buffers for
-16-bit imagery. The arithmetic is preprocess.py's, step by step (float32 subtract, then float32 divide, by the
-same float32 constants), so the model sees bit-identical values.
+Where the bands are read straight into the batch buffer (direct.py) and the value_scaling is affine
+(z-score, min-max, offset, scale, or none), the buffer can hold the imagery's own data type and the model
+does the rest: Cast → Sub → Div in front of its first node. The arithmetic is preprocess.py's, step by step
+(float32 subtract, then float32 divide, by the same float32 constants), so the model sees bit-identical values.
+
+Measured on CPU (bench/README.md), onnxruntime does not fuse these nodes into the first convolution: they
+cost about what numpy's in-place scaling costs, and the second session costs start-up time and memory (~200
+MiB for a U-Net). So the fold is used where the model runs on a device (CUDA, TensorRT, OpenVINO): there it
+halves the bytes sent for 16-bit imagery and the scaling runs on the device.
 """
 
 from __future__ import annotations
@@ -18,12 +20,8 @@ import onnx
 from onnx import helper, numpy_helper
 
 from mlmkit.mlm import ValueScaling
-from mlmkit.predict.bands import BandRef
-from mlmkit.predict.binding import BoundInput, source_key
-from mlmkit.predict.feeders import Feeder, TileFeeder
-from mlmkit.predict.geometry import TileFit
+from mlmkit.predict.binding import BoundInput
 from mlmkit.predict.runtime import ModelRunner
-from mlmkit.shapes import BANDS, BATCH, HEIGHT, WIDTH
 
 _ONNX_TYPES = {np.dtype(np.uint8): onnx.TensorProto.UINT8, np.dtype(np.int8): onnx.TensorProto.INT8,
                np.dtype(np.uint16): onnx.TensorProto.UINT16, np.dtype(np.int16): onnx.TensorProto.INT16,
@@ -37,8 +35,7 @@ _AFFINE = {
     "offset": lambda s: (float(s.value), 1.0),
     "scale": lambda s: (0.0, float(s.value)),
 }
-_MAX_PROTO_BYTES = 2**31 - 1
-_NCHW = (BATCH, BANDS, HEIGHT, WIDTH)  # a protobuf larger than this cannot be serialised for onnxruntime
+_MAX_PROTO_BYTES = 2**31 - 1  # a protobuf larger than this cannot be serialised for onnxruntime
 
 
 @dataclass(frozen=True)
@@ -68,17 +65,11 @@ def _affine(entries: tuple[ValueScaling, ...], channels: int) -> AffineScaling |
     return AffineScaling(np.array([p[0] for p in pairs], np.float32), np.array([p[1] for p in pairs], np.float32))
 
 
-def foldable(bound: list[BoundInput], fit: TileFit, feeder: Feeder) -> AffineScaling | None:
-    """The scaling to fold when the model's only input can be read straight into its batch buffer, else None."""
-    if len(bound) != 1 or not fit.identity or not isinstance(feeder, TileFeeder):
+def affine_scaling(entry: BoundInput) -> AffineScaling | None:
+    """A direct input's value_scaling as per-channel (x - offset) / divisor, or None where it is not affine."""
+    if entry.plan.dtype not in _ONNX_TYPES:
         return None
-    entry = bound[0]
-    plan = entry.plan
-    if (plan.derived or plan.functions or plan.scaling_after or entry.axes != _NCHW or entry.steps != 1
-            or not np.issubdtype(plan.dtype, np.floating) or plan.dtype not in _ONNX_TYPES
-            or len(set(plan.band_names)) != len(plan.band_names) or entry.channels != len(plan.band_names)):
-        return None
-    return _affine(plan.model_input.value_scaling, entry.channels)
+    return _affine(entry.plan.model_input.value_scaling, entry.channels)
 
 
 def _rename_uses(graph: onnx.GraphProto, old: str, new: str) -> None:
@@ -135,18 +126,21 @@ def fold_scaling(model: onnx.ModelProto, input_name: str, source: np.dtype, scal
 
 
 class FoldedRunners:
-    """Runners with the scaling folded in, one per imagery data type, built on first use and kept for the run."""
+    """Runners with the scaling folded in, one per imagery data type, built on first use and kept for the run.
 
-    def __init__(self, runner: ModelRunner) -> None:
+    `enabled` False (a CPU run, see the module docstring) makes every request None: the plain graph runs.
+    """
+
+    def __init__(self, runner: ModelRunner, enabled: bool) -> None:
         self.runner = runner
+        self.enabled = enabled
         self._runners: dict[tuple, ModelRunner | None] = {}
 
-    def for_item(self, bound: list[BoundInput], fit: TileFit, source: np.dtype, feeder: Feeder) -> ModelRunner | None:
-        """The runner taking this Item's bands as read, or None where the plain path must build the inputs."""
-        scaling = foldable(bound, fit, feeder)
-        return None if scaling is None else self._runner(bound[0], scaling, source)
-
-    def _runner(self, entry: BoundInput, scaling: AffineScaling, source: np.dtype) -> ModelRunner | None:
+    def for_input(self, entry: BoundInput, source: np.dtype) -> ModelRunner | None:
+        """The runner taking a direct input's bands as read, or None where the buffer must hold model values."""
+        scaling = affine_scaling(entry) if self.enabled else None
+        if scaling is None:
+            return None
         key = (entry.name, np.dtype(source).str, None if scaling.offsets is None else
                (scaling.offsets.tobytes(), scaling.divisors.tobytes()))
         if key not in self._runners:  # the graph is loaded only for this: weights held once more only briefly
@@ -154,10 +148,3 @@ class FoldedRunners:
                                   entry.plan.dtype)
             self._runners[key] = None if folded is None else self.runner.with_model(folded.SerializeToString())
         return self._runners[key]
-
-
-def in_input_order(refs: list[BandRef], bound: list[BoundInput]) -> list[BandRef]:
-    """The first input's bands first, in its channel order, so that they can be read straight into its buffer."""
-    entry = bound[0]
-    order = {source_key(entry.dates[0], name): position for position, name in enumerate(entry.plan.band_names)}
-    return sorted(refs, key=lambda ref: order.get(ref.name, len(order)))

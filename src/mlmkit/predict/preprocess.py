@@ -85,6 +85,13 @@ class InputPlan:
         info = np.iinfo(self.dtype)
         return np.clip(np.nan_to_num(stack), info.min, info.max).astype(self.dtype)
 
+    def scale_in_place(self, stack: np.ndarray) -> None:
+        """value_scaling over a (channels, h, w) float32 array of the input's bands, written back into it."""
+        if self.scaling is not None:
+            scaled = _apply_scaling(stack, self.scaling)
+            if scaled is not stack:
+                stack[...] = scaled
+
     def _band(self, name: str, sources: Mapping[str, np.ndarray]) -> np.ndarray:
         if name in self.derived:
             return self.derived[name](sources).astype(np.float32, copy=False)

@@ -29,7 +29,8 @@ from mlmkit.mlm import ModelSpec, read_model
 from mlmkit.predict.binding import BoundInput, bind_inputs, bind_item, input_geometry, preview_sources, stack_depth
 from mlmkit.predict.catalog import Result, result_item, slug, stack_id, write_catalog
 from mlmkit.predict.feeders import Feeder, make_feeder
-from mlmkit.predict.folding import FoldedRunners, in_input_order
+from mlmkit.predict.direct import direct_input, in_input_order
+from mlmkit.predict.folding import FoldedRunners
 from mlmkit.predict.geometry import TileFit, TileSizes, tile_sizes
 from mlmkit.predict.plans import Plan, plan_outputs
 from mlmkit.predict.reader import Grid, WindowReader, choose_grid, in_metres, regrid
@@ -88,15 +89,16 @@ class _Producer(threading.Thread):
     """Reads windows and fills batch buffers ahead of inference."""
 
     def __init__(self, reader: WindowReader, layout: TileLayout, bound: list[BoundInput], batch: int,
-                 fit: TileFit, direct: np.dtype | None = None) -> None:
-        """`direct`: the model takes the bands as read, in this data type, straight into its batch buffer."""
+                 fit: TileFit, direct: BoundInput | None = None, raw: np.dtype | None = None) -> None:
+        """`direct`: the input whose windows are read straight into its batch buffer (direct.py) and scaled
+        there, or, with `raw`, left as read in that data type for a model with the scaling folded in."""
         super().__init__(daemon=True, name="mlmkit-reader")
         self.reader, self.layout, self.bound, self.batch, self.fit = reader, layout, bound, batch, fit
-        self.direct = direct
+        self.direct, self.raw = direct, raw
         self.queue: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
         self.stop = threading.Event()
         self._ring = [
-            {entry.name: np.zeros((batch, entry.depth, *fit.tile), dtype=direct or entry.tensor.dtype)
+            {entry.name: np.zeros((batch, entry.depth, *fit.tile), dtype=raw or entry.tensor.dtype)
              for entry in bound}
             for _ in range(QUEUE_DEPTH + 2)
         ]
@@ -120,9 +122,14 @@ class _Producer(threading.Thread):
 
     def _load(self, window: Window, buffers: dict[str, np.ndarray], slot: int) -> np.ndarray | None:
         """Read a window into batch slot `slot` of every input; where any band has data, or None."""
-        if self.direct:
-            _, valid = self.reader.read(window, buffers[self.bound[0].name][slot])
-            return valid if valid.any() else None
+        if self.direct is not None:
+            target = buffers[self.direct.name][slot]
+            _, valid = self.reader.read(window, target)
+            if not valid.any():
+                return None
+            if self.raw is None:
+                self.direct.plan.scale_in_place(target)
+            return valid
         data, valid = self.reader.read(window, self._window)
         if not valid.any():
             return None
@@ -249,8 +256,9 @@ def predict_item(stack: tuple[pystac.Item, ...], spec: ModelSpec, runner: ModelR
                               lambda: reader.preview(names, quicklook_shape(grid.width, grid.height)))
         sinks = [plan.sink(context) for plan in plans]
         fit = _fit(bound, layout)
-        folded = folds.for_item(bound, fit, reader.dtype, feeder)
-        producer = _Producer(reader, layout, bound, feeder.tiles_per_batch(options.batch_size), fit,
+        direct = direct_input(bound, fit, feeder)
+        folded = folds.for_input(direct, reader.dtype) if direct is not None else None
+        producer = _Producer(reader, layout, bound, feeder.tiles_per_batch(options.batch_size), fit, direct,
                              reader.dtype if folded else None)
         producer.start()
         try:
@@ -294,7 +302,7 @@ def predict(model: str, inputs: str, output: Path, options: PredictOptions | Non
         _, first = bind_item(bound, stacks[0], spec)  # channel counts as Items give them (band-less inputs)
         sizes = tile_sizes(input_geometry(first), options.tile_size, _accepts(spec, runner, make_feeder(first), options))
         with atomic_output_dir(output, options.overwrite) as workdir:
-            folds = FoldedRunners(runner)
+            folds = FoldedRunners(runner, enabled=runner.on_device)
             results = [predict_item(stack, spec, runner, bound, sizes, workdir, options, model_href, folds)
                        for stack in stacks]
             write_catalog(workdir, results, spec)

@@ -29,6 +29,9 @@ _ORT_TYPES = {
     "tensor(int32)": np.int32, "tensor(int64)": np.int64, "tensor(uint32)": np.uint32, "tensor(uint64)": np.uint64,
     "tensor(bool)": np.bool_,
 }
+DEVICE_PROVIDERS = {"CUDAExecutionProvider", "TensorrtExecutionProvider", "ROCMExecutionProvider",
+                    "MIGraphXExecutionProvider", "OpenVINOExecutionProvider", "DmlExecutionProvider",
+                    "CoreMLExecutionProvider"}
 SUPPORTED = "ONNX (mlm:artifact_type 'onnx', media type 'application/octet-stream; framework=onnx' or a .onnx file)"
 
 
@@ -106,6 +109,11 @@ class ModelRunner:
         self.inputs = tuple(_spec(node) for node in self.session.get_inputs())
         self.outputs = tuple(_spec(node) for node in self.session.get_outputs())
         self._output_names = [spec.name for spec in self.outputs]
+
+    @property
+    def on_device(self) -> bool:
+        """Whether the model runs on an accelerator or a graph compiler (its first execution provider)."""
+        return self.session.get_providers()[0] in DEVICE_PROVIDERS
 
     def with_model(self, model: bytes) -> ModelRunner:
         """A runner with this one's settings over a changed graph (e.g. with pre-processing folded in).
