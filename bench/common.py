@@ -39,9 +39,9 @@ def load() -> str:
     return f"{os.getloadavg()[0]:.1f}"
 
 
-def child(script: str, args: Sequence[str], env: dict | None = None) -> dict:
-    """Run `script --child ARGS` in a fresh interpreter; its last stdout line is a JSON result."""
-    result = subprocess.run([sys.executable, script, "--child", *map(str, args)], check=False, capture_output=True,
+def child(script: str, args: Sequence[str], env: dict | None = None, python: str = sys.executable) -> dict:
+    """Run `script --child ARGS` in a fresh interpreter (`python`); its last stdout line is a JSON result."""
+    result = subprocess.run([python, script, "--child", *map(str, args)], check=False, capture_output=True,
                             text=True, env={**os.environ, **(env or {})})
     if result.returncode:
         raise SystemExit(f"child {' '.join(map(str, args))} failed:\n{result.stderr[-3000:]}")

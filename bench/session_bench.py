@@ -4,10 +4,11 @@ For the light model of predict_bench.py (13 bands, ≈13 kMAC/px) and, if ukis-c
 U-Net of heavy_bench.py, runs the same tiles through sessions built with each setting (one setting changed at
 a time from mlmkit's defaults), each in a fresh process, alternating settings round by round. Prints
 Mpx/s, CPU core-seconds per Mpx (robust to other load) and peak RSS per setting, with the load. With
-`--providers`, a setting's sessions use those execution providers (e.g. OpenVINOExecutionProvider in a venv
-with onnxruntime-openvino).
+`--providers`, every setting's sessions use those execution providers; in a venv with onnxruntime-openvino
+the "openvino" setting (OpenVINOExecutionProvider) is measured beside the CPU ones.
 
     python bench/session_bench.py [--model light|heavy] [--rounds 2] [--tiles 64] [--workdir /tmp/mlmkit-bench]
+                                  [--variants defaults "batch 4" ...] [--other-python /path/to/venv/bin/python]
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ VARIANTS = {
     "batch 4": {"batch": 4},
     "batch 16": {"batch": 16},
     "arena off": {"arena": 0},
+    "openvino": {"providers": "OpenVINOExecutionProvider,CPUExecutionProvider"},  # only with onnxruntime-openvino
 }
 
 
@@ -70,15 +72,22 @@ def main() -> None:
     parser.add_argument("--model", choices=["light", "heavy"], default="light")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--tiles", type=int, default=64)
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), help="which settings to measure")
+    parser.add_argument("--variants", nargs="+", default=None, help="which settings to measure (default: all)")
     parser.add_argument("--providers", default=None, help="execution providers for every setting")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/mlmkit-bench"))
+    parser.add_argument("--other-python", help="also run each setting with this interpreter (another venv, e.g. one "
+                                               "with onnxruntime-openvino), alternated with this one")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         _, model, channels, tile, tiles, setting = args.child
         print(json.dumps(run_setting(model, int(channels), int(tile), int(tiles), json.loads(setting))))
         return
+    import onnxruntime as ort
+
+    if args.variants is None:
+        args.variants = [name for name in VARIANTS if name != "openvino"
+                         or "OpenVINOExecutionProvider" in ort.get_available_providers()]
     args.workdir.mkdir(parents=True, exist_ok=True)
     if args.model == "light":
         model, channels = write_conv_model(args.workdir / "bench-seg.onnx", 13, 4), 13
@@ -90,7 +99,14 @@ def main() -> None:
     sides = {name: (lambda name=name: child(__file__, ["run", model, channels, 256, args.tiles,
                                                         json.dumps({**base, **VARIANTS[name]})]))
              for name in args.variants}
+    if args.other_python:
+        other = {f"{name} (other)": (lambda name=name: child(__file__, ["run", model, channels, 256, args.tiles,
+                                                                        json.dumps({**base, **VARIANTS[name]})],
+                                                             python=args.other_python))
+                 for name in args.variants + (["openvino"] if "openvino" not in args.variants else [])}
+        sides.update(other)
     figures: dict[str, list[dict]] = {name: [] for name in sides}
+    print(f"onnxruntime {ort.__version__} here" + (f", {args.other_python} for '(other)'" if args.other_python else ""))
     for index, result in alternate(sides, args.rounds):
         for name, figure in result.items():
             figures[name].append(figure)

@@ -19,7 +19,7 @@ from affine import Affine
 from mlmkit.predict.catalog import RasterResult, Result
 from mlmkit.predict.classes import class_entries, class_table
 from mlmkit.predict.reader import Grid
-from mlmkit.predict.tiler import Strip, TileLayout, blend_weights, edge_weights
+from mlmkit.predict.tiler import FinalStrip, Strip, TileLayout, blend_weights, edge_weights
 from mlmkit.predict.writer import StripWriter, quicklook, to_cog
 
 if TYPE_CHECKING:
@@ -132,18 +132,29 @@ class PixelSink(RasterSink):
         self.rows = layout.rows
         self.cols = layout.cols
         blend = layout.overlap > 0 and plan.kind != "labels"
-        self.strip = Strip(plan.channels, layout.window_h, context.grid.width, blend)
+        width = context.grid.width
+        # tiles that overwrite and no scores to keep: finalise each tile, hold raster values only
+        self.final = FinalStrip(plan.bands, layout.window_h, width, plan.dtype, plan.nodata) \
+            if not blend and self.scores_writer is None else None
+        self.strip = Strip(plan.channels, layout.window_h, width, blend) if self.final is None else None
         self.base = blend_weights(layout.window_h, layout.window_w, layout.overlap, context.blend)
 
     def add(self, row: int, col: int, y: int, x: int, result, valid: np.ndarray | None) -> None:
         if result is None:
             return
         weights = edge_weights(self.base, self.layout.overlap, row == 0, row == len(self.rows) - 1,
-                               col == 0, col == len(self.cols) - 1)
-        self.strip.add(y, x, result, weights * valid)
+                               col == 0, col == len(self.cols) - 1) * valid
+        if self.final is not None:
+            self.final.add(y, x, self.plan.finalize(result, weights > 0))
+        else:
+            self.strip.add(y, x, result, weights)
 
     def end_row(self, row: int) -> None:
         until = self.rows[row + 1] if row + 1 < len(self.rows) else self.grid.height
+        if self.final is not None:
+            top = self.final.top
+            self.writer.write(top, self.final.flush(until))
+            return
         top = self.strip.top
         self._write(top, *self.strip.flush(until))
 

@@ -193,3 +193,25 @@ def test_predict_fast_path_equals_plain_path_on_sentinel2_bands_warped(tmp_path,
                            PredictOptions(tile_size=256, overlap=32, batch_size=4, probabilities=True))
     assert results["plain"]["classes"].shape == (1, 1947, 1933)
     _assert_same(results)
+
+
+@pytest.mark.parametrize("overlap", [0, 16])
+def test_tiles_finalised_as_they_come_equal_the_score_strip(tmp_path, overlap):
+    """Without --probabilities and without blending, each tile is argmaxed as it arrives (FinalStrip); with
+    --probabilities the float scores go through the strip first. Same class map, including the last row and
+    column of tiles shifted back onto the edge, an all-nodata tile and a nodata hole."""
+    rng = np.random.default_rng(5)
+    data = rng.integers(1, 4000, size=(3, 301, 333)).astype(np.uint16)
+    data[:, :64, :64] = 0      # a whole tile of nodata: not run
+    data[:, 150:170, 200:260] = 0
+    scene = write_raster(tmp_path / "scene.tif", data, nodata=0)
+    item = imagery_item(tmp_path / "item.json", {"bands": (str(scene), BANDS)})
+    mlm = _model(tmp_path, AFFINE["offset"])
+    labels = {}
+    for probabilities in (False, True):
+        out = tmp_path / f"out-{probabilities}"
+        predict(str(mlm), str(item), out, PredictOptions(tile_size=64, overlap=overlap, blend="crop",
+                                                         probabilities=probabilities))
+        labels[probabilities] = _catalog_values(out)["classes"]
+    assert np.array_equal(labels[False], labels[True])
+    assert (labels[False][0, :64, :64] == 255).all() and (labels[False] != 255).sum() > 0.9 * 301 * 333
