@@ -68,11 +68,11 @@ def main() -> None:
           f"{'load':>5}")
     ratios, cpu_ratios = [], []
     for index, result in alternate(sides, args.rounds):
-        many, one = result["items"], result["one"]
-        ratios.append(one["seconds"] / many["seconds"])
-        cpu_ratios.append(one["cpu_seconds"] / many["cpu_seconds"])
-        print(f"{index:>5} {mpx / many['seconds']:>16.2f} {mpx / one['seconds']:>15.2f} {ratios[-1]:>6.2f} "
-              f"{cpu_ratios[-1]:>9.2f} {many['load']:>5}", flush=True)
+        several, single = result["items"], result["one"]
+        ratios.append(single["seconds"] / several["seconds"])
+        cpu_ratios.append(single["cpu_seconds"] / several["cpu_seconds"])
+        print(f"{index:>5} {mpx / several['seconds']:>16.2f} {mpx / single['seconds']:>15.2f} {ratios[-1]:>6.2f} "
+              f"{cpu_ratios[-1]:>9.2f} {several['load']:>5}", flush=True)
     print(f"median ratio {median(ratios):.2f} (goal ≥ 0.9), CPU ratio {median(cpu_ratios):.2f}; {args.items} × "
           f"{args.size}² vs {args.size}×{args.size * args.items}, load {load()}")
 
