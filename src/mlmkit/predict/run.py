@@ -30,7 +30,8 @@ from mlmkit.predict.runtime import ModelRunner
 from mlmkit.predict.sinks import PixelSink, Sink, TileSink
 from mlmkit.predict.tiler import TileLayout
 from mlmkit.predict.writer import quicklook, to_cog
-from mlmkit.stacio import iter_items
+from mlmkit.safepath import safe_name
+from mlmkit.stacio import iter_items, local_files
 
 QUEUE_DEPTH = 2
 _RESIZE = {"interpolation-nearest": Resampling.nearest, "interpolation-linear": Resampling.bilinear,
@@ -218,7 +219,7 @@ def predict_item(item: pystac.Item, spec: ModelSpec, runner: ModelRunner, bound:
     plans = _output_plans(spec, runner, _dry_run(runner, bound, tile), tile, options.allow_python)
     overlap = options.overlap if all(plan.spatial for plan in plans) else 0
     layout = TileLayout(grid.height, grid.width, tile[0], tile[1], overlap)
-    item_dir = workdir / f"{item.id}-{slug(spec.name)}"
+    item_dir = workdir / safe_name(f"{item.id}-{slug(spec.name)}")  # the real id stays in the JSON
     item_dir.mkdir(parents=True, exist_ok=True)
     keys = [slug(plan.output.name) for plan in plans]
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), \
@@ -258,7 +259,8 @@ def predict(model: str, inputs: str, output: Path, options: PredictOptions | Non
     runner = ModelRunner(spec.model_asset, options.threads, options.providers)
     try:
         bound = bind_inputs(spec, runner, options.allow_python)
-        with atomic_output_dir(output, options.overwrite) as workdir:
+        inputs_read = [model, inputs, spec.model_asset.href, *local_files(items)]
+        with atomic_output_dir(output, options.overwrite, inputs_read) as workdir:
             results = [predict_item(item, spec, runner, bound, workdir, options, model_href) for item in items]
             write_catalog(workdir, results, spec)
     finally:

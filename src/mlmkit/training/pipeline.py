@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from itertools import islice
 from collections.abc import Sequence
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from mlmkit.atomic import check_output_dir
 from mlmkit.errors import InvalidInput
+from mlmkit.stacio import document_href
 from mlmkit.training.catalog_reader import read_training_data
 from mlmkit.training.dataset import ChipBatches
 from mlmkit.training.export import compare_onnx, export_onnx
@@ -40,7 +42,7 @@ def train_model(data: str, outdir: str | Path, *, task: str | None = None, arch:
                 progress: bool = True) -> TrainSummary:
     """Train on the training catalog `data` and write the model catalog to `outdir`."""
     outdir = Path(outdir)
-    check_output_dir(outdir, overwrite)  # fail before training, not after it
+    check_output_dir(outdir, overwrite, [data, os.path.dirname(document_href(data))])  # before training, not after
     if epochs < 1 or batch_size < 1 or lr <= 0:
         raise InvalidInput(f"epochs={epochs}, batch size={batch_size}, lr={lr}; expected positive values")
     training = read_training_data(data, task, bands)
