@@ -19,13 +19,14 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from mlmkit.errors import InvalidInput, is_disk_full, no_space
+from mlmkit.errors import InvalidInput, MlmkitError, is_disk_full, no_space
 from mlmkit.safepath import is_within
 from mlmkit.stacio import is_url
 
 OWNER_MARK = ".mlmkit-owner.json"
 PARTIAL_SUFFIX = ".partial"
 OLD_SUFFIX = ".old"
+FULL_MARGIN_BYTES = 1 << 20  # free space below which an unexplained write failure counts as a full disk
 
 
 def check_output_dir(outdir: str | Path, overwrite: bool, inputs: Iterable[str | Path | None] = ()) -> None:
@@ -86,10 +87,24 @@ def atomic_output_dir(outdir: str | Path, overwrite: bool = False,
             workdir.rename(outdir)
         (outdir / OWNER_MARK).unlink()
     except BaseException as exc:
+        full = _disk_full(exc, workdir)
         shutil.rmtree(workdir, ignore_errors=True)
-        if is_disk_full(exc):
+        if full:
             raise no_space(outdir, exc) from exc
         raise
+
+
+def _disk_full(exc: BaseException, workdir: Path) -> bool:
+    """Whether a failure came from a full disk: said so by the error, or (GDAL and libtiff errors only say
+    'IO error') an unexpected error on a file system with next to nothing left."""
+    if is_disk_full(exc):
+        return True
+    if not isinstance(exc, Exception) or isinstance(exc, MlmkitError):
+        return False
+    try:
+        return shutil.disk_usage(workdir).free < FULL_MARGIN_BYTES
+    except OSError:
+        return False
 
 
 def _claimed_tempdir(outdir: Path, suffix: str) -> Path:

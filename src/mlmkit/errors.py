@@ -41,3 +41,7 @@ def no_space(path: object, exc: BaseException) -> NoSpace:
 class Terminated(BaseException):
     """SIGTERM, raised in the main thread like KeyboardInterrupt for SIGINT, so every `finally` and context
     manager (temporary output, downloaded model files) cleans up before the process exits."""
+
+    def __init__(self, signum: int = 15) -> None:
+        super().__init__(f"signal {signum}")
+        self.signum = signum

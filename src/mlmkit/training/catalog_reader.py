@@ -43,6 +43,7 @@ class TrainingData:
     classes: list[LabelClass]
     bands: list[dict]
     splits: dict[str, SplitData] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)  # every local document and chip file read: inputs to keep
 
     @property
     def chip_shape(self) -> tuple[int, int, int]:
@@ -266,7 +267,9 @@ def read_training_data(source: str, task: str | None = None, bands: Sequence[str
         label = _read_labels(chip, task, lut, index_of_name, image.shape[1:])
         grouped.setdefault(chip.split, []).append((chip, image, label))
     data = TrainingData(source if is_url(source) else root.get_self_href(), task, classes,
-                        [chips[0].bands[i] for i in indices])
+                        [chips[0].bands[i] for i in indices],
+                        files=[href for chip in chips for href in (chip.item.get_self_href(), chip.image_href,
+                                                                   chip.labels_href) if href and not is_url(href)])
     for split in SPLITS:
         if split in grouped:
             entries = grouped[split]
