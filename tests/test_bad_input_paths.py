@@ -168,10 +168,26 @@ def test_publish_refuses_local_assets_outside_the_catalog(box: Sandbox, href: st
 
 # --- chips and train ---------------------------------------------------------------------------------------
 
-def test_chips_name_is_only_an_id(box: Sandbox):
+def _chips_args(box: Sandbox, out: Path, imagery_id: str = "scene") -> list:
     item, labels = write_training_scene(box.work / "scene", size=64)
-    assert_contained(box, ["chips", "--imagery", item, "--labels", labels, "--classes", "0=water,1=forest,2=field",
-                           "--chip-size", "16", "--block-size", "1", "--name", "../../../X", "-o", box.out])
+    data = json.loads(item.read_text())
+    data["id"] = imagery_id
+    item.write_text(json.dumps(data))
+    return ["chips", "--imagery", item, "--labels", labels, "--classes", "0=water,1=forest,2=field",
+            "--chip-size", "16", "--block-size", "1", "-o", out]
+
+
+def test_chips_name_and_imagery_id_are_only_ids(box: Sandbox):
+    outdir = assert_contained(box, _chips_args(box, box.out, "../../../scene") + ["--name", "../../../X"])
+    assert "../../../X" in _ids_in(outdir)
+
+
+def test_train_model_id_with_a_path_is_refused_by_the_mlm_name_rule(box: Sandbox):
+    """The id is also the model's mlm:name, whose MLM pattern has no room for a path: one line, nothing out."""
+    training = box.work / "training"
+    assert invoke(_chips_args(box, training)).exit_code == 0
+    assert_refused(box, ["train", "--data", training, "-o", box.out, "--epochs", "1", "--quiet",
+                         "--model-id", "../../../X"], match="mlm:name")
 
 
 def test_eurosat_file_names_stay_inside(box: Sandbox):
