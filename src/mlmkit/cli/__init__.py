@@ -101,7 +101,8 @@ def _fail(exc: BaseException, held: _HeldWarnings) -> None:
     elif isinstance(exc, MlmkitError):
         line, status = str(exc), 1
     elif isinstance(exc, OSError):
-        line, status = f"{exc.strerror or exc}: {exc.filename}; expected a readable input and a writable output", 1
+        where = f": {exc.filename}" if exc.filename else ""
+        line, status = f"{exc.strerror or exc}{where}; expected readable inputs and a writable output", 1
     else:
         raise exc
     click.echo("Error: " + " ".join(line.split()), err=True)
@@ -110,11 +111,13 @@ def _fail(exc: BaseException, held: _HeldWarnings) -> None:
 
 def _signal_behind(exc: BaseException | None) -> int | None:
     """The signal that caused `exc`, also when a library wrapped the interruption in its own error."""
-    while exc is not None:
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
         if isinstance(exc, Terminated):
             return exc.signum
         if isinstance(exc, KeyboardInterrupt):
             return signal.SIGINT
+        seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
     return None
 
