@@ -21,7 +21,8 @@ from mlmkit.search import ModelQuery
 from mlmkit.stacio import iter_items, stac_from_dict, walk
 
 # FUZZ_EXAMPLES=3000 searches longer (CI keeps the default)
-SETTINGS = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 150)), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 150)), deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])
 TILE = np.arange(12, dtype=np.float32).reshape(3, 4)
 MLM_URL = "https://stac-extensions.github.io/mlm/v1.5.2/schema.json"
 
