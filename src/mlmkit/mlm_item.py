@@ -6,6 +6,7 @@ model mlmkit hands out carries shapes, data types and checksums read from the fi
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from mlmkit.checksum import file_checksum
 from mlmkit.errors import InvalidInput
 from mlmkit.mlm import MLM_SCHEMA_URL
 from mlmkit.onnxinfo import GraphInfo, TensorInfo, read_graph
+from mlmkit.safepath import layout_catalog, local_file_inside
 from mlmkit.stacio import is_url
 from mlmkit.validate import validate_source
 
@@ -299,14 +301,26 @@ def _runtime_asset(role: str, href: str, item_dir: Path) -> pystac.Asset:
                         roles=[role, "runtime", "workflow"])
 
 
+def _external_weights(model_path: Path) -> list[tuple[str, Path]]:
+    """The ONNX external-data files (location as written, real path), refused unless each lies in the model's
+    directory: the locations come from the file and must not make describe copy e.g. /etc/passwd."""
+    files = []
+    for name in read_graph(model_path).external_files:
+        where = f"ONNX external data location {name!r} of {model_path}"
+        if os.path.isabs(name) or ".." in Path(name).parts:
+            raise InvalidInput(f"{where} leaves the model's directory; expected a relative path beside the model")
+        files.append((name, local_file_inside(model_path.parent / name, model_path.parent, where)))
+    return files
+
+
 def _add_external_weights(item: pystac.Item, model_path: Path, item_dir: Path) -> None:
     """ONNX weights kept outside the .onnx file are copied beside it and listed as assets."""
-    names = read_graph(model_path).external_files
-    for index, name in enumerate(names):
+    weights = _external_weights(model_path)
+    for index, (name, source) in enumerate(weights):
         target = item_dir / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(model_path.parent / name, target)
-        key = "model-weights" if len(names) == 1 else f"model-weights-{index + 1}"
+        shutil.copy2(source, target)
+        key = "model-weights" if len(weights) == 1 else f"model-weights-{index + 1}"
         item.add_asset(key, pystac.Asset(
             href=f"./{name}", media_type="application/octet-stream", title=f"ONNX external data {name}",
             roles=["mlm:weights"],
@@ -338,12 +352,13 @@ def write_model_catalog(
     `runtime` maps mlm:inference-runtime / mlm:training-runtime to a CWL file (copied) or URL.
     """
     item = item.clone()
-    with atomic_output_dir(outdir, overwrite) as work:
+    inputs = [model_path, *(path for path, _ in (extra_assets or {}).values()), *(runtime or {}).values()]
+    with atomic_output_dir(outdir, overwrite, inputs) as work:
         catalog = pystac.Catalog(id=f"{item.id}-catalog", description=f"STAC catalog of the model {item.id}.")
         collection = _collection_for(item)
         catalog.add_child(collection)
         collection.add_item(item)
-        catalog.normalize_hrefs(f"{work}/")  # a trailing slash: ".partial" is not a file suffix
+        layout_catalog(catalog, work)
         item_dir = Path(item.get_self_href()).parent
         item_dir.mkdir(parents=True, exist_ok=True)
         model_key = next((key for key, asset in item.assets.items() if "mlm:model" in (asset.roles or [])), None)

@@ -37,7 +37,8 @@ from mlmkit.predict.sinks import Sink, SinkContext
 from mlmkit.predict.stacks import stack_items
 from mlmkit.predict.tiler import TileLayout
 from mlmkit.predict.writer import quicklook_shape
-from mlmkit.stacio import iter_items
+from mlmkit.safepath import safe_name
+from mlmkit.stacio import iter_items, local_files
 
 QUEUE_DEPTH = 2
 _RESIZE = {"interpolation-nearest": Resampling.nearest, "interpolation-linear": Resampling.bilinear,
@@ -226,7 +227,7 @@ def predict_item(stack: tuple[pystac.Item, ...], spec: ModelSpec, runner: ModelR
                          options.iou_threshold)
     overlap = options.overlap if all(plan.allows_overlap for plan in plans) else 0
     layout = TileLayout(grid.height, grid.width, tile[0], tile[1], overlap)
-    item_dir = workdir / f"{stack_id(stack)}-{slug(spec.name)}"
+    item_dir = workdir / safe_name(f"{stack_id(stack)}-{slug(spec.name)}")  # the real ids stay in the JSON
     item_dir.mkdir(parents=True, exist_ok=True)
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), \
             WindowReader(refs, grid, _resampling(options, bound)) as reader:
@@ -276,7 +277,8 @@ def predict(model: str, inputs: str, output: Path, options: PredictOptions | Non
         stacks = stack_items(items, stack_depth(bound), _grid_key(bound, spec, options))
         _, first = bind_item(bound, stacks[0], spec)  # channel counts as Items give them (band-less inputs)
         sizes = tile_sizes(input_geometry(first), options.tile_size, _accepts(spec, runner, make_feeder(first), options))
-        with atomic_output_dir(output, options.overwrite) as workdir:
+        inputs_read = [model, inputs, spec.model_asset.href, *local_files(items)]
+        with atomic_output_dir(output, options.overwrite, inputs_read) as workdir:
             results = [predict_item(stack, spec, runner, bound, sizes, workdir, options, model_href)
                        for stack in stacks]
             write_catalog(workdir, results, spec)

@@ -41,10 +41,11 @@ def train_model(data: str, outdir: str | Path, *, task: str | None = None, arch:
                 progress: bool = True) -> TrainSummary:
     """Train on the training catalog `data` and write the model catalog to `outdir`."""
     outdir = Path(outdir)
-    check_output_dir(outdir, overwrite)  # fail before training, not after it
+    check_output_dir(outdir, overwrite, [data])
     if epochs < 1 or batch_size < 1 or lr <= 0:
         raise InvalidInput(f"epochs={epochs}, batch size={batch_size}, lr={lr}; expected positive values")
     training = read_training_data(data, task, bands)
+    check_output_dir(outdir, overwrite, training.files)  # before training, not after it
     stats = band_stats(training.splits["train"].images)
     config = TrainConfig(arch or DEFAULT_ARCH[training.task], epochs, batch_size, lr, seed=seed, width=width,
                          device=pick_device(device), progress=progress)
