@@ -1,14 +1,18 @@
-"""A real static HTTP server on loopback for tests that read STAC, rasters or models over http."""
+"""Real HTTP servers on loopback for tests that read STAC, rasters or models over http."""
 
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 
@@ -38,3 +42,77 @@ def static_server(directory: Path) -> Iterator[str]:
     finally:
         server.kill()
         server.wait()
+
+
+@dataclass
+class Request:
+    """One request the counting server answered."""
+
+    method: str
+    path: str
+    range: str | None
+    sent: int  # body bytes sent
+
+
+@dataclass
+class CountingServer:
+    """A loopback file server that records every request and can drop a response part way."""
+
+    base: str
+    requests: list[Request] = field(default_factory=list)
+    cut_after: dict[str, int] = field(default_factory=dict)  # path -> bytes to send before closing (once)
+
+    def gets(self, path: str) -> list[Request]:
+        return [r for r in self.requests if r.method == "GET" and r.path == path]
+
+
+def _handler(directory: Path, server: CountingServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:  # quiet
+            pass
+
+        def do_GET(self) -> None:
+            file = directory / self.path.lstrip("/").split("?")[0]
+            if not file.is_file():
+                self.send_error(404)
+                server.requests.append(Request("GET", self.path, self.headers.get("Range"), 0))
+                return
+            data = file.read_bytes()
+            start, status = 0, 200
+            match = re.match(r"bytes=(\d+)-$", self.headers.get("Range") or "")
+            if match:
+                start, status = int(match.group(1)), 206
+            body = data[start:]
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Accept-Ranges", "bytes")
+            if status == 206:
+                self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+            self.end_headers()
+            cut = server.cut_after.pop(self.path, None)
+            sent = body if cut is None else body[:cut]
+            self.wfile.write(sent)
+            server.requests.append(Request("GET", self.path, self.headers.get("Range"), len(sent)))
+            if cut is not None:
+                self.close_connection = True
+
+    return Handler
+
+
+@contextlib.contextmanager
+def counting_server(directory: Path) -> Iterator[CountingServer]:
+    """Serve `directory` from a thread (HTTP/1.1, byte ranges) and count what is asked.
+
+    Only for downloads made with Python sockets (requests releases the GIL); GDAL reads need `static_server`.
+    """
+    state = CountingServer("")
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(directory, state))
+    state.base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
