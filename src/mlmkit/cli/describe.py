@@ -77,7 +77,7 @@ def _overrides(options: dict[str, Any]) -> dict[str, Any]:
 @click.option("--start", "start_datetime", help="Start of the period the model is meant for (ISO 8601).")
 @click.option("--end", "end_datetime", help="End of that period (ISO 8601).")
 @click.option("--license", help="SPDX license id of the model, e.g. Apache-2.0.")
-@click.option("--framework", help="Framework the model was trained with (default ONNX), e.g. PyTorch.")
+@click.option("--framework", help="Framework the model was trained with (default: ONNX, or PyTorch for PyTorch files).")
 @click.option("--framework-version", help="Version of that framework, e.g. 2.3.0.")
 @click.option("--accelerator", help="mlm:accelerator (default amd64).")
 @click.option("--hyperparameters", help="JSON object of hyperparameters.")
