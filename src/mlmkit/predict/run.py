@@ -26,7 +26,7 @@ from mlmkit.predict.binding import BoundInput, batch_size, bind_inputs, bind_ite
 from mlmkit.predict.catalog import RasterResult, result_item, slug, write_catalog
 from mlmkit.predict.postprocess import OutputPlan, classes_field, plan_output
 from mlmkit.predict.reader import WindowReader, choose_grid
-from mlmkit.predict.runtime import ModelRunner
+from mlmkit.predict.runtime import ModelRunner, RuntimeOptions, open_runtime
 from mlmkit.predict.sinks import PixelSink, Sink, TileSink
 from mlmkit.predict.tiler import TileLayout
 from mlmkit.predict.writer import quicklook, to_cog
@@ -54,6 +54,10 @@ class PredictOptions:
     resampling: str | None = None       # default: from the inputs' resize_type, else bilinear
     allow_python: bool = False          # trust `python` expressions in the MLM Item
     overwrite: bool = False
+    device: str = "auto"                # cpu, cuda, or auto (mlm:accelerator, then what is available)
+    model_asset: str | None = None      # which mlm:model asset to run (default: ONNX first)
+    model_cache: bool = True            # keep downloaded models in the cache (keyed by file:checksum)
+    allow_native_code: bool = False     # load AOTInductor packages (compiled shared libraries)
 
 
 @dataclass
@@ -255,7 +259,8 @@ def predict(model: str, inputs: str, output: Path, options: PredictOptions | Non
     if not items:
         raise InvalidInput(f"{inputs} holds no STAC Items; expected an Item or a catalog with Items")
     model_href = spec.self_href or str(model)
-    runner = ModelRunner(spec.model_asset, options.threads, options.providers)
+    runner = open_runtime(spec, RuntimeOptions(options.threads, options.providers, options.device, options.model_asset,
+                                               options.model_cache, options.allow_native_code))
     try:
         bound = bind_inputs(spec, runner, options.allow_python)
         with atomic_output_dir(output, options.overwrite) as workdir:
