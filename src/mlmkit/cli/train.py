@@ -106,5 +106,6 @@ def train(data, output, task, arch, epochs, batch_size, lr, seed, width, device,
                f"mean F1 {validation['mean_f1']:.3f}, mIoU {validation['miou']:.3f}")
     if summary.result.test:
         click.echo(f"test accuracy {summary.result.test['overall_accuracy']:.3f}")
-    click.echo(f"ONNX vs torch max abs difference: {summary.onnx_max_abs_diff:.2e}")
+    click.echo(f"ONNX vs torch max abs difference: {summary.onnx_max_abs_diff:.2e}; "
+               f"ExportedProgram vs torch: {summary.exported_max_abs_diff:.2e}")
     click.echo(f"model catalog: {summary.catalog}")

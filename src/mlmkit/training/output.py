@@ -15,7 +15,8 @@ from PIL import Image, ImageDraw
 from pystac.utils import make_relative_href
 
 from mlmkit.errors import InvalidInput
-from mlmkit.mlm_item import ModelMetadata, build_model_item, write_model_catalog
+from mlmkit.artifacts import ArtifactKind
+from mlmkit.mlm_item import ModelMetadata, build_model_item, model_asset, write_model_catalog
 from mlmkit.release import PACKAGES, packages_dir
 from mlmkit.stacio import is_url
 from mlmkit.training.catalog_reader import TrainingData
@@ -53,6 +54,8 @@ class RunInfo:
     onnx_max_abs_diff: float
     training_cwl: str | None = None
     inference_cwl: str | None = None
+    exported_program: Path | None = None   # the model as a torch.export.save file: a second mlm:model asset
+    exported_max_abs_diff: float | None = None
 
 
 def runtime_hrefs(training: str | None, inference: str | None) -> dict[str, str]:
@@ -80,6 +83,7 @@ def metrics_document(data: TrainingData, result: TrainResult, run: RunInfo) -> d
         "train_seconds": result.train_seconds,
         "train_samples_per_s": result.train_samples_per_s,
         "onnx_max_abs_diff": run.onnx_max_abs_diff,
+        "exported_max_abs_diff": run.exported_max_abs_diff,
         "samples": {split: int(len(s.images)) for split, s in data.splits.items()},
     }
 
@@ -124,6 +128,8 @@ def model_metadata(data: TrainingData, stats: BandStats, config: TrainConfig, re
                "mlmkit:validate_mean_f1": result.validation["mean_f1"],
                "mlmkit:validate_f1": result.validation["f1"],
                "mlmkit:onnx_max_abs_diff": run.onnx_max_abs_diff}
+    if run.exported_max_abs_diff is not None:
+        metrics["mlmkit:exported_max_abs_diff"] = run.exported_max_abs_diff
     if data.task == SEGMENTATION:
         metrics["mlmkit:validate_miou"] = result.validation["miou"]
     if result.test:
@@ -152,7 +158,8 @@ def write_output_catalog(outdir: Path, workdir: Path, onnx_path: Path, data: Tra
     metrics_path.write_text(json.dumps(metrics_document(data, result, run), indent=2))
     confusion_png(result.validation_confusion, names, png_path)
     torch.save(result.model.state_dict(), checkpoint)
-    item = build_model_item(onnx_path, model_metadata(data, stats, config, result, run))
+    meta = model_metadata(data, stats, config, result, run)
+    item = build_model_item(onnx_path, meta)
     item.stac_extensions.append(ML_AOI_EXT)
     for split, split_data in data.splits.items():
         for href in split_data.collections:
@@ -167,5 +174,8 @@ def write_output_catalog(outdir: Path, workdir: Path, onnx_path: Path, data: Tra
                                                 media_type="application/octet-stream; framework=pytorch",
                                                 roles=["mlm:weights", "mlm:checkpoint"])),
     }
+    if run.exported_program is not None:  # MLM: alternate formats of one model, told apart by mlm:artifact_type
+        extra["model-pt2"] = (run.exported_program,
+                              model_asset(run.exported_program, meta, ArtifactKind.EXPORTED_PROGRAM))
     return write_model_catalog(item, onnx_path, outdir, extra, runtime_hrefs(run.training_cwl, run.inference_cwl),
                                overwrite)
