@@ -12,8 +12,10 @@ import boto3
 import numpy as np
 import pytest
 import rasterio
+from click.testing import CliRunner
 
 from mlmkit.checksum import file_checksum, verify_checksum
+from mlmkit.cli import main
 from mlmkit.errors import InvalidInput
 from mlmkit.fetch import cache_root, cache_size, local_copy
 from mlmkit.objstore import gdal_config, gdal_path, store_config
@@ -86,9 +88,22 @@ def test_cache_hit_skips_the_download(tmp_path, scene, served, capsys):
     np.testing.assert_array_equal(second, first)
     cached = cache_root() / file_checksum(served / "m.onnx") / "m.onnx"
     assert cached.read_bytes() == (served / "m.onnx").read_bytes()
-    assert cache_size() == cached.stat().st_size + (cached.parent / ".lock").stat().st_size
+    assert cache_size() == cached.stat().st_size
     lines = [line for line in capsys.readouterr().err.splitlines() if "downloading" in line]
     assert len(lines) == 1 and "m.onnx" in lines[0] and f"({cached.stat().st_size} B)" in lines[0]
+
+
+def test_the_cache_command_reports_and_clears(tmp_path, served):
+    checksum = file_checksum(served / "m.onnx")
+    with counting_server(served) as server, local_copy(f"{server.base}/m.onnx", checksum):
+        pass
+    report = CliRunner().invoke(main, ["cache"])
+    size = (served / "m.onnx").stat().st_size
+    assert report.exit_code == 0
+    assert report.output.splitlines() == [f"{cache_root()}: 1 file(s), {size} B",
+                                          f"  {checksum[:16]}…/m.onnx  {size} B"]
+    cleared = CliRunner().invoke(main, ["cache", "--clear"])
+    assert cleared.output == f"{cache_root()}: 0 file(s), 0 B\n" and not cache_root().exists()
 
 
 def test_a_corrupt_cached_copy_is_refused_and_fetched_again(tmp_path, scene, served, capsys):

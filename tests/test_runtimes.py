@@ -16,8 +16,10 @@ import numpy as np
 import pytest
 import rasterio
 import torch
+from click.testing import CliRunner
 from torch import nn
 
+from mlmkit.cli import main
 from mlmkit.describe import describe_model
 from mlmkit.errors import InvalidInput
 from mlmkit.predict import PredictOptions, predict
@@ -129,6 +131,13 @@ def test_describe_probes_torchscript_outputs_from_the_declared_input(catalogs, a
     with pytest.raises(InvalidInput, match="does not record its input shapes; expected them declared") as info:
         describe_model(artifacts["torchscript"], tmp_path / "out", _spec())
     assert "\n" not in str(info.value) and not (tmp_path / "out").exists()
+    run = CliRunner().invoke(main, ["describe", str(artifacts["torchscript"]), "-o", str(tmp_path / "cli"),
+                                    "--name", "unet", "--architecture", "U-Net", "--task", "semantic-segmentation",
+                                    "--input-shape", "-1,4,64,64", "--input-data-type", "float32"])
+    assert run.exit_code == 0, run.output
+    cli_item = _item(tmp_path / "cli" / "catalog.json")
+    assert cli_item["properties"]["mlm:input"][0]["input"]["shape"] == [-1, 4, 64, 64]
+    assert cli_item["properties"]["mlm:output"][0]["result"]["shape"] == [-1, 3, 64, 64]
 
 
 def _edited(catalog: Path, tmp_path: Path, edit) -> Path:

@@ -42,13 +42,25 @@ def cache_root() -> Path:
     return Path(base) / "mlmkit" / "models"
 
 
+def cached_files(root: Path | None = None) -> list[Path]:
+    """The model files in the cache (whole or partly downloaded), without lock files."""
+    root = root or cache_root()
+    return sorted(path for path in root.glob("*/*") if path.is_file() and path.name != ".lock") \
+        if root.is_dir() else []
+
+
 def cache_size(root: Path | None = None) -> int:
     """Bytes held by the model cache."""
-    root = root or cache_root()
-    return sum(path.stat().st_size for path in root.rglob("*") if path.is_file()) if root.is_dir() else 0
+    return sum(path.stat().st_size for path in cached_files(root))
 
 
-def _size_text(size: int | None) -> str:
+def clear_cache(root: Path | None = None) -> None:
+    """Delete every cached model file."""
+    shutil.rmtree(root or cache_root(), ignore_errors=True)
+
+
+def size_text(size: int | None) -> str:
+    """1234567 -> '1.2 MB'."""
     if size is None:
         return "size unknown"
     if size < 1000:
@@ -64,8 +76,8 @@ def announce(href: str, target: Path) -> ProgressHook:
     def hook(done: int, total: int | None) -> None:
         if not said:
             said.append(True)
-            resumed = f", resuming at {_size_text(done)}" if done else ""
-            print(f"mlmkit: downloading {href} ({_size_text(total)}{resumed}) to {target.parent}", file=sys.stderr)
+            resumed = f", resuming at {size_text(done)}" if done else ""
+            print(f"mlmkit: downloading {href} ({size_text(total)}{resumed}) to {target.parent}", file=sys.stderr)
     return hook
 
 
