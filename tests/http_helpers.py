@@ -9,39 +9,47 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 
 @contextlib.contextmanager
-def static_server(directory: Path) -> Iterator[str]:
-    """Serve `directory` and yield its base URL.
+def loopback_process(command: Callable[[int], list[str]], what: str) -> Iterator[str]:
+    """Run `command(port)` (a server on a free loopback port) and yield its base URL once it answers.
 
-    The server runs in its own process: GDAL holds the GIL while it reads, which would starve a
-    server thread in the test process.
+    Servers run in their own process: GDAL holds the GIL while it reads, which would starve a server
+    thread in the test process.
     """
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
-                               "--directory", str(directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
+        for _ in range(200):
             try:
                 urllib.request.urlopen(base, timeout=1)
+                break
+            except urllib.error.HTTPError:  # it answers
                 break
             except OSError:
                 time.sleep(0.1)
         else:
-            raise RuntimeError(f"http server for {directory} did not start")
+            raise RuntimeError(f"{what} did not start")
         yield base
     finally:
         server.kill()
         server.wait()
+
+
+def static_server(directory: Path) -> contextlib.AbstractContextManager[str]:
+    """Serve `directory` and yield its base URL."""
+    return loopback_process(lambda port: [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+                                          "--directory", str(directory)], f"http server for {directory}")
 
 
 @dataclass

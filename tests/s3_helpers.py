@@ -1,21 +1,13 @@
-"""A moto S3 server on loopback, the stand-in for an object store (S3 itself cannot exist here).
-
-It runs in its own process: GDAL holds the GIL while it opens a dataset, which would starve a server
-thread in the test process.
-"""
+"""A moto S3 server on loopback, the stand-in for an object store (S3 itself cannot exist here)."""
 
 from __future__ import annotations
 
 import contextlib
-import socket
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 
 import pytest
+
+from http_helpers import loopback_process
 
 _SERVE = ("import time; from moto.server import ThreadedMotoServer; "
           "server = ThreadedMotoServer(ip_address='127.0.0.1', port={port}, verbose=False); server.start(); "
@@ -23,30 +15,9 @@ _SERVE = ("import time; from moto.server import ThreadedMotoServer; "
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
-@contextlib.contextmanager
-def moto_s3() -> Iterator[str]:
-    """Start a moto S3 server and yield its endpoint URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-c", _SERVE.format(port=port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(endpoint, timeout=1)
-                break
-            except urllib.error.HTTPError:
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("moto S3 server did not start")
-        yield endpoint
-    finally:
-        server.kill()
-        server.wait()
+def moto_s3() -> contextlib.AbstractContextManager[str]:
+    """Start a moto S3 server (in its own process, like every loopback server here); yields its endpoint URL."""
+    return loopback_process(lambda port: [sys.executable, "-c", _SERVE.format(port=port)], "moto S3 server")
 
 
 def s3_environment(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> None:
