@@ -82,8 +82,8 @@ def _handler(directory: Path, server: CountingServer) -> type[BaseHTTPRequestHan
         def do_GET(self) -> None:
             file = directory / self.path.lstrip("/").split("?")[0]
             if not file.is_file():
-                self.send_error(404)
                 server.requests.append(Request("GET", self.path, self.headers.get("Range"), 0))
+                self.send_error(404)
                 return
             data = file.read_bytes()
             start, status = 0, 200
@@ -99,8 +99,9 @@ def _handler(directory: Path, server: CountingServer) -> type[BaseHTTPRequestHan
             self.end_headers()
             cut = server.cut_after.pop(self.path, None)
             sent = body if cut is None else body[:cut]
-            self.wfile.write(sent)
+            # recorded before the body goes out: the client may look at the record as soon as it has the body
             server.requests.append(Request("GET", self.path, self.headers.get("Range"), len(sent)))
+            self.wfile.write(sent)
             if cut is not None:
                 self.close_connection = True
 

@@ -195,6 +195,15 @@ def test_a_missing_model_url_is_one_line(tmp_path, scene, served):
             _run(model, scene, tmp_path / "out")
 
 
+def test_an_unreachable_server_is_one_line_after_retries(tmp_path, scene, served):
+    with counting_server(served) as server:
+        href = f"{server.base}/m.onnx"  # the port is free again once the server has stopped
+    model = _item(tmp_path, served / "m.onnx", href)
+    with pytest.raises(InvalidInput, match=r"cannot download .*m.onnx: .* \(4 attempts\)") as info:
+        _run(model, scene, tmp_path / "out")
+    assert "\n" not in str(info.value)
+
+
 # --- object stores ---------------------------------------------------------------------------------------------
 
 def test_object_hrefs_map_to_gdal_paths_and_store_settings():

@@ -15,6 +15,7 @@ import re
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ ProgressHook = Callable[[int, int | None], None]
 
 CHUNK = 1 << 20
 ATTEMPTS = 4  # a dropped connection is resumed this many times before the download fails
+BACKOFF_S = 0.25  # then 0.5 s, 1 s: a pause before each retry
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -92,6 +94,14 @@ class _Response:
     total: int | None
 
 
+def _http_refusal(href: str, status: int, reason: str) -> str:
+    if status in (401, 403):
+        return f"access to {href} was denied (HTTP {status}); expected a URL these credentials may read"
+    if status == 404:
+        return f"{href} does not exist (HTTP 404); expected the model asset's href to be readable"
+    return f"cannot download {href}: HTTP {status} {reason}"
+
+
 def _http_open(href: str, offset: int) -> _Response:
     headers = {"Accept-Encoding": "identity"}  # byte ranges count the file's own bytes
     if offset:
@@ -105,12 +115,9 @@ def _http_open(href: str, offset: int) -> _Response:
     if response.status_code == 416 and offset:  # the partial file is already whole (or stale): start over
         response.close()
         return _http_open(href, 0)
-    if response.status_code in (401, 403):
-        raise InvalidInput(f"access to {href} was denied (HTTP {response.status_code}); expected a readable URL")
-    if response.status_code == 404:
-        raise InvalidInput(f"{href} does not exist (HTTP 404); expected the model asset's href to be readable")
     if response.status_code >= 400:
-        raise InvalidInput(f"cannot download {href}: HTTP {response.status_code} {response.reason}")
+        response.close()
+        raise InvalidInput(_http_refusal(href, response.status_code, response.reason))
     start = 0
     if response.status_code == 206:
         content_range = response.headers.get("Content-Range", "")
@@ -160,7 +167,9 @@ def _download(href: str, part: Path, progress: ProgressHook) -> None:
     """Stream `href` into `part`, resuming from what `part` already holds."""
     opener = _store_open if is_object_store(href) else _http_open
     last_error = ""
-    for _ in range(ATTEMPTS):
+    for attempt in range(ATTEMPTS):
+        if attempt:
+            time.sleep(BACKOFF_S * 2 ** (attempt - 1))
         offset = part.stat().st_size if part.exists() else 0
         try:
             response = opener(href, offset)
@@ -177,7 +186,7 @@ def _download(href: str, part: Path, progress: ProgressHook) -> None:
                 return
             last_error = f"the connection closed after {done} of {response.total} bytes"
         except _Transient as exc:
-            last_error = str(exc)
+            last_error = str(exc).strip().splitlines()[0] if str(exc).strip() else "the connection failed"
     raise InvalidInput(f"cannot download {href}: {last_error} ({ATTEMPTS} attempts)")
 
 
