@@ -1,7 +1,7 @@
 """Checks a JSON schema cannot make: the files an Item points at and the model they hold.
 
 An MLM Item can be schema-valid and still lie: a checksum of another file, a band list longer
-than the input's channel dimension, an output shape the ONNX graph does not produce. Each
+than the input's channel dimension, an output shape the model file does not produce. Each
 check yields `(JSON path, message)` findings; `mlmkit.validate` turns them into Problems.
 """
 
