@@ -180,6 +180,8 @@ class ModelSpec:
     runtime_assets: tuple[RuntimeAsset, ...] = ()
     band_info: dict[str, dict] = field(default_factory=dict)
     resolution: float | None = None  # ground sample distance the model expects, when the Item states it
+    model_assets: tuple[ModelAsset, ...] = ()  # every mlm:model asset: alternate formats of one model
+    accelerator_constrained: bool = False
 
     def runtime(self, role: str) -> RuntimeAsset | None:
         """The first runtime asset with the given role (e.g. mlm:inference-runtime)."""
@@ -348,16 +350,21 @@ def _resolution(inputs: tuple[ModelInput, ...], band_info: dict[str, dict], prop
     return float(gsd) if isinstance(gsd, (int, float)) and not isinstance(gsd, bool) and gsd > 0 else None
 
 
-def _model_asset(item: pystac.Item, base: str | None) -> tuple[ModelAsset, dict]:
-    for key, asset in item.assets.items():
-        if "mlm:model" in (asset.roles or []):
-            extra = asset.extra_fields
-            return ModelAsset(
-                key=key, href=resolve_href(asset.href, base), media_type=asset.media_type,
-                roles=tuple(asset.roles or ()), artifact_type=extra.get("mlm:artifact_type"),
-                file_size=extra.get("file:size"), file_checksum=extra.get("file:checksum"), title=asset.title,
-            ), extra
-    raise InvalidInput(f"item {item.id!r} has no asset with role 'mlm:model'; expected one model asset")
+def _model_assets(item: pystac.Item, base: str | None) -> tuple[tuple[ModelAsset, ...], dict]:
+    """Every asset with the mlm:model role (MLM allows alternate formats of the same model), and the
+    first one's fields, which hold the model's band definitions."""
+    assets = tuple(
+        ModelAsset(
+            key=key, href=resolve_href(asset.href, base), media_type=asset.media_type,
+            roles=tuple(asset.roles or ()), artifact_type=asset.extra_fields.get("mlm:artifact_type"),
+            file_size=asset.extra_fields.get("file:size"), file_checksum=asset.extra_fields.get("file:checksum"),
+            title=asset.title,
+        )
+        for key, asset in item.assets.items() if "mlm:model" in (asset.roles or [])
+    )
+    if not assets:
+        raise InvalidInput(f"item {item.id!r} has no asset with role 'mlm:model'; expected one model asset")
+    return assets, item.assets[assets[0].key].extra_fields
 
 
 def _runtime_assets(item: pystac.Item, base: str | None) -> tuple[RuntimeAsset, ...]:
@@ -415,7 +422,7 @@ def _spec_from_item(item: pystac.Item) -> ModelSpec:
     if not isinstance(outputs, list) or not outputs:
         raise InvalidInput(f"item {item.id!r} has no mlm:output list; expected at least one model output")
     base = item.get_self_href()
-    model_asset, model_asset_fields = _model_asset(item, base)
+    model_assets, model_asset_fields = _model_assets(item, base)
     model_inputs = tuple(_read_input(entry, i, version) for i, entry in enumerate(inputs))
     band_info = _band_info(item, model_asset_fields)
     return ModelSpec(
@@ -425,8 +432,10 @@ def _spec_from_item(item: pystac.Item) -> ModelSpec:
         accelerator=props.get("mlm:accelerator"),
         inputs=model_inputs,
         outputs=tuple(_read_output(entry, i) for i, entry in enumerate(outputs)),
-        model_asset=model_asset, runtime_assets=_runtime_assets(item, base),
+        model_asset=model_assets[0], runtime_assets=_runtime_assets(item, base),
         band_info=band_info, resolution=_resolution(model_inputs, band_info, props),
+        model_assets=model_assets,
+        accelerator_constrained=bool(props.get("mlm:accelerator_constrained", False)),
     )
 
 

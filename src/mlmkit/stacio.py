@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import pystac
 import requests
 
 from mlmkit.errors import InvalidInput
+from mlmkit.objstore import is_object_store
 
 HTTP_TIMEOUT_S = 60
 # What pystac (and pystac-client) raise on JSON that is not the STAC it should be: wrong types, missing fields.
@@ -24,13 +26,18 @@ MALFORMED_STAC = (pystac.STACError, pystac.STACTypeError, KeyError, TypeError, V
 
 
 def is_url(href: str) -> bool:
-    return urlparse(str(href)).scheme in ("http", "https")
+    """Whether `href` is remote: http(s), or an s3/gs/az object."""
+    return urlparse(str(href)).scheme in ("http", "https") or is_object_store(href)
 
 
 def resolve_href(href: str, base: str | None) -> str:
     """An absolute path or URL for `href` as written relative to the document at `base`."""
     if is_url(href) or os.path.isabs(href) or base is None:
         return href
+    if is_object_store(base):  # urljoin leaves schemes it does not know alone
+        parsed = urlparse(base)
+        path = posixpath.normpath(posixpath.join(posixpath.dirname(parsed.path), href))
+        return f"{parsed.scheme}://{parsed.netloc}{path}"
     if is_url(base):
         return urljoin(base, href)
     return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(base)), href))

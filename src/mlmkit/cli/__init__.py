@@ -34,7 +34,7 @@ MAX_NATIVE_BYTES = 1 << 20  # of what C libraries wrote to stderr during a run, 
 # name -> ("module:attribute", one-line summary shown by `mlmkit --help` without importing the module)
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("mlmkit.cli.validate:validate", "Validate STAC Items/Catalogs and MLM semantics."),
-    "describe": ("mlmkit.cli.describe:describe", "Give an existing ONNX model an MLM Item catalog."),
+    "describe": ("mlmkit.cli.describe:describe", "Give an existing model file an MLM Item catalog."),
     "predict": ("mlmkit.cli.predict:predict", "Run any MLM model on STAC imagery; COGs + STAC out."),
     "chips": ("mlmkit.cli.train:chips", "Build a STAC training catalog of chips and labels."),
     "train": ("mlmkit.cli.train:train", "Train on a STAC catalog; ONNX + MLM Item out."),
@@ -43,6 +43,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "publish": ("mlmkit.cli.publish:publish", "Upsert a catalog into a STAC API."),
     "search": ("mlmkit.cli.search:search", "Find models in a STAC API or a local catalog."),
     "merge": ("mlmkit.cli.merge:merge", "Merge several STAC catalogs into one (scattered CWL runs)."),
+    "cache": ("mlmkit.cli.cache:cache", "Show or clear the model download cache."),
 }
 
 

@@ -32,7 +32,7 @@ from mlmkit.predict.feeders import Feeder, make_feeder
 from mlmkit.predict.geometry import TileFit, TileSizes, tile_sizes
 from mlmkit.predict.plans import Plan, plan_outputs
 from mlmkit.predict.reader import Grid, WindowReader, choose_grid, in_metres, regrid
-from mlmkit.predict.runtime import ModelRunner
+from mlmkit.predict.runtime import ModelRunner, RuntimeOptions, open_runtime
 from mlmkit.predict.sinks import Sink, SinkContext
 from mlmkit.predict.stacks import stack_items
 from mlmkit.predict.tiler import TileLayout
@@ -66,6 +66,10 @@ class PredictOptions:
     time_steps: int | None = None       # dates per stack, for models whose time dimension is dynamic
     score_threshold: float | None = None  # object detection: boxes scored lower are dropped (default: Item, 0.25)
     iou_threshold: float | None = None    # object detection: same-class boxes overlapping more merge (default: 0.5)
+    device: str = "auto"                # cpu, cuda, or auto (mlm:accelerator, then what is available)
+    model_asset: str | None = None      # which mlm:model asset to run (default: ONNX first)
+    model_cache: bool = True            # keep downloaded models in the cache (keyed by file:checksum)
+    allow_native_code: bool = False     # load AOTInductor packages (compiled shared libraries)
 
 
 @dataclass
@@ -271,7 +275,8 @@ def predict(model: str, inputs: str, output: Path, options: PredictOptions | Non
     if not items:
         raise InvalidInput(f"{inputs} holds no STAC Items; expected an Item or a catalog with Items")
     model_href = spec.self_href or str(model)
-    runner = ModelRunner(spec.model_asset, options.threads, options.providers)
+    runner = open_runtime(spec, RuntimeOptions(options.threads, options.providers, options.device, options.model_asset,
+                                               options.model_cache, options.allow_native_code))
     try:
         bound = bind_inputs(spec, runner, options.allow_python, options.time_steps)
         stacks = stack_items(items, stack_depth(bound), _grid_key(bound, spec, options))
