@@ -118,12 +118,12 @@ def whole_process(command: list[str]) -> dict:
 def model_only(mlm: str, scene: str, batch: int) -> dict:
     """mlmkit's tiles of this scene (read and scaled beforehand) straight into onnxruntime."""
     from mlmkit.mlm import read_model
-    from mlmkit.predict.runtime import ModelRunner
+    from mlmkit.predict.runtime import RuntimeOptions, open_runtime
     from mlmkit.predict.tiler import TileLayout
     import rasterio
 
     spec = read_model(mlm)
-    runner = ModelRunner(spec.model_asset)
+    runner = open_runtime(spec)
     scaling = spec.inputs[0].value_scaling
     mean = np.array([s.mean for s in scaling], np.float32)[:, None, None]
     std = np.array([s.stddev for s in scaling], np.float32)[:, None, None]

@@ -47,10 +47,10 @@ def model_only(model: str, scene: str, threads: int, batch: int, tiles: int) -> 
     from rasterio.windows import Window
 
     from mlmkit.mlm import read_model
-    from mlmkit.predict.runtime import ModelRunner
+    from mlmkit.predict.runtime import RuntimeOptions, open_runtime
     from mlmkit.stacio import asset_href, iter_items
 
-    runner = ModelRunner(read_model(model).model_asset, threads=threads or None)
+    runner = open_runtime(read_model(model), RuntimeOptions(threads=threads or None))
     item = next(iter_items(scene))
     with rasterio.open(asset_href(item, "bands")) as dataset:
         per_row = dataset.width // TILE

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from mlmkit.cli import main
 from mlmkit.errors import InvalidInput
 from mlmkit.predict import PredictOptions, predict
-from mlmkit.predict.runtime import ModelRunner
+from mlmkit.predict.runtimes.onnx import OnnxRunner
 from mlmkit.predict.sinks import PixelSink
 from predict_helpers import conv_model, imagery_item, mlm_input, mlm_item, mlm_output, scene_model, write_raster
 
@@ -93,8 +93,8 @@ def test_all_nodata_image_gives_all_nodata_result_without_running_the_model(tmp_
     write_raster(tmp_path / "empty.tif", np.zeros((3, 70, 70), np.uint16), nodata=0)
     item = imagery_item(tmp_path / "item.json", {"img": ("./empty.tif", ["B04", "B03", "B02"])})
     calls = []
-    original = ModelRunner.run
-    monkeypatch.setattr(ModelRunner, "run", lambda self, feeds: calls.append(feeds["input"].shape) or original(self, feeds))
+    original = OnnxRunner.run
+    monkeypatch.setattr(OnnxRunner, "run", lambda self, feeds: calls.append(feeds["input"].shape) or original(self, feeds))
     out = tmp_path / "out"
     predict(str(_model(tmp_path)), str(item), out, PredictOptions(tile_size=32))
     assert calls.count((1, 3, 32, 32)) == 1  # the dry run that sizes the outputs; every tile was skipped
@@ -166,8 +166,8 @@ def test_output_dir_not_writable(tmp_path, scene):
 
 def test_non_onnx_artifact_names_what_is_supported(tmp_path, scene):
     model = _model(tmp_path)
-    text = model.read_text().replace('"onnx"', '"torch.save"').replace("framework=onnx", "application=pytorch")
-    text = text.replace("./m.onnx", "./m.pt")
+    text = model.read_text().replace('"onnx"', '"tf.keras.Model.save"').replace("framework=onnx", "framework=keras")
+    text = text.replace("./m.onnx", "./m.keras")
     model.write_text(text)
     _fails(model, scene, tmp_path / "out", "runs ONNX")
 

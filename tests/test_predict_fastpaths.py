@@ -22,7 +22,8 @@ from mlmkit.predict import run as run_module
 from mlmkit.predict.direct import direct_input
 from mlmkit.predict.folding import AffineScaling, FoldedRunners, affine_scaling, fold_scaling
 from mlmkit.predict.geometry import TileFit
-from mlmkit.predict.runtime import ModelRunner
+from mlmkit.predict.runtime import open_runtime
+from mlmkit.predict.runtimes.onnx import OnnxRunner
 from predict_helpers import _save, imagery_item, mlm_input, mlm_item, mlm_output, write_raster
 
 BANDS = ["B02", "B03", "B04"]
@@ -65,7 +66,7 @@ AFFINE = {
 def test_folded_graph_gives_the_plain_scores(tmp_path, name):
     """uint16 tiles through the folded graph == the same tiles scaled by preprocess.py, then the plain model."""
     spec = read_model(str(_model(tmp_path, AFFINE[name])))
-    runner = ModelRunner(spec.model_asset)
+    runner = open_runtime(spec)
     [entry] = bind_inputs(spec, runner, allow_python=False)
     assert direct_input([entry], TileFit((32, 32), (32, 32)), make_feeder([entry])) is entry
     assert affine_scaling(entry) is not None
@@ -91,7 +92,7 @@ def test_what_cannot_be_read_directly_or_folded_is_not(tmp_path, case):
         if case == "band math" else BANDS
     pre = {"format": "gdal-calc", "expression": "A * 2"} if case == "pre-processing" else None
     spec = read_model(str(_model(tmp_path, scaling, bands, pre)))
-    runner = ModelRunner(spec.model_asset)
+    runner = open_runtime(spec)
     bound = bind_inputs(spec, runner, allow_python=False)
     fit = TileFit((20, 32), (32, 32)) if case == "padded tile" else TileFit((32, 32), (32, 32))
     direct = direct_input(bound, fit, make_feeder(bound))
@@ -152,7 +153,7 @@ def _three_paths(monkeypatch, mlm: Path, item: Path, out: Path, options: Predict
     monkeypatch.setattr(FoldedRunners, "for_input", spy_fold)
     predict(str(mlm), str(item), out / "direct", options)
     assert taken["direct"] and None not in taken["direct"] and taken["fold"] == [None]
-    monkeypatch.setattr(ModelRunner, "on_device", property(lambda self: True))
+    monkeypatch.setattr(OnnxRunner, "on_device", property(lambda self: True))
     predict(str(mlm), str(item), out / "fold", options)
     assert len(taken["fold"]) == 2 and taken["fold"][-1] is not None
     monkeypatch.setattr(run_module, "direct_input", lambda bound, fit, feeder: None)

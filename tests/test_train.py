@@ -16,6 +16,7 @@ import rasterio
 import torch
 from click.testing import CliRunner
 
+from mlmkit.checksum import file_checksum
 from mlmkit.cli import main
 from mlmkit.errors import InvalidInput
 from mlmkit.mlm import read_model
@@ -117,6 +118,34 @@ def test_output_catalog_assets_and_links(trained: Path) -> None:
         target = (Path(item.get_self_href()).parent / link["href"]).resolve()
         assert json.loads(target.read_text())["ml-aoi:split"] == link["ml-aoi:split"]
     assert read_model(str(trained / "catalog.json")).outputs[0].classes[2].name == "field"
+
+
+def test_the_exported_program_is_a_second_model_asset(trained: Path) -> None:
+    item = _model_item(trained)
+    program = item.assets["model-pt2"]
+    path = Path(item.get_self_href()).parent / "model.pt2"
+    assert "mlm:model" in program.roles and program.extra_fields["mlm:artifact_type"] == "torch.export.save"
+    assert program.extra_fields["file:size"] == path.stat().st_size
+    assert program.extra_fields["file:checksum"] == file_checksum(path)
+    assert program.extra_fields["file:checksum"] != item.assets["model"].extra_fields["file:checksum"]
+    assert 0 <= item.properties["mlmkit:exported_max_abs_diff"] <= 1e-3
+    assert read_model(str(trained / "catalog.json")).model_assets[1].key == "model-pt2"
+
+
+def test_predict_gives_the_same_classes_from_onnx_and_the_exported_program(trained: Path, scene,
+                                                                           tmp_path: Path) -> None:
+    maps = {}
+    for key in ("model", "model-pt2"):
+        result = CliRunner().invoke(main, ["predict", "--model", str(trained / "catalog.json"), "--input",
+                                           str(scene[0]), "--output", str(tmp_path / key), "--model-asset", key])
+        assert result.exit_code == 0, result.output
+        with rasterio.open(next((tmp_path / key).rglob("*.tif"))) as src:
+            maps[key] = src.read(1)
+    expected = _checkpoint_classes(_model_item(trained), UNet(4, 3, width=4), scene_arrays()[0])
+    agreement = float(np.mean(maps["model"] == maps["model-pt2"]))
+    print(f"ONNX vs ExportedProgram: {agreement:.5f}; vs torch: ONNX {np.mean(maps['model'] == expected):.5f}, "
+          f"ExportedProgram {np.mean(maps['model-pt2'] == expected):.5f} of {expected.size} pixels")
+    assert agreement >= 0.999
 
 
 def test_model_catalog_passes_validate(trained: Path) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import pystac
 
 from mlmkit.errors import InvalidInput
-from mlmkit.stacio import iter_items, resolve_href
+from mlmkit.stacio import MALFORMED_STAC, iter_items, json_type, resolve_href
 
 MLM_SCHEMA_VERSION = "1.5.2"
 MLM_SCHEMA_URL = f"https://stac-extensions.github.io/mlm/v{MLM_SCHEMA_VERSION}/schema.json"
@@ -180,6 +180,8 @@ class ModelSpec:
     runtime_assets: tuple[RuntimeAsset, ...] = ()
     band_info: dict[str, dict] = field(default_factory=dict)
     resolution: float | None = None  # ground sample distance the model expects, when the Item states it
+    model_assets: tuple[ModelAsset, ...] = ()  # every mlm:model asset: alternate formats of one model
+    accelerator_constrained: bool = False
 
     def runtime(self, role: str) -> RuntimeAsset | None:
         """The first runtime asset with the given role (e.g. mlm:inference-runtime)."""
@@ -188,8 +190,9 @@ class ModelSpec:
 
 def mlm_version(data: dict) -> str | None:
     """The MLM version an Item declares in `stac_extensions`, or None if it declares none."""
-    for url in data.get("stac_extensions", []):
-        match = _MLM_URL.search(url)
+    extensions = data.get("stac_extensions")
+    for url in extensions if isinstance(extensions, list) else []:
+        match = _MLM_URL.search(url) if isinstance(url, str) else None
         if match:
             return match.group(1)
     return None
@@ -211,7 +214,8 @@ def _bands(value: Any, where: str) -> tuple[Band, ...]:
         if isinstance(entry, str):
             bands.append(Band(name=entry))
         elif isinstance(entry, dict) and "name" in entry:
-            bands.append(Band(name=entry["name"], format=entry.get("format"), expression=entry.get("expression")))
+            bands.append(Band(name=_text(entry["name"], f"{where} name"), format=entry.get("format"),
+                              expression=entry.get("expression")))
         else:
             raise InvalidInput(f"{where} entries must be band names or {{name, format, expression}}; got {entry!r}")
     return tuple(bands)
@@ -278,7 +282,7 @@ def _read_input(entry: dict, index: int, version: str) -> ModelInput:
     scaling = _legacy_scaling(entry, where) if version == "1.3.0" else _value_scaling(
         entry.get("value_scaling"), f"{where}.value_scaling")
     model_input = ModelInput(
-        name=entry["name"], shape=shape, dim_order=dim_order, data_type=data_type,
+        name=_text(entry["name"], f"{where}.name"), shape=shape, dim_order=dim_order, data_type=data_type,
         bands=_bands(entry.get("bands"), f"{where}.bands"),
         variables=_bands(entry.get("variables"), f"{where}.variables"),
         value_scaling=scaling, resize_type=entry.get("resize_type"),
@@ -307,8 +311,8 @@ def _read_output(entry: dict, index: int) -> ModelOutput:
         raise InvalidInput(f"{where} must be an object with a name; got {entry!r}")
     shape, dim_order, data_type = _structure(entry, "result", where)
     output = ModelOutput(
-        name=entry["name"], shape=shape, dim_order=dim_order, data_type=data_type,
-        tasks=tuple(entry.get("tasks", ())),
+        name=_text(entry["name"], f"{where}.name"), shape=shape, dim_order=dim_order, data_type=data_type,
+        tasks=_texts(entry.get("tasks", []), f"{where}.tasks"),
         classes=_read_classes(entry.get("classification:classes"), f"{where}.classification:classes"),
         post_processing_function=_expressions(entry.get("post_processing_function"), f"{where}.post_processing_function"),
         description=entry.get("description"),
@@ -346,16 +350,21 @@ def _resolution(inputs: tuple[ModelInput, ...], band_info: dict[str, dict], prop
     return float(gsd) if isinstance(gsd, (int, float)) and not isinstance(gsd, bool) and gsd > 0 else None
 
 
-def _model_asset(item: pystac.Item, base: str | None) -> tuple[ModelAsset, dict]:
-    for key, asset in item.assets.items():
-        if "mlm:model" in (asset.roles or []):
-            extra = asset.extra_fields
-            return ModelAsset(
-                key=key, href=resolve_href(asset.href, base), media_type=asset.media_type,
-                roles=tuple(asset.roles or ()), artifact_type=extra.get("mlm:artifact_type"),
-                file_size=extra.get("file:size"), file_checksum=extra.get("file:checksum"), title=asset.title,
-            ), extra
-    raise InvalidInput(f"item {item.id!r} has no asset with role 'mlm:model'; expected one model asset")
+def _model_assets(item: pystac.Item, base: str | None) -> tuple[tuple[ModelAsset, ...], dict]:
+    """Every asset with the mlm:model role (MLM allows alternate formats of the same model), and the
+    first one's fields, which hold the model's band definitions."""
+    assets = tuple(
+        ModelAsset(
+            key=key, href=resolve_href(asset.href, base), media_type=asset.media_type,
+            roles=tuple(asset.roles or ()), artifact_type=asset.extra_fields.get("mlm:artifact_type"),
+            file_size=asset.extra_fields.get("file:size"), file_checksum=asset.extra_fields.get("file:checksum"),
+            title=asset.title,
+        )
+        for key, asset in item.assets.items() if "mlm:model" in (asset.roles or [])
+    )
+    if not assets:
+        raise InvalidInput(f"item {item.id!r} has no asset with role 'mlm:model'; expected one model asset")
+    return assets, item.assets[assets[0].key].extra_fields
 
 
 def _runtime_assets(item: pystac.Item, base: str | None) -> tuple[RuntimeAsset, ...]:
@@ -371,8 +380,30 @@ def _declared(item: pystac.Item) -> dict:
     return {"stac_extensions": item.stac_extensions}
 
 
+def _text(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(f"{where} is a JSON {json_type(value)}; expected a string")
+    return value
+
+
+def _texts(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise InvalidInput(f"{where} is a JSON {json_type(value)}; expected an array of strings")
+    return tuple(_text(entry, f"{where} entry") for entry in value)
+
+
 def spec_from_item(item: pystac.Item) -> ModelSpec:
-    """Read the MLM fields of a pystac Item (loaded without migration) into a ModelSpec."""
+    """Read the MLM fields of a pystac Item (loaded without migration) into a ModelSpec; fields of the
+    wrong JSON type are refused with one line."""
+    try:
+        return _spec_from_item(item)
+    except MALFORMED_STAC as exc:
+        reason = " ".join(str(exc).split())[:200]
+        raise InvalidInput(f"item {item.id!r} has MLM fields of the wrong shape ({reason}); expected MLM "
+                           "v1.5.2 objects and arrays") from exc
+
+
+def _spec_from_item(item: pystac.Item) -> ModelSpec:
     version = mlm_version(_declared(item))
     if version is None:
         raise InvalidInput(f"item {item.id!r} does not declare the MLM extension in stac_extensions; expected an MLM Item")
@@ -391,18 +422,20 @@ def spec_from_item(item: pystac.Item) -> ModelSpec:
     if not isinstance(outputs, list) or not outputs:
         raise InvalidInput(f"item {item.id!r} has no mlm:output list; expected at least one model output")
     base = item.get_self_href()
-    model_asset, model_asset_fields = _model_asset(item, base)
+    model_assets, model_asset_fields = _model_assets(item, base)
     model_inputs = tuple(_read_input(entry, i, version) for i, entry in enumerate(inputs))
     band_info = _band_info(item, model_asset_fields)
     return ModelSpec(
-        item=item, self_href=base, mlm_version=version, name=props["mlm:name"],
-        architecture=props.get("mlm:architecture"), tasks=tuple(props.get("mlm:tasks", ())),
+        item=item, self_href=base, mlm_version=version, name=_text(props["mlm:name"], "mlm:name"),
+        architecture=props.get("mlm:architecture"), tasks=_texts(props.get("mlm:tasks", []), "mlm:tasks"),
         framework=props.get("mlm:framework"), framework_version=props.get("mlm:framework_version"),
         accelerator=props.get("mlm:accelerator"),
         inputs=model_inputs,
         outputs=tuple(_read_output(entry, i) for i, entry in enumerate(outputs)),
-        model_asset=model_asset, runtime_assets=_runtime_assets(item, base),
+        model_asset=model_assets[0], runtime_assets=_runtime_assets(item, base),
         band_info=band_info, resolution=_resolution(model_inputs, band_info, props),
+        model_assets=model_assets,
+        accelerator_constrained=bool(props.get("mlm:accelerator_constrained", False)),
     )
 
 

@@ -1,4 +1,5 @@
-"""Build the MLM v1.5.2 Item of an ONNX model and write it as a self-contained STAC catalog.
+"""Build the MLM v1.5.2 Item of a model file (ONNX, TorchScript, ExportedProgram) and write it as a
+self-contained STAC catalog.
 
 `describe` (an existing model) and `train` (a model it just exported) both end here, so every
 model mlmkit hands out carries shapes, data types and checksums read from the file itself.
@@ -6,6 +7,7 @@ model mlmkit hands out carries shapes, data types and checksums read from the fi
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -20,15 +22,16 @@ from mlmkit.atomic import atomic_output_dir
 from mlmkit.checksum import file_checksum
 from mlmkit.errors import InvalidInput
 from mlmkit.mlm import MLM_SCHEMA_URL
-from mlmkit.onnxinfo import GraphInfo, TensorInfo, read_graph
+from mlmkit.artifacts import ArtifactKind, declared_kind, file_kind
+from mlmkit.modelinfo import ModelFileInfo, read_model_file
+from mlmkit.onnxinfo import TensorInfo, read_graph
+from mlmkit.safepath import layout_catalog, local_file_inside
 from mlmkit.stacio import is_url
 from mlmkit.validate import validate_source
 
 FILE_SCHEMA_URL = "https://stac-extensions.github.io/file/v2.1.0/schema.json"
 EO_SCHEMA_URL = "https://stac-extensions.github.io/eo/v1.1.0/schema.json"
 CLASSIFICATION_SCHEMA_URL = "https://stac-extensions.github.io/classification/v1.1.0/schema.json"
-ONNX_MEDIA_TYPE = "application/octet-stream; application=onnx"
-ONNX_ARTIFACT_TYPE = "onnx"
 CWL_MEDIA_TYPE = "application/cwl+yaml"
 RUNTIME_ROLES = ("mlm:training-runtime", "mlm:inference-runtime")
 WORLD_BBOX = (-180.0, -90.0, 180.0, 90.0)
@@ -44,7 +47,7 @@ _PIXEL_OUTPUT_DIMS = {1: ("batch",), 2: ("batch", "class")}  # ONNX-ML classifie
 
 @dataclass
 class ModelMetadata:
-    """What the ONNX file cannot tell: names, bands, scaling, classes, extent, license."""
+    """What the model file cannot tell: names, bands, scaling, classes, extent, license."""
 
     id: str
     name: str
@@ -58,7 +61,7 @@ class ModelMetadata:
     start_datetime: str | datetime | None = "1900-01-01T00:00:00Z"
     end_datetime: str | datetime | None = "9999-12-31T23:59:59Z"
     license: str = "proprietary"
-    framework: str = "ONNX"
+    framework: str | None = None            # default: ONNX or PyTorch, from the model file
     framework_version: str | None = None
     accelerator: str | None = "amd64"
     hyperparameters: dict | None = None
@@ -72,6 +75,8 @@ class ModelMetadata:
     extra_properties: dict[str, Any] = field(default_factory=dict)
     input_dim_order: list[str] | None = None
     output_dim_order: list[str] | None = None
+    input_shape: list[int] | None = None    # for files that do not record it (TorchScript, AOTInductor)
+    input_data_type: str = "float32"
 
 
 def _pick(tensors: tuple[TensorInfo, ...], name: str | None, kind: str) -> TensorInfo:
@@ -79,9 +84,9 @@ def _pick(tensors: tuple[TensorInfo, ...], name: str | None, kind: str) -> Tenso
         for tensor in tensors:
             if tensor.name == name:
                 return tensor
-        raise InvalidInput(f"the ONNX graph has no {kind} named {name!r}; expected one of {[t.name for t in tensors]}")
+        raise InvalidInput(f"the model has no {kind} named {name!r}; expected one of {[t.name for t in tensors]}")
     if len(tensors) != 1:
-        raise InvalidInput(f"the ONNX graph has {len(tensors)} {kind}s {[t.name for t in tensors]}; "
+        raise InvalidInput(f"the model has {len(tensors)} {kind}s {[t.name for t in tensors]}; "
                            f"expected one, or name the one to describe (--{kind}-name)")
     return tensors[0]
 
@@ -154,7 +159,7 @@ def _check_counts(meta: ModelMetadata, model_input: dict, outputs: list[dict]) -
                                f"{scores} class scores; expected one class per score")
 
 
-def _described_outputs(graph: GraphInfo, meta: ModelMetadata) -> list[TensorInfo]:
+def _described_outputs(graph: ModelFileInfo, meta: ModelMetadata) -> list[TensorInfo]:
     """The output named, the only one, or every output of an ONNX-ML classifier (label and probabilities)."""
     if meta.output_name is None and graph.onnx_ml and len(graph.outputs) > 1:
         return list(graph.outputs)
@@ -174,7 +179,7 @@ def _mlm_output(tensor: TensorInfo, meta: ModelMetadata, defaults: dict, given: 
     return output
 
 
-def _mlm_io(graph: GraphInfo, meta: ModelMetadata) -> tuple[dict, list[dict]]:
+def _mlm_io(graph: ModelFileInfo, meta: ModelMetadata) -> tuple[dict, list[dict]]:
     tensor_in = _pick(graph.inputs, meta.input_name, "input")
     tensors_out = _described_outputs(graph, meta)
     model_input = {
@@ -217,22 +222,28 @@ def _geometry(meta: ModelMetadata) -> dict:
             "coordinates": [[[west, south], [east, south], [east, north], [west, north], [west, south]]]}
 
 
-def _mlm_properties(graph: GraphInfo, meta: ModelMetadata) -> dict:
+def _framework(given: str | None, kind: ArtifactKind) -> str:
+    if given is None:
+        return "PyTorch" if kind.needs_torch else "ONNX"
+    return _FRAMEWORKS.get(given.lower(), given)
+
+
+def _mlm_properties(graph: ModelFileInfo, meta: ModelMetadata) -> dict:
     model_input, outputs = _mlm_io(graph, meta)
     props: dict[str, Any] = {
         "mlm:name": meta.name,
         "mlm:architecture": meta.architecture,
         "mlm:tasks": list(meta.tasks),
-        "mlm:framework": _FRAMEWORKS.get(meta.framework.lower(), meta.framework),
+        "mlm:framework": _framework(meta.framework, graph.kind),
         "mlm:accelerator": meta.accelerator,
         "mlm:accelerator_constrained": False,
         "mlm:pretrained": meta.pretrained,
         "mlm:pretrained_source": meta.pretrained_source if meta.pretrained else None,
-        "mlm:total_parameters": graph.total_parameters,
-        "mlm:memory_size": graph.memory_size,
         "mlm:input": [model_input],
         "mlm:output": outputs,
     }
+    if graph.total_parameters is not None:
+        props.update({"mlm:total_parameters": graph.total_parameters, "mlm:memory_size": graph.memory_size})
     if meta.framework_version:
         props["mlm:framework_version"] = meta.framework_version
     if meta.hyperparameters:
@@ -240,15 +251,35 @@ def _mlm_properties(graph: GraphInfo, meta: ModelMetadata) -> dict:
     return props
 
 
+def _described_kind(model_path: Path) -> ArtifactKind:
+    """By extension; a file that is neither a PyTorch archive nor a pickle is read as ONNX."""
+    return declared_kind(str(model_path), None, None) or ArtifactKind.ONNX
+
+
+def read_described_file(model_path: Path, meta: ModelMetadata) -> ModelFileInfo:
+    """The model file's own description; a declared input shape stands in where the file records none."""
+    declared = [TensorInfo(meta.input_name or "input", tuple(meta.input_shape), meta.input_data_type)] \
+        if meta.input_shape else None
+    # the user describes a file of their own: loading an AOTInductor package's native code is theirs to trust
+    return read_model_file(model_path, _described_kind(model_path), declared, allow_native_code=True)
+
+
+def model_asset(model_path: Path, meta: ModelMetadata, kind: ArtifactKind) -> pystac.Asset:
+    """An mlm:model asset for a model file; an Item may hold several, one per format of the same model."""
+    return pystac.Asset(href=str(Path(model_path).absolute()), media_type=kind.media_type,
+                        title=f"{meta.name} ({kind.label})", roles=["mlm:model", "mlm:compiled"],
+                        extra_fields=_model_asset_fields(Path(model_path), meta, kind))
+
+
 def build_model_item(model_path: Path, meta: ModelMetadata) -> pystac.Item:
-    """An MLM Item whose inputs, outputs and file fields come from the ONNX file at `model_path`."""
+    """An MLM Item whose inputs, outputs and file fields come from the model file at `model_path`."""
     model_path = Path(model_path)
     if not model_path.is_file():
-        raise InvalidInput(f"model {model_path} does not exist; expected an ONNX file")
+        raise InvalidInput(f"model {model_path} does not exist; expected an ONNX, TorchScript or .pt2 file")
     stray = sorted(key for key in meta.extra_properties if key.startswith("mlm:"))
     if stray:
         raise InvalidInput(f"extra properties {stray} use the mlm: prefix; expected ModelMetadata fields for MLM keys")
-    graph = read_graph(model_path)
+    graph = read_described_file(model_path, meta)
     props: dict[str, Any] = {}
     if meta.description:
         props["description"] = meta.description
@@ -270,15 +301,12 @@ def build_model_item(model_path: Path, meta: ModelMetadata) -> pystac.Item:
         start_datetime=start if start and end else None, end_datetime=end if start and end else None,
         properties=props, stac_extensions=extensions,
     )
-    item.add_asset("model", pystac.Asset(
-        href=str(model_path.absolute()), media_type=ONNX_MEDIA_TYPE, title=f"{meta.name} (ONNX)",
-        roles=["mlm:model", "mlm:compiled"], extra_fields=_model_asset_fields(model_path, meta),
-    ))
+    item.add_asset("model", model_asset(model_path, meta, graph.kind))
     return item
 
 
-def _model_asset_fields(model_path: Path, meta: ModelMetadata) -> dict:
-    fields = {"mlm:artifact_type": ONNX_ARTIFACT_TYPE, "file:size": model_path.stat().st_size,
+def _model_asset_fields(model_path: Path, meta: ModelMetadata, kind: ArtifactKind) -> dict:
+    fields = {"mlm:artifact_type": kind.value, "file:size": model_path.stat().st_size,
               "file:checksum": file_checksum(model_path)}
     if meta.bands:  # eo v1.1.0 allows item-level eo:bands only when an asset has them too
         fields["eo:bands"] = [_eo_band(band) for band in meta.bands]
@@ -299,14 +327,28 @@ def _runtime_asset(role: str, href: str, item_dir: Path) -> pystac.Asset:
                         roles=[role, "runtime", "workflow"])
 
 
+def _external_weights(model_path: Path) -> list[tuple[str, Path]]:
+    """The ONNX external-data files (location as written, real path), refused unless each lies in the model's
+    directory: the locations come from the file and must not make describe copy e.g. /etc/passwd."""
+    files = []
+    for name in read_graph(model_path).external_files:
+        where = f"ONNX external data location {name!r} of {model_path}"
+        if os.path.isabs(name) or ".." in Path(name).parts:
+            raise InvalidInput(f"{where} leaves the model's directory; expected a relative path beside the model")
+        files.append((name, local_file_inside(model_path.parent / name, model_path.parent, where)))
+    return files
+
+
 def _add_external_weights(item: pystac.Item, model_path: Path, item_dir: Path) -> None:
     """ONNX weights kept outside the .onnx file are copied beside it and listed as assets."""
-    names = read_graph(model_path).external_files
-    for index, name in enumerate(names):
+    if file_kind(model_path, _described_kind(model_path)) is not ArtifactKind.ONNX:
+        return
+    weights = _external_weights(model_path)
+    for index, (name, source) in enumerate(weights):
         target = item_dir / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(model_path.parent / name, target)
-        key = "model-weights" if len(names) == 1 else f"model-weights-{index + 1}"
+        shutil.copy2(source, target)
+        key = "model-weights" if len(weights) == 1 else f"model-weights-{index + 1}"
         item.add_asset(key, pystac.Asset(
             href=f"./{name}", media_type="application/octet-stream", title=f"ONNX external data {name}",
             roles=["mlm:weights"],
@@ -338,12 +380,13 @@ def write_model_catalog(
     `runtime` maps mlm:inference-runtime / mlm:training-runtime to a CWL file (copied) or URL.
     """
     item = item.clone()
-    with atomic_output_dir(outdir, overwrite) as work:
+    inputs = [model_path, *(path for path, _ in (extra_assets or {}).values()), *(runtime or {}).values()]
+    with atomic_output_dir(outdir, overwrite, inputs) as work:
         catalog = pystac.Catalog(id=f"{item.id}-catalog", description=f"STAC catalog of the model {item.id}.")
         collection = _collection_for(item)
         catalog.add_child(collection)
         collection.add_item(item)
-        catalog.normalize_hrefs(f"{work}/")  # a trailing slash: ".partial" is not a file suffix
+        layout_catalog(catalog, work)
         item_dir = Path(item.get_self_href()).parent
         item_dir.mkdir(parents=True, exist_ok=True)
         model_key = next((key for key, asset in item.assets.items() if "mlm:model" in (asset.roles or [])), None)

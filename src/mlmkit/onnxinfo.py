@@ -101,6 +101,8 @@ def read_graph(path: str | Path) -> GraphInfo:
     except Exception as exc:  # onnx raises DecodeError, OSError, ... for a bad file
         raise InvalidInput(f"{path} is not a readable ONNX model: {exc}; expected an .onnx file") from exc
     graph = model.graph
+    if not graph.node or not graph.output:  # an empty file parses as an empty ModelProto
+        raise InvalidInput(f"{path} is not a readable ONNX model: it holds no graph; expected an .onnx file")
     weights = {init.name for init in graph.initializer}
     sizes = [_initializer_size(init) for init in graph.initializer]
     sizes += [_ml_attribute_size(node) for node in graph.node if node.domain == ML_DOMAIN]

@@ -16,6 +16,7 @@ from urllib.parse import quote
 import requests
 
 from mlmkit.errors import InvalidInput, MlmkitError
+from mlmkit.safepath import is_within
 from mlmkit.stacio import HTTP_TIMEOUT_S, Node, is_url, resolve_href, walk
 from mlmkit.validate import validate_dict, validate_source
 
@@ -101,17 +102,26 @@ def parse_header(text: str) -> tuple[str, str]:
     return key.strip(), value.strip()
 
 
-def _rewrite(href: str, base: str, root_dir: str, base_href: str | None) -> tuple[str, bool]:
-    """An href for the API: absolute, and under base_href when it is a local file of the catalog."""
+def _rewrite(href: str, base: str, root_dir: str, base_href: str | None, asset: bool) -> tuple[str, bool]:
+    """An href for the API: absolute, and under base_href when it is a local file of the catalog.
+
+    A local asset file must lie inside the catalog directory (symlinks followed) with or without
+    --base-href: publishing would otherwise point readers (and whatever serves --base-href) at a file
+    from elsewhere on this machine.
+    """
     absolute = resolve_href(href, base)
     if is_url(absolute):
         return absolute, False
+    inside = is_within(absolute, root_dir)
+    if asset and not inside:
+        raise InvalidInput(f"nothing published: an asset of {base} points at {absolute}, outside the catalog directory "
+                           f"{root_dir} (symlinks followed); expected asset files inside the catalog")
     if base_href is None:
         return absolute, True
-    relative = os.path.relpath(absolute, root_dir)
-    if relative.startswith(".."):
+    if not inside:
         raise InvalidInput(f"{absolute} (referenced by {base}) is outside the catalog directory {root_dir}; "
                            "expected local files under the catalog to map under --base-href")
+    relative = os.path.relpath(absolute, root_dir)
     return f"{base_href.rstrip('/')}/{Path(relative).as_posix()}", False
 
 
@@ -121,7 +131,7 @@ def _for_api(node: Node, root_dir: str, base_href: str | None) -> tuple[dict, in
     local = 0
     assets = {}
     for key, asset in (data.get("assets") or {}).items():
-        href, is_local = _rewrite(asset["href"], node.href, root_dir, base_href)
+        href, is_local = _rewrite(asset["href"], node.href, root_dir, base_href, asset=True)
         assets[key] = {**asset, "href": href}
         local += is_local
     if "assets" in data:
@@ -130,7 +140,7 @@ def _for_api(node: Node, root_dir: str, base_href: str | None) -> tuple[dict, in
     for link in data.get("links", []):
         if link.get("rel") in STRUCTURAL_RELS or "href" not in link:
             continue
-        href, is_local = _rewrite(link["href"], node.href, root_dir, base_href)
+        href, is_local = _rewrite(link["href"], node.href, root_dir, base_href, asset=False)
         links.append({**link, "href": href})
         local += is_local
     data["links"] = links
@@ -238,7 +248,7 @@ class StacApiWriter:
         response = self._request("GET", "/conformance", "reading /conformance")
         if response.status_code != 200:
             raise PublishError(f"{self.url}/conformance answered {response.status_code}; expected a STAC API")
-        classes = response.json().get("conformsTo", [])
+        classes = conformance_classes(response)
         if not any("transaction" in cls for cls in classes):
             raise PublishError(f"the STAC API at {self.url} does not advertise the Transactions extension; "
                                "expected a writable STAC API")
@@ -277,6 +287,20 @@ class StacApiWriter:
             if response.status_code in (200, 201, 204):
                 return "updated"
         raise PublishError(f"the STAC API refused {upload.label}: {_describe(response)}")
+
+
+def conformance_classes(response: requests.Response) -> list[str]:
+    """The conformance classes of a `/conformance` answer, refused unless it is the JSON STAC API promises."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    classes = body.get("conformsTo") if isinstance(body, dict) else None
+    if not isinstance(classes, list) or not all(isinstance(cls, str) for cls in classes):
+        raise PublishError(f"{response.url} did not answer a JSON object with a conformsTo list of strings "
+                           f"(got {response.headers.get('content-type') or 'no content type'}: "
+                           f"{' '.join(response.text[:80].split())!r}); expected a STAC API conformance document")
+    return classes
 
 
 def _server_message(response: requests.Response) -> str:

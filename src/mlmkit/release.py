@@ -98,7 +98,7 @@ def write_release(cwl_dir: Path, outdir: Path, spec: ReleaseSpec, overwrite: boo
     from mlmkit.ogc import process_description
 
     written = []
-    with atomic_output_dir(outdir, overwrite) as work:
+    with atomic_output_dir(outdir, overwrite, [cwl_dir]) as work:
         (work / "ogc").mkdir()
         for filename in PACKAGES.values():
             document = released_package(cwl_dir / filename, spec)

@@ -22,7 +22,7 @@ from pystac_client.warnings import DoesNotConformTo
 
 from mlmkit.errors import InvalidInput, MlmkitError
 from mlmkit.mlm import ModelSpec, spec_from_item
-from mlmkit.stacio import walk
+from mlmkit.stacio import MALFORMED_STAC, walk
 
 SERVER_MODES = ("auto", "filter", "query", "client")
 TEXT_FIELDS = ("title", "description", "mlm:name", "mlm:architecture")
@@ -97,7 +97,7 @@ def model_spec(item: dict) -> ModelSpec | None:
     """The MLM view of an Item, or None when it is no (readable) MLM Item."""
     try:
         return spec_from_item(pystac.Item.from_dict(item, migrate=False, preserve_dict=True))
-    except (InvalidInput, pystac.STACError, KeyError, TypeError, ValueError):
+    except (InvalidInput, *MALFORMED_STAC):
         return None
 
 
@@ -166,9 +166,9 @@ def search_local(source: str | Path, query: ModelQuery, limit: int | None = None
 def open_api(api_url: str, headers: Mapping[str, str] | None = None) -> Client:
     try:
         return Client.open(api_url, headers=dict(headers or {}))
-    except (APIError, requests.RequestException, pystac.STACError, ValueError) as exc:
+    except (APIError, requests.RequestException, *MALFORMED_STAC) as exc:
         raise MlmkitError(f"cannot open the STAC API at {api_url}: {_one_line(exc)}; "
-                          "expected a reachable STAC API landing page") from exc
+                          "expected a reachable STAC API landing page (a JSON STAC Catalog)") from exc
 
 
 def server_mode(client: Client, mode: str = "auto") -> str:
@@ -190,7 +190,27 @@ def server_candidates(client: Client, query: ModelQuery, mode: str) -> Iterator[
         params.update(filter=query.cql2(), filter_lang="cql2-json")
     if mode == "query" and query.query_extension():
         params["query"] = query.query_extension()
-    yield from client.search(**params).items_as_dicts()
+    followed: set[str] = set()
+    for page in client.search(**params).pages_as_dicts():
+        features = page.get("features") if isinstance(page, dict) else None
+        if not isinstance(features, list) or not all(isinstance(feature, dict) for feature in features):
+            raise MlmkitError(f"the STAC API at {client.self_href} answered a search page that is not a GeoJSON "
+                              "FeatureCollection of Items; expected an ItemCollection with a features array")
+        yield from features
+        following = _next_page(page)
+        if following in followed:
+            raise MlmkitError(f"the STAC API at {client.self_href} links a search page to one it already gave "
+                              "(a paging loop); expected next links that end")
+        if following is not None:
+            followed.add(following)
+
+
+def _next_page(page: dict) -> str | None:
+    """What identifies the page a search page's `next` link asks for (href, method and body)."""
+    links = page.get("links")
+    link = next((link for link in links if isinstance(link, dict) and link.get("rel") == "next"), None) \
+        if isinstance(links, list) else None
+    return None if link is None else repr((link.get("href"), link.get("method"), link.get("body")))
 
 
 def search_api(api_url: str, query: ModelQuery, *, limit: int | None = None,
@@ -212,6 +232,9 @@ def search_api(api_url: str, query: ModelQuery, *, limit: int | None = None,
                           f"(use --server-filter client for APIs without filter/query)") from exc
     except (APIError, requests.RequestException) as exc:
         raise MlmkitError(f"searching the STAC API at {api_url} failed: {_one_line(exc)}") from exc
+    except MALFORMED_STAC as exc:  # a page pystac-client could not even take apart
+        raise MlmkitError(f"searching the STAC API at {api_url} failed: its answer is not the JSON STAC API "
+                          f"promises ({_one_line(exc)}); expected an ItemCollection") from exc
     return matches
 
 

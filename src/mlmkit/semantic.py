@@ -1,7 +1,7 @@
 """Checks a JSON schema cannot make: the files an Item points at and the model they hold.
 
 An MLM Item can be schema-valid and still lie: a checksum of another file, a band list longer
-than the input's channel dimension, an output shape the ONNX graph does not produce. Each
+than the input's channel dimension, an output shape the model file does not produce. Each
 check yields `(JSON path, message)` findings; `mlmkit.validate` turns them into Problems.
 """
 
@@ -15,9 +15,12 @@ import pystac
 
 from mlmkit.checksum import verify_checksum
 from mlmkit.errors import InvalidInput
-from mlmkit.mlm import SUPPORTED_VERSIONS, DimRole, ModelSpec, mlm_version, spec_from_item
-from mlmkit.onnxinfo import TensorInfo, is_onnx_asset, read_graph
+from mlmkit.artifacts import PT2_KINDS, ArtifactKind, declared_kind, file_kind
+from mlmkit.mlm import SUPPORTED_VERSIONS, DimRole, ModelAsset, ModelSpec, mlm_version, spec_from_item
+from mlmkit.modelinfo import ModelFileInfo, read_model_file
+from mlmkit.onnxinfo import TensorInfo
 from mlmkit.shapes import TIME, detection_layout, detection_outputs, input_axes, is_pixelwise
+from mlmkit.torchmodels import torch_installed
 from mlmkit.stacio import is_url, resolve_href, stac_from_dict
 
 Finding = tuple[str, str]
@@ -134,47 +137,81 @@ def _pairs(declared: Sequence, actual: Sequence[TensorInfo]) -> list[tuple[int, 
     return None
 
 
-def _tensor_findings(field: str, key: str, declared: Sequence, actual: Sequence[TensorInfo]) -> Iterator[Finding]:
+def _tensor_findings(field: str, key: str, declared: Sequence, actual: Sequence[TensorInfo],
+                     label: str) -> Iterator[Finding]:
     pairs = _pairs(declared, actual)
     if pairs is None:
         yield (json_path("properties", field),
-               f"lists {len(declared)} tensors but the ONNX model has {len(actual)} ({[t.name for t in actual]}); "
+               f"lists {len(declared)} tensors but the {label} model has {len(actual)} ({[t.name for t in actual]}); "
                "expected one entry per graph tensor")
         return
     for index, entry, tensor in pairs:
         where = ("properties", field, index, key)
         if len(entry.shape) != len(tensor.shape):
             yield (json_path(*where, "shape"),
-                   f"{list(entry.shape)} has {len(entry.shape)} dimensions but the ONNX tensor {tensor.name!r} has "
+                   f"{list(entry.shape)} has {len(entry.shape)} dimensions but the {label} tensor {tensor.name!r} has "
                    f"{len(tensor.shape)} ({list(tensor.shape)})")
             continue
         for axis, (want, got) in enumerate(zip(entry.shape, tensor.shape)):
             if want > 0 and got > 0 and want != got:
                 yield (json_path(*where, "shape", axis),
-                       f"is {want} ({entry.dim_order[axis]}) but the ONNX tensor {tensor.name!r} has {got} there "
+                       f"is {want} ({entry.dim_order[axis]}) but the {label} tensor {tensor.name!r} has {got} there "
                        f"(shape {list(tensor.shape)})")
         if entry.data_type != tensor.data_type:
             yield (json_path(*where, "data_type"),
-                   f"is {entry.data_type} but the ONNX tensor {tensor.name!r} holds {tensor.data_type}")
+                   f"is {entry.data_type} but the {label} tensor {tensor.name!r} holds {tensor.data_type}")
 
 
-def _onnx_findings(spec: ModelSpec) -> Iterator[Finding]:
-    asset = spec.model_asset
-    if is_url(asset.href) or not os.path.isfile(asset.href):
-        return  # remote models are not downloaded; a missing local file is an asset finding
-    if not is_onnx_asset(asset.href, asset.media_type, asset.artifact_type):
-        return
-    where = json_path("assets", asset.key, "href")
-    try:
+def _a(noun: str) -> str:
+    return f"{'an' if noun[0] in 'AEIOUaeiou' else 'a'} {noun}"
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+
+
+def _unreadable(kind: ArtifactKind) -> bool:
+    """Formats whose tensors cannot be told without unpickling (torch.save), running untrusted native code
+    (AOTInductor) or a torch that is not installed."""
+    return kind in (ArtifactKind.PICKLE, ArtifactKind.AOTI_PACKAGE) or (kind.needs_torch and not torch_installed())
+
+
+def _open_model(spec: ModelSpec, path: str, kind: ArtifactKind) -> ModelFileInfo:
+    if kind is ArtifactKind.ONNX:
         import onnxruntime  # heavy: only imported when there is a local ONNX model to open
 
-        onnxruntime.InferenceSession(asset.href, providers=["CPUExecutionProvider"])
-        graph = read_graph(asset.href)
-    except Exception as exc:  # any failure to open is the finding itself
-        yield where, f"{asset.href} does not open as an ONNX model: {str(exc).splitlines()[0] if str(exc) else exc!r}"
+        onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    return read_model_file(path, kind, [TensorInfo(i.name, i.shape, i.data_type) for i in spec.inputs])
+
+
+def _model_file_findings(spec: ModelSpec, asset: ModelAsset) -> Iterator[Finding]:
+    where = json_path("assets", asset.key, "href")
+    try:
+        kind = file_kind(asset.href, declared_kind(asset.href, asset.media_type, asset.artifact_type))
+    except InvalidInput as exc:
+        yield where, str(exc)
         return
-    yield from _tensor_findings("mlm:input", "input", spec.inputs, graph.inputs)
-    yield from _tensor_findings("mlm:output", "result", spec.outputs, graph.outputs)
+    stated = declared_kind("", None, asset.artifact_type)
+    if stated is not None and kind not in (stated, *(PT2_KINDS if stated is ArtifactKind.PT2 else ())):
+        yield (json_path("assets", asset.key, "mlm:artifact_type"),
+               f"is {asset.artifact_type!r} but {os.path.basename(asset.href)} is {_a(kind.label)} "
+               f"(expected {kind.value!r})")
+    if _unreadable(kind):
+        return
+    try:
+        info = _open_model(spec, asset.href, kind)
+    except Exception as exc:  # any failure to open is the finding itself
+        yield where, f"{asset.href} does not open as {_a(kind.label)} model: {_first_line(exc)}"
+        return
+    yield from _tensor_findings("mlm:input", "input", spec.inputs, info.inputs, kind.label)
+    yield from _tensor_findings("mlm:output", "result", spec.outputs, info.outputs, kind.label)
+
+
+def _model_findings(spec: ModelSpec) -> Iterator[Finding]:
+    """Every local mlm:model file (MLM allows alternate formats) must agree with mlm:input and mlm:output."""
+    for asset in spec.model_assets or (spec.model_asset,):
+        if not is_url(asset.href) and os.path.isfile(asset.href):  # remote models are not downloaded
+            yield from _model_file_findings(spec, asset)
 
 
 def _input_shape_findings(spec: ModelSpec) -> Iterator[Finding]:
@@ -235,4 +272,4 @@ def mlm_findings(data: dict, href: str | None) -> list[Finding]:
         spec = spec_from_item(stac_from_dict(data, href))
     except (InvalidInput, KeyError, TypeError, ValueError, pystac.STACError) as exc:
         return [("$.properties", f"not a readable MLM Item: {exc}")]
-    return [*_band_findings(spec), *_scaling_findings(spec), *_class_findings(spec), *_onnx_findings(spec)]
+    return [*_band_findings(spec), *_scaling_findings(spec), *_class_findings(spec), *_model_findings(spec)]

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+import posixpath
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
@@ -17,37 +18,59 @@ import pystac
 import requests
 
 from mlmkit.errors import InvalidInput
+from mlmkit.objstore import is_object_store
 
 HTTP_TIMEOUT_S = 60
+# What pystac (and pystac-client) raise on JSON that is not the STAC it should be: wrong types, missing fields.
+MALFORMED_STAC = (pystac.STACError, pystac.STACTypeError, KeyError, TypeError, ValueError, AttributeError, IndexError)
 
 
 def is_url(href: str) -> bool:
-    return urlparse(str(href)).scheme in ("http", "https")
+    """Whether `href` is remote: http(s), or an s3/gs/az object."""
+    return urlparse(str(href)).scheme in ("http", "https") or is_object_store(href)
 
 
 def resolve_href(href: str, base: str | None) -> str:
     """An absolute path or URL for `href` as written relative to the document at `base`."""
     if is_url(href) or os.path.isabs(href) or base is None:
         return href
+    if is_object_store(base):  # urljoin leaves schemes it does not know alone
+        parsed = urlparse(base)
+        path = posixpath.normpath(posixpath.join(posixpath.dirname(parsed.path), href))
+        return f"{parsed.scheme}://{parsed.netloc}{path}"
     if is_url(base):
         return urljoin(base, href)
     return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(base)), href))
 
 
 def read_json(href: str | Path) -> dict:
-    """Load a JSON document; failures name the document and the reason."""
+    """Load a JSON object (every STAC document and GeoJSON file is one); failures name the document and the reason."""
     href = str(href)
     try:
         if is_url(href):
             response = requests.get(href, timeout=HTTP_TIMEOUT_S)
             response.raise_for_status()
-            return response.json()
-        with open(href, encoding="utf-8") as stream:
-            return json.load(stream)
-    except (OSError, requests.RequestException) as exc:
-        raise InvalidInput(f"cannot read {href}: {exc}") from exc
-    except ValueError as exc:
-        raise InvalidInput(f"{href} is not valid JSON: {exc}") from exc
+            data = response.json()
+        else:
+            with open(href, encoding="utf-8") as stream:
+                data = json.load(stream)
+    except (OSError, requests.RequestException, UnicodeError) as exc:
+        raise InvalidInput(f"cannot read {href}: {_one_line(exc)}") from exc
+    except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested deeper than Python can parse
+        raise InvalidInput(f"{href} is not valid JSON: {_one_line(exc)}") from exc
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{href} holds a JSON {json_type(data)}; expected a JSON object (a STAC document)")
+    return data
+
+
+def json_type(value: object) -> str:
+    """The JSON name of a parsed value's type, for messages."""
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300] or type(exc).__name__
 
 
 def document_href(source: str | Path) -> str:
@@ -73,6 +96,8 @@ def read_stac(source: str | Path) -> pystac.STACObject:
 
 def stac_from_dict(data: dict, href: str | None) -> pystac.STACObject:
     """A pystac object exactly as written: no migration, which would rewrite extension versions."""
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{href} holds a JSON {json_type(data)}; expected a JSON object (a STAC document)")
     kind = data.get("type")
     try:
         if kind == "Feature":
@@ -83,8 +108,9 @@ def stac_from_dict(data: dict, href: str | None) -> pystac.STACObject:
             obj = pystac.Catalog.from_dict(data, href=href, migrate=False)
         else:
             raise InvalidInput(f"{href} has type {kind!r}; expected a STAC Item, Collection or Catalog")
-    except (KeyError, TypeError, ValueError, pystac.STACError) as exc:
-        raise InvalidInput(f"{href} is not a readable STAC document: {exc}") from exc
+    except MALFORMED_STAC as exc:
+        raise InvalidInput(f"{href} is not a readable STAC document: {_one_line(exc)}; expected a STAC "
+                           f"{kind if isinstance(kind, str) else 'document'} as the specification defines it") from exc
     obj.set_self_href(href)
     return obj
 
@@ -100,6 +126,12 @@ def asset_href(item: pystac.Item, key: str) -> str:
     """The absolute href of an item's asset."""
     asset = item.assets[key]
     return resolve_href(asset.href, item.get_self_href())
+
+
+def local_files(items: Iterable[pystac.Item]) -> list[str]:
+    """The local files Items are read from (their documents and assets): inputs an output must not replace."""
+    hrefs = [href for item in items for href in (item.get_self_href(), *(asset_href(item, key) for key in item.assets))]
+    return [href for href in hrefs if href and not is_url(href)]
 
 
 FOLLOWED_RELS = ("child", "item")
@@ -119,29 +151,68 @@ class Node:
 
 
 def walk(source: str | Path) -> Iterator[Node]:
-    """Every Catalog, Collection and Item reachable from a source through child/item links, parents first."""
-    href = document_href(source)
-    yield from _walk(href, read_json(href), None, set())
+    """Every Catalog, Collection and Item reachable from a source through child/item links, parents first.
 
-
-def _walk(href: str, data: dict, owner: str | None, seen: set[str]) -> Iterator[Node]:
-    kind = data.get("type")
-    if kind not in ("Feature", "Collection", "Catalog"):
-        raise InvalidInput(f"{href} has type {kind!r}; expected a STAC Item, Collection or Catalog")
-    seen.add(href)
-    if kind == "Collection":
-        owner = data.get("id")
-    yield Node(data=data, href=href, collection_id=owner if kind != "Feature" else owner or data.get("collection"))
-    if kind == "Feature":
-        return
-    for link in data.get("links", []):
-        if link.get("rel") not in FOLLOWED_RELS or "href" not in link:
+    Iterative, so a hostile chain of thousands of nested catalogs cannot exhaust the Python stack.
+    """
+    root = document_href(source)
+    pending: list[tuple[str, str | None, tuple[str, str] | None]] = [(root, None, None)]  # href, owner, (rel, from)
+    seen: set[str] = set()
+    while pending:
+        href, owner, linked_from = pending.pop()
+        if href in seen:
             continue
-        target = resolve_href(link["href"], href)
-        if target in seen:
-            continue
+        seen.add(href)
         try:
-            child = read_json(target)
+            data = read_json(href)
         except InvalidInput as exc:
-            raise InvalidInput(f"broken {link['rel']} link in {href}: {exc}") from exc
-        yield from _walk(target, child, owner, seen)
+            if linked_from is None:
+                raise
+            raise InvalidInput(f"broken {linked_from[0]} link in {linked_from[1]}: {exc}") from exc
+        kind = data.get("type")
+        if kind not in ("Feature", "Collection", "Catalog"):
+            raise InvalidInput(f"{href} has type {_shown(kind)}; expected a STAC Item, Collection or Catalog")
+        if kind == "Collection":
+            owner = _text_field(data, "id", href)
+        collection = owner if kind != "Feature" else owner or _text_field(data, "collection", href, required=False)
+        links = _links(data, href)
+        _check_assets(data, href)
+        yield Node(data=data, href=href, collection_id=collection)
+        if kind != "Feature":
+            followed = [(resolve_href(link["href"], href), owner, (link["rel"], href))
+                        for link in links if link["rel"] in FOLLOWED_RELS]
+            pending.extend(reversed(followed))
+
+
+def _shown(value: object) -> str:
+    return repr(value) if len(repr(value)) <= 60 else f"a JSON {json_type(value)}"
+
+
+def _text_field(data: dict, key: str, href: str, required: bool = True) -> str | None:
+    value = data.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"{href}: {key} is {_shown(value)}; expected a string")
+    return value
+
+
+def _check_assets(data: dict, href: str) -> None:
+    """Assets, where present, are an object of asset objects with a string href."""
+    assets = data.get("assets", {})
+    if not isinstance(assets, dict):
+        raise InvalidInput(f"{href}: assets is a JSON {json_type(assets)}; expected an object of asset objects")
+    for key, asset in assets.items():
+        if not (isinstance(asset, dict) and isinstance(asset.get("href"), str)):
+            raise InvalidInput(f"{href}: asset {_shown(key)} is {_shown(asset)}; expected an object with a string href")
+
+
+def _links(data: dict, href: str) -> list[dict]:
+    """The document's links, each an object with a string rel and href."""
+    links = data.get("links", [])
+    if not isinstance(links, list):
+        raise InvalidInput(f"{href}: links is a JSON {json_type(links)}; expected an array of link objects")
+    for index, link in enumerate(links):
+        if not (isinstance(link, dict) and isinstance(link.get("href"), str) and isinstance(link.get("rel"), str)):
+            raise InvalidInput(f"{href}: links[{index}] is {_shown(link)}; expected an object with string rel and href")
+    return links

@@ -1,4 +1,5 @@
-"""`mlmkit describe`: give an existing ONNX model a validated MLM Item inside a STAC catalog."""
+"""`mlmkit describe`: give an existing model file (ONNX, TorchScript, .pt2) a validated MLM Item inside a STAC
+catalog."""
 
 from __future__ import annotations
 
@@ -38,6 +39,14 @@ def _bbox(text: str) -> list[float]:
     return values
 
 
+def _shape(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError as exc:
+        raise InvalidInput(f"--input-shape {text!r} is not comma-separated integers; expected e.g. -1,4,-1,-1") \
+            from exc
+
+
 def _json(text: str, option: str) -> Any:
     try:
         return json.loads(text)
@@ -51,6 +60,7 @@ def _overrides(options: dict[str, Any]) -> dict[str, Any]:
         "bands": lambda v: [_band(b) for b in v], "classes": lambda v: [_class(c) for c in v],
         "bbox": _bbox, "value_scaling": lambda v: _json(v, "--value-scaling"),
         "hyperparameters": lambda v: _json(v, "--hyperparameters"), "tasks": list, "keywords": list,
+        "input_shape": _shape,
     }
     out = {}
     for key, value in options.items():
@@ -77,12 +87,15 @@ def _overrides(options: dict[str, Any]) -> dict[str, Any]:
 @click.option("--start", "start_datetime", help="Start of the period the model is meant for (ISO 8601).")
 @click.option("--end", "end_datetime", help="End of that period (ISO 8601).")
 @click.option("--license", help="SPDX license id of the model, e.g. Apache-2.0.")
-@click.option("--framework", help="Framework the model was trained with (default ONNX), e.g. PyTorch.")
+@click.option("--framework", help="Framework the model was trained with (default: ONNX, or PyTorch for PyTorch files).")
 @click.option("--framework-version", help="Version of that framework, e.g. 2.3.0.")
 @click.option("--accelerator", help="mlm:accelerator (default amd64).")
 @click.option("--hyperparameters", help="JSON object of hyperparameters.")
-@click.option("--input-name", help="ONNX input to describe when the graph has several.")
-@click.option("--output-name", help="ONNX output to describe when the graph has several.")
+@click.option("--input-name", help="Model input to describe when the model has several.")
+@click.option("--output-name", help="Model output to describe when the model has several.")
+@click.option("--input-shape", help="Input shape, -1 for dynamic dims, for files that do not record it "
+                                   "(TorchScript, AOTInductor), e.g. -1,4,-1,-1.")
+@click.option("--input-data-type", help="Input data type with --input-shape (default float32).")
 @click.option("--resize-type", help="MLM resize_type, e.g. crop.")
 @click.option("--description", help="Item description.")
 @click.option("--keyword", "keywords", multiple=True, help="Keyword (repeat).")
@@ -93,10 +106,12 @@ def _overrides(options: dict[str, Any]) -> dict[str, Any]:
               help=f"Offline schema mirror for the validation (default: ${SCHEMA_DIR_ENV}, else online + cache).")
 def describe(model: Path, outdir: Path, spec_file: Path | None, overwrite: bool, schema_dir: Path | None,
              **options: Any) -> None:
-    """Describe an ONNX model as an MLM v1.5.2 Item in a self-contained STAC catalog.
+    """Describe a model file as an MLM v1.5.2 Item in a self-contained STAC catalog.
 
-    Shapes, dim orders and data types come from the ONNX graph; file:size and file:checksum
-    from the file. The catalog is validated before it is written.
+    ONNX, TorchScript (torch.jit.save), ExportedProgram and AOTInductor (.pt2) files are read; shapes,
+    dim orders and data types come from the file (a TorchScript or AOTInductor file needs --input-shape;
+    its outputs are found by running it on zeros), file:size and file:checksum from the file. torch.save
+    pickles are refused. The catalog is validated before it is written.
 
     \b
     Example:
@@ -104,6 +119,7 @@ def describe(model: Path, outdir: Path, spec_file: Path | None, overwrite: bool,
       mlmkit describe model.onnx -o model-catalog --name "Water segmenter" --architecture U-Net \\
         --task semantic-segmentation --band B04:red --band B03:green --band B02:blue \\
         --class 0:land --class 1:water:0000FF --license Apache-2.0
+      mlmkit describe unet.pt -o unet-catalog --spec spec.yaml --input-shape -1,4,-1,-1
     """
     spec = load_spec(spec_file) if spec_file else {}
     spec.update(_overrides(options))

@@ -22,8 +22,17 @@ from mlmkit.predict import PredictOptions, predict as run_predict
 @click.option("--blend", type=click.Choice(["smooth", "crop"]), default="smooth", show_default=True,
               help="Where tiles overlap: smooth weight ramps, or keep each tile's centre only.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True, help="Tiles per model call.")
-@click.option("--threads", type=click.IntRange(min=1), help="onnxruntime intra-op threads (default: all cores).")
+@click.option("--threads", type=click.IntRange(min=1),
+              help="Model threads (onnxruntime intra-op, torch; default: all cores).")
 @click.option("--providers", help="Comma-separated onnxruntime execution providers, e.g. CUDAExecutionProvider,CPUExecutionProvider.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="Where the model runs; auto follows the Item's mlm:accelerator and what is available.")
+@click.option("--model-asset", metavar="KEY",
+              help="Which mlm:model asset to run when the Item has several (default: ONNX, else a PyTorch file).")
+@click.option("--no-cache", is_flag=True,
+              help="Download a remote model to a temporary directory instead of the model cache.")
+@click.option("--allow-native-code", is_flag=True,
+              help="Load AOTInductor packages (.pt2 with compiled shared libraries that run with your privileges).")
 @click.option("--probabilities", is_flag=True, help="Also write the class scores as a float COG.")
 @click.option("--resolution", type=float, help="Grid resolution in CRS units (default: the finest band's).")
 @click.option("--resampling", help="How bands on other grids are resampled onto the output grid (nearest, bilinear, "
@@ -40,10 +49,10 @@ from mlmkit.predict import PredictOptions, predict as run_predict
               help="Trust 'python' pre-processing expressions in the MLM Item (imports and runs that code).")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
 def predict(model: str, inputs: str, output: Path, tile_size: int | None, overlap: int, blend: str, batch_size: int,
-            threads: int | None, providers: str | None, probabilities: bool, resolution: float | None,
+            threads: int | None, providers: str | None, device: str, model_asset: str | None, no_cache: bool,
+            allow_native_code: bool, probabilities: bool, resolution: float | None,
             resampling: str | None, time_steps: int | None, score_threshold: float | None,
-            iou_threshold: float | None,
-            allow_python_expressions: bool, overwrite: bool) -> None:
+            iou_threshold: float | None, allow_python_expressions: bool, overwrite: bool) -> None:
     """Run the model an MLM Item describes over STAC imagery; write COGs (or boxes) and a STAC catalog.
 
     Bands, scaling, band math, tile size and classes all come from the MLM Item; the output catalog
@@ -60,7 +69,8 @@ def predict(model: str, inputs: str, output: Path, tile_size: int | None, overla
         providers=tuple(p.strip() for p in providers.split(",") if p.strip()) if providers else None,
         probabilities=probabilities, resolution=resolution, resampling=resampling,
         allow_python=allow_python_expressions, overwrite=overwrite, time_steps=time_steps,
-        score_threshold=score_threshold, iou_threshold=iou_threshold,
+        score_threshold=score_threshold, iou_threshold=iou_threshold, device=device, model_asset=model_asset,
+        model_cache=not no_cache, allow_native_code=allow_native_code,
     )
     catalog = run_predict(model, inputs, output, options)
     click.echo(str(catalog))

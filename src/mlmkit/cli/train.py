@@ -123,7 +123,8 @@ def train(data, output, task, arch, epochs, batch_size, lr, seed, width, device,
     click.echo("chips: " + ", ".join(f"{split} {count}" for split, count in summary.samples.items()))
     click.echo(f"best epoch {summary.result.best_epoch}")
     _report(summary.result.validation, summary.result.test,
-            f"ONNX vs torch max abs difference: {summary.onnx_max_abs_diff:.2e}", summary.catalog)
+            f"ONNX vs torch max abs difference: {summary.onnx_max_abs_diff:.2e}; "
+            f"ExportedProgram vs torch: {summary.exported_max_abs_diff:.2e}", summary.catalog)
 
 
 def _report(validation: dict, test: dict | None, onnx_line: str, catalog: Path) -> None:

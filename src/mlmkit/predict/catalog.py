@@ -21,6 +21,7 @@ from mlmkit import __version__
 from mlmkit.checksum import file_checksum
 from mlmkit.mlm import ModelSpec
 from mlmkit.predict.reader import Grid
+from mlmkit.safepath import layout_catalog
 
 EXTENSIONS = [
     "https://stac-extensions.github.io/projection/v2.0.0/schema.json",
@@ -172,6 +173,6 @@ def write_catalog(outdir: Path, items: list[pystac.Item], spec: ModelSpec) -> Pa
                              description=f"Results of running the MLM model {spec.name!r} with mlmkit predict.")
     for item in items:
         catalog.add_item(item)
-    catalog.normalize_hrefs(f"{outdir}/")  # trailing slash: the temp dir name has a suffix
+    layout_catalog(catalog, outdir)
     catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
     return outdir / "catalog.json"

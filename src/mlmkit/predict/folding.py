@@ -21,7 +21,8 @@ from onnx import helper, numpy_helper
 
 from mlmkit.mlm import ValueScaling
 from mlmkit.predict.binding import BoundInput
-from mlmkit.predict.runtime import ModelRunner
+from mlmkit.predict.runtimes import ModelRunner
+from mlmkit.predict.runtimes.onnx import OnnxRunner
 
 _ONNX_TYPES = {np.dtype(np.uint8): onnx.TensorProto.UINT8, np.dtype(np.int8): onnx.TensorProto.INT8,
                np.dtype(np.uint16): onnx.TensorProto.UINT16, np.dtype(np.int16): onnx.TensorProto.INT16,
@@ -128,12 +129,14 @@ def fold_scaling(model: onnx.ModelProto, input_name: str, source: np.dtype, scal
 class FoldedRunners:
     """Runners with the scaling folded in, one per imagery data type, built on first use and kept for the run.
 
-    `enabled` False (a CPU run, see the module docstring) makes every request None: the plain graph runs.
+    Only for ONNX models run on a device (see the module docstring), unless `enabled` says otherwise (tests);
+    elsewhere every request is None and the plain graph runs.
     """
 
-    def __init__(self, runner: ModelRunner, enabled: bool) -> None:
+    def __init__(self, runner: ModelRunner, enabled: bool | None = None) -> None:
         self.runner = runner
-        self.enabled = enabled
+        onnx_runner = isinstance(runner, OnnxRunner)
+        self.enabled = onnx_runner and (runner.on_device if enabled is None else enabled)
         self._runners: dict[tuple, ModelRunner | None] = {}
 
     def for_input(self, entry: BoundInput, source: np.dtype) -> ModelRunner | None:
@@ -144,7 +147,8 @@ class FoldedRunners:
         key = (entry.name, np.dtype(source).str, None if scaling.offsets is None else
                (scaling.offsets.tobytes(), scaling.divisors.tobytes()))
         if key not in self._runners:  # the graph is loaded only for this: weights held once more only briefly
-            folded = fold_scaling(onnx.load(str(self.runner.model_path)), entry.name, np.dtype(source), scaling,
-                                  entry.plan.dtype)
-            self._runners[key] = None if folded is None else self.runner.with_model(folded.SerializeToString())
+            graph = self.runner.graph()
+            folded = None if graph is None else fold_scaling(graph, entry.name, np.dtype(source), scaling,
+                                                             entry.plan.dtype)
+            self._runners[key] = None if folded is None else self.runner.with_graph(folded.SerializeToString())
         return self._runners[key]

@@ -7,6 +7,7 @@ scene is never held in memory.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from mlmkit.errors import InvalidInput
+from mlmkit.objstore import gdal_config, gdal_path
 from mlmkit.predict.bands import BandRef
 
 
@@ -47,9 +49,15 @@ class Grid:
                 and dataset.transform.almost_equals(self.transform))
 
 
+def _remote_env(hrefs: list[str]) -> contextlib.AbstractContextManager:
+    """GDAL settings for s3/gs/az imagery (see mlmkit.objstore); nothing for local and http files."""
+    config = gdal_config(hrefs)
+    return rasterio.Env(**config) if config else contextlib.nullcontext()
+
+
 def _open(href: str):
     try:
-        return rasterio.open(href)
+        return rasterio.open(gdal_path(href))
     except (RasterioIOError, OSError) as exc:
         raise InvalidInput(f"cannot read imagery asset {href}: {exc}; expected a raster GDAL can open") from exc
 
@@ -74,10 +82,11 @@ def _check_overlap(dataset, grid: Grid, href: str) -> None:
 def choose_grid(hrefs: list[str], resolution: float | None = None) -> Grid:
     """The finest grid among the assets (or the finest's extent at `resolution`)."""
     grids = []
-    for href in hrefs:
-        with _open(href) as dataset:
-            _check_georeference(dataset, href)
-            grids.append(Grid(dataset.crs, dataset.transform, dataset.width, dataset.height))
+    with _remote_env(hrefs):
+        for href in hrefs:
+            with _open(href) as dataset:
+                _check_georeference(dataset, href)
+                grids.append(Grid(dataset.crs, dataset.transform, dataset.width, dataset.height))
     finest = min(grids, key=lambda grid: grid.resolution)
     return finest if resolution is None else regrid(finest, resolution)
 
@@ -106,7 +115,9 @@ class WindowReader:
         self._sources: dict[str, object] = {}
         self._nodata: list[float | None] = []
         self._alpha: set[str] = set()  # warped sources without nodata: their alpha band says what they cover
+        self._env = contextlib.ExitStack()  # remote settings last as long as the reader: reads happen later
         try:
+            self._env.enter_context(_remote_env([ref.href for ref in refs]))
             for ref in refs:
                 source = self._source(ref.href, resampling)
                 if ref.index > source.count:
@@ -190,6 +201,7 @@ class WindowReader:
             dataset.close()
         self._sources.clear()
         self._datasets.clear()
+        self._env.close()
 
     def __enter__(self) -> WindowReader:
         return self

@@ -34,12 +34,13 @@ from mlmkit.predict.folding import FoldedRunners
 from mlmkit.predict.geometry import TileFit, TileSizes, tile_sizes
 from mlmkit.predict.plans import Plan, plan_outputs
 from mlmkit.predict.reader import Grid, WindowReader, choose_grid, in_metres, regrid
-from mlmkit.predict.runtime import ModelRunner
+from mlmkit.predict.runtime import ModelRunner, RuntimeOptions, open_runtime
 from mlmkit.predict.sinks import Sink, SinkContext
 from mlmkit.predict.stacks import stack_items
 from mlmkit.predict.tiler import TileLayout
 from mlmkit.predict.writer import quicklook_shape
-from mlmkit.stacio import iter_items
+from mlmkit.safepath import safe_name
+from mlmkit.stacio import iter_items, local_files
 
 QUEUE_DEPTH = 2
 _RESIZE = {"interpolation-nearest": Resampling.nearest, "interpolation-linear": Resampling.bilinear,
@@ -67,6 +68,10 @@ class PredictOptions:
     time_steps: int | None = None       # dates per stack, for models whose time dimension is dynamic
     score_threshold: float | None = None  # object detection: boxes scored lower are dropped (default: Item, 0.25)
     iou_threshold: float | None = None    # object detection: same-class boxes overlapping more merge (default: 0.5)
+    device: str = "auto"                # cpu, cuda, or auto (mlm:accelerator, then what is available)
+    model_asset: str | None = None      # which mlm:model asset to run (default: ONNX first)
+    model_cache: bool = True            # keep downloaded models in the cache (keyed by file:checksum)
+    allow_native_code: bool = False     # load AOTInductor packages (compiled shared libraries)
 
 
 @dataclass
@@ -247,7 +252,7 @@ def predict_item(stack: tuple[pystac.Item, ...], spec: ModelSpec, runner: ModelR
                          options.iou_threshold)
     overlap = options.overlap if all(plan.allows_overlap for plan in plans) else 0
     layout = TileLayout(grid.height, grid.width, tile[0], tile[1], overlap)
-    item_dir = workdir / f"{stack_id(stack)}-{slug(spec.name)}"
+    item_dir = workdir / safe_name(f"{stack_id(stack)}-{slug(spec.name)}")  # the real ids stay in the JSON
     item_dir.mkdir(parents=True, exist_ok=True)
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), \
             WindowReader(refs, grid, _resampling(options, bound)) as reader:
@@ -295,14 +300,16 @@ def predict(model: str, inputs: str, output: Path, options: PredictOptions | Non
     if not items:
         raise InvalidInput(f"{inputs} holds no STAC Items; expected an Item or a catalog with Items")
     model_href = spec.self_href or str(model)
-    runner = ModelRunner(spec.model_asset, options.threads, options.providers)
+    runner = open_runtime(spec, RuntimeOptions(options.threads, options.providers, options.device, options.model_asset,
+                                               options.model_cache, options.allow_native_code))
     try:
         bound = bind_inputs(spec, runner, options.allow_python, options.time_steps)
         stacks = stack_items(items, stack_depth(bound), _grid_key(bound, spec, options))
         _, first = bind_item(bound, stacks[0], spec)  # channel counts as Items give them (band-less inputs)
         sizes = tile_sizes(input_geometry(first), options.tile_size, _accepts(spec, runner, make_feeder(first), options))
-        with atomic_output_dir(output, options.overwrite) as workdir:
-            folds = FoldedRunners(runner, enabled=runner.on_device)
+        inputs_read = [model, inputs, spec.model_asset.href, *local_files(items)]
+        with atomic_output_dir(output, options.overwrite, inputs_read) as workdir:
+            folds = FoldedRunners(runner)
             results = [predict_item(stack, spec, runner, bound, sizes, workdir, options, model_href, folds)
                        for stack in stacks]
             write_catalog(workdir, results, spec)

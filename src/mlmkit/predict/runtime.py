@@ -1,136 +1,110 @@
-"""The model behind an MLM Item's `mlm:model` asset, as an onnxruntime session.
+"""Open the model an MLM Item describes in the runtime its artifact type needs.
 
-The artifact is fetched (local path or http(s)), its `file:checksum` verified before anything runs,
-and only ONNX is accepted: other artifact types get an error naming what is supported.
+The model asset is chosen (`--model-asset`, else the first one mlmkit runs: ONNX before PyTorch files, as
+it needs no torch), fetched through the download cache with its `file:checksum` verified, recognised by
+its content, and loaded on the device that `--device` and `mlm:accelerator` agree on. `torch.save`
+pickles are refused before they are downloaded.
 """
 
 from __future__ import annotations
 
-import copy
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
-import numpy as np
-import onnxruntime as ort
-import requests
+from mlmkit.artifacts import SUPPORTED, ArtifactKind, declared_kind, file_kind, refuse_pickle
+from mlmkit.errors import InvalidInput
+from mlmkit.fetch import ProgressHook, local_copy
+from mlmkit.mlm import ModelAsset, ModelSpec
+from mlmkit.predict.runtimes import ModelRunner, TensorSpec
+from mlmkit.predict.runtimes import onnx as onnx_runtime
 
-from mlmkit.checksum import verify_checksum
-from mlmkit.errors import InvalidInput, ModelRunError
-from mlmkit.mlm import ModelAsset
-from mlmkit.onnxinfo import is_onnx_asset
-from mlmkit.stacio import HTTP_TIMEOUT_S, is_url
+__all__ = ["DEVICES", "ModelRunner", "RuntimeOptions", "TensorSpec", "choose_asset", "choose_device", "open_runtime"]
 
-_ORT_TYPES = {
-    "tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16,
-    "tensor(uint8)": np.uint8, "tensor(int8)": np.int8, "tensor(uint16)": np.uint16, "tensor(int16)": np.int16,
-    "tensor(int32)": np.int32, "tensor(int64)": np.int64, "tensor(uint32)": np.uint32, "tensor(uint64)": np.uint64,
-    "tensor(bool)": np.bool_,
-}
-DEVICE_PROVIDERS = {"CUDAExecutionProvider", "TensorrtExecutionProvider", "ROCMExecutionProvider",
-                    "MIGraphXExecutionProvider", "OpenVINOExecutionProvider", "DmlExecutionProvider",
-                    "CoreMLExecutionProvider"}
-SUPPORTED = "ONNX (mlm:artifact_type 'onnx', media type 'application/octet-stream; framework=onnx' or a .onnx file)"
+DEVICES = ("auto", "cpu", "cuda")
+_CPU_ACCELERATORS = ("amd64", "intel-ipex-cpu", "macos-arm")
+# preference among several mlm:model assets: what needs the fewest dependencies first
+_PREFERENCE = (ArtifactKind.ONNX, ArtifactKind.PT2, ArtifactKind.EXPORTED_PROGRAM, ArtifactKind.TORCHSCRIPT,
+               ArtifactKind.AOTI_PACKAGE)
 
 
 @dataclass(frozen=True)
-class TensorSpec:
-    """A graph input/output as onnxruntime reports it; dynamic dimensions are None."""
+class RuntimeOptions:
+    """How to run the model: threads, onnxruntime providers, device, which model asset, the download cache."""
 
-    name: str
-    shape: tuple[int | None, ...]
-    dtype: np.dtype
-
-
-def fetch(href: str, workdir: Path) -> Path:
-    """A local path for the model file, downloading http(s) hrefs into `workdir`."""
-    if not is_url(href):
-        path = Path(href)
-        if not path.is_file():
-            raise InvalidInput(f"model file {href} does not exist; expected the mlm:model asset's href to be readable")
-        return path
-    target = workdir / (Path(href.split("?")[0]).name or "model.onnx")
-    try:
-        with requests.get(href, stream=True, timeout=HTTP_TIMEOUT_S) as response:
-            response.raise_for_status()
-            with open(target, "wb") as stream:
-                shutil.copyfileobj(response.raw, stream)
-    except (requests.RequestException, OSError) as exc:
-        raise InvalidInput(f"cannot download model {href}: {exc}") from exc
-    return target
+    threads: int | None = None
+    providers: tuple[str, ...] | None = None
+    device: str = "auto"
+    asset_key: str | None = None
+    cache: bool = True
+    allow_native_code: bool = False
+    progress: ProgressHook | None = None
 
 
-def _providers(requested: tuple[str, ...] | None) -> list[str]:
-    available = ort.get_available_providers()
-    if not requested:
-        return available
-    unknown = [name for name in requested if name not in available]
-    if unknown:
-        raise InvalidInput(f"execution provider(s) {', '.join(unknown)} are not available here; "
-                           f"expected some of {', '.join(available)}")
-    return list(requested)
+def choose_device(requested: str, accelerator: str | None, constrained: bool, cuda_available: bool) -> str:
+    """cpu or cuda: --device, where `auto` follows mlm:accelerator (cuda when the Item says cuda or nothing)."""
+    if requested not in DEVICES:
+        raise InvalidInput(f"device {requested!r} is unknown; expected one of {', '.join(DEVICES)}")
+    accelerator = (accelerator or "").lower() or None
+    wants_cuda = accelerator == "cuda"
+    if requested == "auto":
+        device = "cuda" if cuda_available and (wants_cuda or accelerator is None) else "cpu"
+    else:
+        device = requested
+    if constrained and accelerator not in ("cuda", *_CPU_ACCELERATORS):
+        raise InvalidInput(f"the model is constrained to mlm:accelerator {accelerator!r}; mlmkit runs models on "
+                           "cpu or cuda")
+    if constrained and accelerator is not None and wants_cuda != (device == "cuda"):
+        raise InvalidInput(f"the model is constrained to mlm:accelerator {accelerator!r} and cannot run on {device}"
+                           f"{' (CUDA is not available here)' if wants_cuda and not cuda_available else ''}")
+    if device == "cuda" and not cuda_available:
+        raise InvalidInput("--device cuda: CUDA is not available to this runtime here; expected --device cpu or auto")
+    return device
 
 
-def _spec(node) -> TensorSpec:
-    shape = tuple(dim if isinstance(dim, int) and dim > 0 else None for dim in (node.shape or ()))
-    return TensorSpec(node.name, shape, np.dtype(_ORT_TYPES.get(node.type, np.float32)))
+def _kind(asset: ModelAsset) -> ArtifactKind | None:
+    return declared_kind(asset.href, asset.media_type, asset.artifact_type)
 
 
-class ModelRunner:
-    """An onnxruntime session for the MLM model asset, checked before the first tile."""
+def choose_asset(spec: ModelSpec, key: str | None) -> ModelAsset:
+    """The mlm:model asset to run: the one named `key`, else the first of the most runnable kind."""
+    assets = spec.model_assets or (spec.model_asset,)
+    if key is not None:
+        chosen = next((asset for asset in assets if asset.key == key), None)
+        if chosen is None:
+            raise InvalidInput(f"the MLM Item has no mlm:model asset {key!r}; expected one of "
+                               f"{', '.join(asset.key for asset in assets)}")
+        return chosen
+    for kind in _PREFERENCE:
+        for asset in assets:
+            if _kind(asset) is kind:
+                return asset
+    described = ", ".join(f"{a.key!r} ({a.artifact_type or a.media_type or 'of unknown type'}, {a.href})"
+                          for a in assets)
+    refuse_pickle(_kind(assets[0]), f"model asset {assets[0].key!r} ({assets[0].href})")
+    raise InvalidInput(f"model asset(s) {described} are of no type mlmkit runs; mlmkit predict runs {SUPPORTED}")
 
-    def __init__(self, asset: ModelAsset, threads: int | None = None, providers: tuple[str, ...] | None = None) -> None:
-        if not is_onnx_asset(asset.href.split("?")[0], asset.media_type, asset.artifact_type):
-            raise InvalidInput(f"model asset {asset.key!r} is {asset.artifact_type or asset.media_type or 'of unknown type'} "
-                               f"({asset.href}); mlmkit predict runs {SUPPORTED}")
-        self._tmp = tempfile.TemporaryDirectory(prefix="mlmkit-model-")
-        path = fetch(asset.href, Path(self._tmp.name))
-        if asset.file_checksum:
-            verify_checksum(path, asset.file_checksum)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or os.cpu_count() or 1
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 4  # failures become one-line errors (and tile-size probes stay quiet)
-        # idle workers must not spin: the reader thread needs those cores between model calls
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.model_path = path
-        self._href = asset.href
-        self._open(str(path), options, _providers(providers))
 
-    def _open(self, model: str | bytes, options: ort.SessionOptions, providers: list[str]) -> None:
-        try:
-            self.session = ort.InferenceSession(model, options, providers=providers)
-        except (ort.capi.onnxruntime_pybind11_state.Fail, ort.capi.onnxruntime_pybind11_state.InvalidGraph,
-                ort.capi.onnxruntime_pybind11_state.InvalidProtobuf) as exc:
-            raise InvalidInput(f"model {self._href} is not a loadable ONNX model: {exc}") from exc
-        self.inputs = tuple(_spec(node) for node in self.session.get_inputs())
-        self.outputs = tuple(_spec(node) for node in self.session.get_outputs())
-        self._output_names = [spec.name for spec in self.outputs]
+def open_runtime(spec: ModelSpec, options: RuntimeOptions | None = None) -> ModelRunner:
+    """The chosen model asset, loaded; its downloaded file is gone once the model is in memory."""
+    options = options or RuntimeOptions()
+    asset = choose_asset(spec, options.asset_key)
+    where = f"model asset {asset.key!r} ({asset.href})"
+    declared = _kind(asset)
+    refuse_pickle(declared, where)
+    if declared is None:
+        raise InvalidInput(f"{where} is {asset.artifact_type or asset.media_type or 'of unknown type'}; "
+                           f"mlmkit predict runs {SUPPORTED}")
+    constrained = bool(spec.accelerator_constrained)
+    with local_copy(asset.href, asset.file_checksum, cache=options.cache, progress=options.progress) as path:
+        kind = file_kind(path, declared)
+        refuse_pickle(kind, where)
+        if kind is ArtifactKind.ONNX:
+            device = choose_device(options.device, spec.accelerator, constrained, onnx_runtime.cuda_available())
+            return onnx_runtime.OnnxRunner(path, options.threads,
+                                           onnx_runtime.providers_for(device, options.providers), asset.href)
+        from mlmkit.predict.runtimes.pytorch import TorchRunner
+        from mlmkit.torchmodels import cuda_available, load_torch_model
 
-    @property
-    def on_device(self) -> bool:
-        """Whether the model runs on an accelerator or a graph compiler (its first execution provider)."""
-        return self.session.get_providers()[0] in DEVICE_PROVIDERS
-
-    def with_model(self, model: bytes) -> ModelRunner:
-        """A runner with this one's settings over a changed graph (e.g. with pre-processing folded in).
-
-        It shares this runner's downloaded file; close this one, not it.
-        """
-        runner = copy.copy(self)
-        runner._open(model, self.session.get_session_options(), self.session.get_providers())
-        return runner
-
-    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        try:
-            return self.session.run(self._output_names, feeds)
-        except (ort.capi.onnxruntime_pybind11_state.Fail, ort.capi.onnxruntime_pybind11_state.InvalidArgument,
-                ort.capi.onnxruntime_pybind11_state.RuntimeException) as exc:
-            shapes = ", ".join(f"{name}{list(array.shape)}" for name, array in feeds.items())
-            raise ModelRunError(f"the model refused its input ({shapes}): {str(exc).splitlines()[0]}") from exc
-
-    def close(self) -> None:
-        self._tmp.cleanup()
+        device = choose_device(options.device, spec.accelerator, constrained,
+                               cuda_available(f"the {kind.value} model {path.name}"))
+        model = load_torch_model(path, kind, device, options.threads, options.allow_native_code)
+        return TorchRunner(model, spec)

@@ -43,6 +43,7 @@ class TrainingData:
     classes: list[LabelClass]
     bands: list[dict]
     splits: dict[str, SplitData] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)  # every local document and chip file read: inputs to keep
 
     @property
     def chip_shape(self) -> tuple[int, int, int]:
@@ -212,15 +213,26 @@ def _read_labels(chip: _Chip, task: str, lut: np.ndarray, index_of_name: dict[st
 
 
 def _check_coverage(data: TrainingData) -> None:
+    """Refuse what would train a model that cannot be wrong: one class, or a split holding a single class.
+
+    Train and validate must hold every class; an optional test split at least two of them.
+    """
+    if len(data.classes) < 2:
+        raise InvalidInput(f"the catalog declares {len(data.classes)} class ({', '.join(c.name for c in data.classes)}); "
+                           "expected at least 2 classes to learn to tell apart")
     for split in ("train", "validate"):
         if split not in data.splits:
             raise InvalidInput(f"the catalog has no {split!r} split; expected label items with ml-aoi:split "
                                f"{split!r} (train and validate are required)")
-        present = set(np.unique(data.splits[split].labels).tolist()) - {IGNORE_INDEX}
+    for split, split_data in data.splits.items():
+        present = set(np.unique(split_data.labels).tolist()) - {IGNORE_INDEX}
         missing = [c.name for i, c in enumerate(data.classes) if i not in present]
-        if missing:
+        if split != "test" and missing:
             raise InvalidInput(f"classes {missing} have no samples in the {split!r} split; expected every class "
                                "in train and validate (re-split, e.g. mlmkit chips --seed, or drop the class)")
+        if len(present) < 2:
+            raise InvalidInput(f"the {split!r} split's labels hold {len(present)} of the {len(data.classes)} declared "
+                               "classes; expected at least 2 (its accuracy would say nothing)")
 
 
 def read_training_data(source: str, task: str | None = None, bands: Sequence[str] = ()) -> TrainingData:
@@ -255,7 +267,9 @@ def read_training_data(source: str, task: str | None = None, bands: Sequence[str
         label = _read_labels(chip, task, lut, index_of_name, image.shape[1:])
         grouped.setdefault(chip.split, []).append((chip, image, label))
     data = TrainingData(source if is_url(source) else root.get_self_href(), task, classes,
-                        [chips[0].bands[i] for i in indices])
+                        [chips[0].bands[i] for i in indices],
+                        files=[href for chip in chips for href in (chip.item.get_self_href(), chip.image_href,
+                                                                   chip.labels_href) if href and not is_url(href)])
     for split in SPLITS:
         if split in grouped:
             entries = grouped[split]

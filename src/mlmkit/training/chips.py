@@ -22,7 +22,7 @@ from mlmkit.atomic import atomic_output_dir
 from mlmkit.errors import InvalidInput
 from mlmkit.predict.bands import BandRef, BandResolver, imagery_bands
 from mlmkit.predict.reader import Grid, WindowReader, choose_grid
-from mlmkit.stacio import asset_href, iter_items, read_json
+from mlmkit.stacio import asset_href, iter_items, local_files, read_json
 from mlmkit.training.layout import LABEL_NODATA, SEGMENTATION, ChipInfo, LabelClass, TrainingCatalogWriter
 from mlmkit.training.splits import assign_splits
 
@@ -139,7 +139,8 @@ def build_chips(imagery: str, labels: str, classes: Sequence[LabelClass], outdir
     size = options.chip_size
     if grid.width < size or grid.height < size:
         raise InvalidInput(f"imagery is {grid.width}x{grid.height} px; expected at least one {size}x{size} chip")
-    with atomic_output_dir(outdir, overwrite) as work:
+    inputs = [imagery, labels, *local_files([item]), *(band.href for band in bands)]
+    with atomic_output_dir(outdir, overwrite, inputs) as work:
         if labels.lower().endswith((".geojson", ".json")):
             strips = _vector_strips(labels, grid, classes, label_property)
             _write(item, bands, grid, strips, classes, options, work)

@@ -82,7 +82,7 @@ def convert_eurosat(folder: str | Path, outdir: str | Path, fractions: Sequence[
     splits = assign_splits([_block(i, block_deg) for i in infos], [set(i.class_counts) for i in infos], fractions, seed)
     bands = [eo_band(n) for n in _band_names(layout[0], band_names)]
     description = f"Scene classification chips converted from the EuroSAT-style folder {Path(folder).name}"
-    with atomic_output_dir(outdir, overwrite) as work:
+    with atomic_output_dir(outdir, overwrite, [folder]) as work:
         writer = TrainingCatalogWriter(work, name, SCENE_CLASSIFICATION, classes, bands, description)
         for (path, value), info, split in zip(chips, infos, splits):
             info.chip_id, info.split = f"{path.parent.name}-{path.stem}".replace(" ", "_"), split

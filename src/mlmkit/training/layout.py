@@ -21,6 +21,7 @@ import rasterio
 from rasterio.warp import transform_bounds
 
 from mlmkit.errors import InvalidInput
+from mlmkit.safepath import safe_name
 
 SPLITS = ("train", "validate", "test")
 SEGMENTATION = "semantic-segmentation"
@@ -129,8 +130,13 @@ class TrainingCatalogWriter:
         self.description = description
         self.items: dict[str, list[pystac.Item]] = {split: [] for split in SPLITS}
 
+    def _item_json(self, split: str, item_id: str) -> Path:
+        """Where a chip's Item goes: `<split>/<id>/<id>.json`, the id made a safe file name."""
+        name = safe_name(item_id)
+        return self.root / split / name / f"{name}.json"
+
     def _item_dir(self, info: ChipInfo) -> Path:
-        return self.root / info.split / info.chip_id
+        return self._item_json(info.split, info.chip_id).parent
 
     def add_segmentation_chip(self, info: ChipInfo, image: np.ndarray, labels: np.ndarray) -> None:
         """Write a chip's image and class raster (LABEL_NODATA where unlabelled)."""
@@ -186,7 +192,7 @@ class TrainingCatalogWriter:
         if info.source_href:
             item.add_link(pystac.Link("source", info.source_href, media_type=info.source_type,
                                       extra_fields={"label:assets": [LABELS_KEY]}))
-        item.set_self_href(str(self._item_dir(info) / f"{info.chip_id}.json"))
+        item.set_self_href(str(self._item_json(info.split, info.chip_id)))
         self.items[info.split].append(item)
 
     def finish(self) -> pystac.Catalog:
@@ -211,7 +217,7 @@ class TrainingCatalogWriter:
         collection.set_self_href(str(self.root / split / "collection.json"))
         for item in items:
             collection.add_item(item)
-            item.set_self_href(str(self.root / split / item.id / f"{item.id}.json"))
+            item.set_self_href(str(self._item_json(split, item.id)))
 
 
 def bbox_polygon(bbox: Sequence[float]) -> dict:

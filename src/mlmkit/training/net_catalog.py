@@ -8,7 +8,8 @@ import numpy as np
 import pystac
 import torch
 
-from mlmkit.mlm_item import ModelMetadata
+from mlmkit.artifacts import ArtifactKind
+from mlmkit.mlm_item import ModelMetadata, model_asset
 from mlmkit.training.catalog_reader import TrainingData
 from mlmkit.training.models import ARCHITECTURES
 from mlmkit.training.output import RunInfo, task_names, training_extent, validation_metrics, write_training_catalog
@@ -29,6 +30,7 @@ def metrics_document(data: TrainingData, result: TrainResult, run: RunInfo) -> d
         "train_seconds": result.train_seconds,
         "train_samples_per_s": result.train_samples_per_s,
         "onnx_max_abs_diff": run.onnx_max_abs_diff,
+        "exported_max_abs_diff": run.exported_max_abs_diff,
         "samples": {split: int(len(s.images)) for split, s in data.splits.items()},
     }
 
@@ -39,6 +41,8 @@ def model_metadata(data: TrainingData, stats: BandStats, config: TrainConfig, re
     bbox, start, end = training_extent(data)
     metrics = {"mlmkit:best_epoch": result.best_epoch, "mlmkit:onnx_max_abs_diff": run.onnx_max_abs_diff,
                **validation_metrics(result.validation, result.test, data.task)}
+    if run.exported_max_abs_diff is not None:
+        metrics["mlmkit:exported_max_abs_diff"] = run.exported_max_abs_diff
     return ModelMetadata(
         id=run.model_id, name=run.model_id, architecture=ARCHITECTURES[config.arch][2], tasks=task_names(data.task),
         bands=data.bands,
@@ -63,6 +67,9 @@ def write_output_catalog(outdir: Path, workdir: Path, onnx_path: Path, data: Tra
     extra = {"checkpoint": (checkpoint, pystac.Asset("", "best-epoch PyTorch state_dict",
                                                      media_type="application/octet-stream; framework=pytorch",
                                                      roles=["mlm:weights", "mlm:checkpoint"]))}
-    return write_training_catalog(outdir, workdir, onnx_path, model_metadata(data, stats, config, result, run), data,
-                                  metrics_document(data, result, run), result.validation_confusion, run, extra,
-                                  overwrite)
+    meta = model_metadata(data, stats, config, result, run)
+    if run.exported_program is not None:  # MLM: alternate formats of one model, told apart by mlm:artifact_type
+        extra["model-pt2"] = (run.exported_program,
+                              model_asset(run.exported_program, meta, ArtifactKind.EXPORTED_PROGRAM))
+    return write_training_catalog(outdir, workdir, onnx_path, meta, data, metrics_document(data, result, run),
+                                  result.validation_confusion, run, extra, overwrite)

@@ -50,6 +50,8 @@ class RunInfo:
     onnx_max_abs_diff: float
     training_cwl: str | None = None
     inference_cwl: str | None = None
+    exported_program: Path | None = None   # the model as a torch.export.save file: a second mlm:model asset
+    exported_max_abs_diff: float | None = None
 
 
 def runtime_hrefs(training: str | None, inference: str | None) -> dict[str, str]:

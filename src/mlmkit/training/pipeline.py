@@ -1,4 +1,5 @@
-"""`mlmkit train` as one call: read the catalog, train, export, check the export, write the catalog."""
+"""`mlmkit train` as one call: read the catalog, train, export (ONNX and ExportedProgram), check the exports,
+write the catalog."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from mlmkit.atomic import check_output_dir
 from mlmkit.errors import InvalidInput
 from mlmkit.training.catalog_reader import read_training_data
 from mlmkit.training.dataset import ChipBatches
-from mlmkit.training.export import compare_onnx, export_onnx
+from mlmkit.training.export import compare_onnx, compare_program, export_onnx, export_program
 from mlmkit.training.layout import SEGMENTATION
 from mlmkit.training.models import DEFAULT_ARCH
 from mlmkit.training.net_catalog import write_output_catalog
@@ -31,6 +32,7 @@ class TrainSummary:
     catalog: Path
     result: TrainResult
     onnx_max_abs_diff: float
+    exported_max_abs_diff: float
     samples: dict[str, int]
 
 
@@ -41,10 +43,11 @@ def train_model(data: str, outdir: str | Path, *, task: str | None = None, arch:
                 progress: bool = True) -> TrainSummary:
     """Train on the training catalog `data` and write the model catalog to `outdir`."""
     outdir = Path(outdir)
-    check_output_dir(outdir, overwrite)  # fail before training, not after it
+    check_output_dir(outdir, overwrite, [data])
     if epochs < 1 or batch_size < 1 or lr <= 0:
         raise InvalidInput(f"epochs={epochs}, batch size={batch_size}, lr={lr}; expected positive values")
     training = read_training_data(data, task, bands)
+    check_output_dir(outdir, overwrite, training.files)  # before training, not after it
     stats = band_stats(training.splits["train"].images)
     config = TrainConfig(arch or DEFAULT_ARCH[training.task], epochs, batch_size, lr, seed=seed, width=width,
                          device=pick_device(device), progress=progress)
@@ -56,6 +59,9 @@ def train_model(data: str, outdir: str | Path, *, task: str | None = None, arch:
         onnx_path = Path(tmp) / "model.onnx"
         export_onnx(result.model, onnx_path, real_batches[0], dynamic_hw=training.task == SEGMENTATION)
         max_diff = compare_onnx(result.model, onnx_path, real_batches)
-        run = RunInfo(run_id, max_diff, training_cwl, inference_cwl)
+        program_path = Path(tmp) / "model.pt2"  # the same model as a second mlm:model asset (torch.export.save)
+        export_program(result.model, program_path, real_batches[0], dynamic_hw=training.task == SEGMENTATION)
+        program_diff = compare_program(result.model, program_path, real_batches)
+        run = RunInfo(run_id, max_diff, training_cwl, inference_cwl, program_path, program_diff)
         catalog = write_output_catalog(outdir, Path(tmp), onnx_path, training, stats, config, result, run, overwrite)
-    return TrainSummary(catalog, result, max_diff, {s: len(d.images) for s, d in training.splits.items()})
+    return TrainSummary(catalog, result, max_diff, program_diff, {s: len(d.images) for s, d in training.splits.items()})
