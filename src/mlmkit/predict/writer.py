@@ -91,5 +91,6 @@ def quicklook(cog: Path, target: Path, colormap: dict | None) -> Path:
         rgba[..., :3] = grey[..., None]
         rgba[..., 3] = 255
     rgba[missing] = 0
-    Image.fromarray(rgba, mode="RGBA").save(target, format="PNG", optimize=True)
+    # zlib level 6, not optimize=True (level 9 + filter search): 5× faster for 5 % larger quicklooks
+    Image.fromarray(rgba, mode="RGBA").save(target, format="PNG", compress_level=6)
     return target
