@@ -216,3 +216,22 @@ def test_tiles_finalised_as_they_come_equal_the_score_strip(tmp_path, overlap):
         labels[probabilities] = _catalog_values(out)["classes"]
     assert np.array_equal(labels[False], labels[True])
     assert (labels[False][0, :64, :64] == 255).all() and (labels[False] != 255).sum() > 0.9 * 301 * 333
+
+
+def test_io_binding_gives_the_session_results(tmp_path):
+    """The CUDA/TensorRT path (IO binding, device buffers reused across calls, outputs copied back) bound to
+    the CPU here: same outputs as a plain session run, for full and short batches, call after call."""
+    _model(tmp_path, AFFINE["z-score per band"])
+    model = tmp_path / "seg.onnx"
+    plain = OnnxRunner(model, 1, ["CPUExecutionProvider"], str(model))
+    bound = OnnxRunner(model, 1, ["CPUExecutionProvider"], str(model), bind="cpu")
+    assert bound._binding is not None and plain._binding is None
+    rng = np.random.default_rng(6)
+    for count in (4, 4, 1, 4):
+        feeds = {"input": rng.normal(size=(count, 3, 40, 48)).astype(np.float32)}
+        expected, got = plain.run(feeds)[0], bound.run(feeds)[0]
+        assert got.shape == (count, 4, 40, 48)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+    arrays = [np.zeros((2, 3, 8, 8), np.float32)]
+    with bound.pinned(arrays):  # no CUDA here: nothing to page-lock, and nothing fails
+        assert bound.run({"input": np.zeros((1, 3, 8, 8), np.float32)})[0].shape == (1, 4, 8, 8)

@@ -9,6 +9,7 @@ and their sinks (rasters, one class per tile, boxes), and the stacking of Items 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import queue
@@ -108,6 +109,11 @@ class _Producer(threading.Thread):
             for _ in range(QUEUE_DEPTH + 2)
         ]
         self._window = np.empty((len(reader.refs), *fit.window), dtype=np.float32)
+
+    @property
+    def buffers(self) -> list[np.ndarray]:
+        """Every batch buffer of the ring (what a device runner may page-lock)."""
+        return [array for slot in self._ring for array in slot.values()]
 
     def _put(self, payload) -> bool:
         while not self.stop.is_set():
@@ -265,18 +271,26 @@ def predict_item(stack: tuple[pystac.Item, ...], spec: ModelSpec, runner: ModelR
         folded = folds.for_input(direct, reader.dtype) if direct is not None else None
         producer = _Producer(reader, layout, bound, feeder.tiles_per_batch(options.batch_size), fit, direct,
                              reader.dtype if folded else None)
-        producer.start()
-        try:
-            _run_tiles(producer, folded or runner, feeder, plans, sinks)
-        except BaseException:
-            for sink in sinks:
-                sink.close()
-            raise
-        finally:
-            producer.stop.set()
-            producer.join()
+        item_runner = folded or runner
+        with _pinned(item_runner, producer.buffers):
+            producer.start()
+            try:
+                _run_tiles(producer, item_runner, feeder, plans, sinks)
+            except BaseException:
+                for sink in sinks:
+                    sink.close()
+                raise
+            finally:
+                producer.stop.set()
+                producer.join()
         results, preview = _finish(sinks)
     return result_item(stack, spec, model_href, grid, results, preview, item_dir)
+
+
+def _pinned(runner: ModelRunner, arrays: list[np.ndarray]) -> contextlib.AbstractContextManager:
+    """Runners that copy batches to a device may page-lock the batch buffers while they run (runtimes/onnx.py)."""
+    pinned = getattr(runner, "pinned", None)
+    return pinned(arrays) if pinned is not None else contextlib.nullcontext()
 
 
 def _grid_key(bound: list[BoundInput], spec: ModelSpec, options: PredictOptions):
