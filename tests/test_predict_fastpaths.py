@@ -235,3 +235,35 @@ def test_io_binding_gives_the_session_results(tmp_path):
     arrays = [np.zeros((2, 3, 8, 8), np.float32)]
     with bound.pinned(arrays):  # no CUDA here: nothing to page-lock, and nothing fails
         assert bound.run({"input": np.zeros((1, 3, 8, 8), np.float32)})[0].shape == (1, 4, 8, 8)
+
+
+def test_items_overlap_and_a_failing_item_leaves_no_reader_running(tmp_path):
+    """Item k+1 is opened (its reader thread started) before Item k is written: results are those of separate
+    runs, and when a later Item fails no reader thread outlives the run and no output is left."""
+    import threading
+
+    from mlmkit.errors import InvalidInput
+
+    mlm = _model(tmp_path, AFFINE["offset"])
+    rng = np.random.default_rng(7)
+    links = [{"rel": "root", "href": "./catalog.json", "type": "application/json"}]
+    for index in range(3):
+        scene = write_raster(tmp_path / f"s{index}.tif", rng.integers(1, 4000, size=(3, 90, 120)).astype(np.uint16))
+        imagery_item(tmp_path / f"item-{index}.json", {"bands": (str(scene), BANDS)}, item_id=f"scene-{index}")
+        links.append({"rel": "item", "href": f"./item-{index}.json", "type": "application/geo+json"})
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(json.dumps({"type": "Catalog", "stac_version": "1.0.0", "id": "c", "description": "d",
+                                   "links": links}))
+    options = PredictOptions(tile_size=64)
+    predict(str(mlm), str(catalog), tmp_path / "all", options)
+    alone = tmp_path / "alone"
+    predict(str(mlm), str(tmp_path / "item-1.json"), alone, options)
+    with rasterio.open(next((tmp_path / "all").glob("scene-1-*/classes.tif"))) as together, \
+            rasterio.open(next(alone.glob("scene-1-*/classes.tif"))) as single:
+        assert np.array_equal(together.read(), single.read())
+    (tmp_path / "s2.tif").write_bytes(b"not a raster")  # the last Item fails while Item 1 is being written
+    before = threading.active_count()
+    with pytest.raises(InvalidInput):
+        predict(str(mlm), str(catalog), tmp_path / "failed", options)
+    assert threading.active_count() == before
+    assert not (tmp_path / "failed").exists()

@@ -245,46 +245,99 @@ def _fit(bound: list[BoundInput], layout: TileLayout) -> TileFit:
     return TileFit((layout.window_h, layout.window_w), (layout.tile_h, layout.tile_w), resize)
 
 
-def predict_item(stack: tuple[pystac.Item, ...], spec: ModelSpec, runner: ModelRunner, bound: list[BoundInput],
-                 sizes: TileSizes, workdir: Path, options: PredictOptions, model_href: str,
-                 folds: FoldedRunners) -> pystac.Item:
-    """Run the model over one imagery Item (or a stack of dated Items); its files go to workdir/<result id>/."""
-    refs, bound = bind_item(bound, stack, spec)  # this stack's copies: the shared inputs stay as they are
-    refs = in_input_order(refs, bound)
-    grid = _grid(sorted({ref.href for ref in refs}), options.resolution, spec.resolution)
-    tile = sizes.tile_for(grid.height, grid.width)
-    feeder = make_feeder(bound)
-    plans = plan_outputs(spec, runner, feeder, tile, options.allow_python, options.score_threshold,
-                         options.iou_threshold)
-    overlap = options.overlap if all(plan.allows_overlap for plan in plans) else 0
-    layout = TileLayout(grid.height, grid.width, tile[0], tile[1], overlap)
-    item_dir = workdir / safe_name(f"{stack_id(stack)}-{slug(spec.name)}")  # the real ids stay in the JSON
-    item_dir.mkdir(parents=True, exist_ok=True)
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), \
-            WindowReader(refs, grid, _resampling(options, bound)) as reader:
-        names = preview_sources(bound, spec.band_info)
-        context = SinkContext(grid, layout, item_dir, options.probabilities, options.blend,
-                              lambda: reader.preview(names, quicklook_shape(grid.width, grid.height)))
-        sinks = [plan.sink(context) for plan in plans]
-        fit = _fit(bound, layout)
-        direct = direct_input(bound, fit, feeder)
-        folded = folds.for_input(direct, reader.dtype) if direct is not None else None
-        producer = _Producer(reader, layout, bound, feeder.tiles_per_batch(options.batch_size), fit, direct,
-                             reader.dtype if folded else None)
-        item_runner = folded or runner
-        with _pinned(item_runner, producer.buffers):
-            producer.start()
+class _ItemRun:
+    """One Item (or stack of dated Items) in flight: opened and its reader thread filling batches, then run
+    and written to workdir/<result id>/.
+
+    `predict` opens the next Item before it writes the files of the current one (COG, quicklook), so the
+    next Item's reads overlap that work and the cores stay busy across Item boundaries.
+    """
+
+    def __init__(self, stack: tuple[pystac.Item, ...], spec: ModelSpec, runner: ModelRunner,
+                 bound: list[BoundInput], sizes: TileSizes, workdir: Path, options: PredictOptions,
+                 folds: FoldedRunners) -> None:
+        self.stack, self.spec = stack, spec
+        refs, bound = bind_item(bound, stack, spec)  # this stack's copies: the shared inputs stay as they are
+        refs = in_input_order(refs, bound)
+        self.grid = grid = _grid(sorted({ref.href for ref in refs}), options.resolution, spec.resolution)
+        tile = sizes.tile_for(grid.height, grid.width)
+        self.feeder = make_feeder(bound)
+        self.plans = plan_outputs(spec, runner, self.feeder, tile, options.allow_python, options.score_threshold,
+                                  options.iou_threshold)
+        overlap = options.overlap if all(plan.allows_overlap for plan in self.plans) else 0
+        layout = TileLayout(grid.height, grid.width, tile[0], tile[1], overlap)
+        self.item_dir = workdir / safe_name(f"{stack_id(stack)}-{slug(spec.name)}")  # real ids stay in the JSON
+        self.item_dir.mkdir(parents=True, exist_ok=True)
+        self.sinks: list[Sink] = []
+        self._open = contextlib.ExitStack()
+        try:
+            reader = self._open.enter_context(WindowReader(refs, grid, _resampling(options, bound)))
+            names = preview_sources(bound, spec.band_info)
+            context = SinkContext(grid, layout, self.item_dir, options.probabilities, options.blend,
+                                  lambda: reader.preview(names, quicklook_shape(grid.width, grid.height)))
+            self.sinks = [plan.sink(context) for plan in self.plans]
+            fit = _fit(bound, layout)
+            direct = direct_input(bound, fit, self.feeder)
+            folded = folds.for_input(direct, reader.dtype) if direct is not None else None
+            self.producer = _Producer(reader, layout, bound, self.feeder.tiles_per_batch(options.batch_size), fit,
+                                      direct, reader.dtype if folded else None)
+            self.runner = folded or runner
+            self._open.enter_context(_pinned(self.runner, self.producer.buffers))
+            self.producer.start()
+            self._open.callback(self._stop)
+        except BaseException:
+            self.close()
+            raise
+
+    def _stop(self) -> None:
+        self.producer.stop.set()
+        self.producer.join()
+
+    def run(self) -> None:
+        """Run the model over every tile, streaming results into the sinks."""
+        try:
+            _run_tiles(self.producer, self.runner, self.feeder, self.plans, self.sinks)
+        except BaseException:
+            self.close()
+            raise
+
+    def finish(self, model_href: str) -> pystac.Item:
+        """Write the result files (COGs, quicklook) and describe them."""
+        try:
+            results, preview = _finish(self.sinks)
+        except BaseException:
+            self.close()
+            raise
+        self._open.close()
+        return result_item(self.stack, self.spec, model_href, self.grid, results, preview, self.item_dir)
+
+    def close(self) -> None:
+        """Stop reading and release files after a failure (safe to call twice)."""
+        for sink in self.sinks:
+            sink.close()
+        self._open.close()
+
+
+def _run_items(stacks: list[tuple[pystac.Item, ...]], start, model_href: str) -> list[pystac.Item]:
+    """Every stack's result Item; the next stack is opened (its reads begin) before the current one is written."""
+    results: list[pystac.Item] = []
+    current = start(stacks[0])
+    try:
+        for upcoming in [*stacks[1:], None]:
+            current.run()
+            following = start(upcoming) if upcoming is not None else None
             try:
-                _run_tiles(producer, item_runner, feeder, plans, sinks)
+                results.append(current.finish(model_href))
             except BaseException:
-                for sink in sinks:
-                    sink.close()
+                if following is not None:
+                    following.close()
                 raise
-            finally:
-                producer.stop.set()
-                producer.join()
-        results, preview = _finish(sinks)
-    return result_item(stack, spec, model_href, grid, results, preview, item_dir)
+            current = following
+    except BaseException:
+        if current is not None:
+            current.close()
+        raise
+    return results
 
 
 def _pinned(runner: ModelRunner, arrays: list[np.ndarray]) -> contextlib.AbstractContextManager:
@@ -324,8 +377,9 @@ def predict(model: str, inputs: str, output: Path, options: PredictOptions | Non
         inputs_read = [model, inputs, spec.model_asset.href, *local_files(items)]
         with atomic_output_dir(output, options.overwrite, inputs_read) as workdir:
             folds = FoldedRunners(runner)
-            results = [predict_item(stack, spec, runner, bound, sizes, workdir, options, model_href, folds)
-                       for stack in stacks]
+            with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
+                results = _run_items(stacks, lambda stack: _ItemRun(stack, spec, runner, bound, sizes, workdir,
+                                                                    options, folds), model_href)
             write_catalog(workdir, results, spec)
     finally:
         runner.close()
