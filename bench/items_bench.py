@@ -11,13 +11,12 @@ Item boundary — must not dominate), with the load.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import S2_BANDS, alternate, child, load, median, timed, write_cog, write_conv_model, write_item, write_mlm_item  # noqa: E402
+from common import S2_BANDS, bench_parser, alternate, child, load, median, run_predict, write_cog, write_conv_model, write_item, write_mlm_item  # noqa: E402
 
 SCALING = [{"type": "z-score", "mean": 1000.0, "stddev": 500.0}]
 
@@ -37,22 +36,13 @@ def catalog(workdir: Path, size: int, count: int) -> Path:
     return path
 
 
-def end_to_end(model: str, inputs: str, out: str) -> dict:
-    from mlmkit.predict import PredictOptions, predict
-
-    return timed(lambda: predict(model, inputs, Path(out), PredictOptions(overwrite=True)))
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_parser(__doc__, "/tmp/mlmkit-bench-items", rounds=3)
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--items", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/mlmkit-bench-items"))
-    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(end_to_end(*args.child[1:])))
+        print(json.dumps(run_predict(*args.child[1:])))
         return
     args.workdir.mkdir(parents=True, exist_ok=True)
     model = write_mlm_item(args.workdir / "model.json", write_conv_model(args.workdir / "bench-seg.onnx", 13, 4),

@@ -27,18 +27,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import S2_BANDS, alternate, child, cpu_seconds, median, timed, write_cog, write_conv_model, write_item, write_mlm_item  # noqa: E402
+from common import S2_BANDS, alternate, child, cpu_seconds, median, run_predict, write_cog, write_conv_model, write_item, write_mlm_item  # noqa: E402
 
 TILE = 256
 SCALING = [{"type": "z-score", "mean": 1000.0, "stddev": 500.0}]
 
 
 def end_to_end(model: str, scene: str, out: str, overlap: int, threads: int, batch: int) -> dict:
-    from mlmkit.predict import PredictOptions, predict
-
-    options = PredictOptions(tile_size=TILE, batch_size=batch, overlap=overlap, threads=threads or None,
-                             overwrite=True)
-    return timed(lambda: predict(model, scene, Path(out), options))
+    return run_predict(model, scene, out, tile_size=TILE, batch_size=batch, overlap=overlap, threads=threads or None)
 
 
 def model_only(model: str, scene: str, threads: int, batch: int, tiles: int) -> dict:

@@ -12,14 +12,13 @@ Mpx/s, CPU seconds, peak RSS (goal < 1.0 GiB) and the flatness 10980² / 2048² 
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import S2_BANDS, S2_GSD, alternate, child, load, median, timed, write_cog, write_conv_model, write_item, write_mlm_item  # noqa: E402
+from common import S2_BANDS, bench_parser, S2_GSD, alternate, child, load, median, run_predict, write_cog, write_conv_model, write_item, write_mlm_item  # noqa: E402
 
 CLASSES = 10
 SCALING = [{"type": "z-score", "mean": 1000.0, "stddev": 500.0}]
@@ -37,21 +36,12 @@ def scene(workdir: Path, size: int) -> Path:
     return write_item(folder / "item.json", assets, f"S2-tile-{size}")
 
 
-def end_to_end(model: str, item: str, out: str) -> dict:
-    from mlmkit.predict import PredictOptions, predict
-
-    return timed(lambda: predict(model, item, Path(out), PredictOptions(overwrite=True)))
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_parser(__doc__, "/tmp/mlmkit-bench-s2", rounds=1)
     parser.add_argument("--sizes", type=int, nargs="+", default=[2048, 10980])
-    parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/mlmkit-bench-s2"))
-    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(end_to_end(*args.child[1:])))
+        print(json.dumps(run_predict(*args.child[1:])))
         return
     args.workdir.mkdir(parents=True, exist_ok=True)
     model = write_mlm_item(args.workdir / "model.json", write_conv_model(args.workdir / "s2-10class.onnx", 13, CLASSES),

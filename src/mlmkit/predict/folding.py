@@ -7,8 +7,8 @@ does the rest: Cast → Sub → Div in front of its first node. The arithmetic i
 
 Measured on CPU (bench/README.md), onnxruntime does not fuse these nodes into the first convolution: they
 cost about what numpy's in-place scaling costs, and the second session costs start-up time and memory (~200
-MiB for a U-Net). So the fold is used where the model runs on a device (CUDA, TensorRT, OpenVINO): there it
-halves the bytes sent for 16-bit imagery and the scaling runs on the device.
+MiB for a U-Net). So the fold is used where the model runs on a GPU (CUDA, TensorRT, ...): there it halves
+the bytes copied to the device for 16-bit imagery, and the scaling runs on the device.
 """
 
 from __future__ import annotations

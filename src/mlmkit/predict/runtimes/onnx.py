@@ -32,7 +32,6 @@ _ORT_TYPES = {
 }
 GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider", "ROCMExecutionProvider",
                  "MIGraphXExecutionProvider", "DmlExecutionProvider")
-DEVICE_PROVIDERS = (*GPU_PROVIDERS, "OpenVINOExecutionProvider", "CoreMLExecutionProvider")
 BOUND_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")  # run with IO binding on "cuda"
 _CUDART = ("libcudart.so.12", "libcudart.so.11.0", "libcudart.so")
 _FAILURES = (ort.capi.onnxruntime_pybind11_state.Fail, ort.capi.onnxruntime_pybind11_state.InvalidGraph,
@@ -138,8 +137,8 @@ class OnnxRunner:
 
     @property
     def on_device(self) -> bool:
-        """Whether the model runs on an accelerator or a graph compiler (its first execution provider)."""
-        return self.session.get_providers()[0] in DEVICE_PROVIDERS
+        """Whether the model runs on a GPU (its first execution provider), where batches are copied to it."""
+        return self.session.get_providers()[0] in GPU_PROVIDERS
 
     def graph(self) -> onnx.ModelProto | None:
         """The ONNX graph, while its file is still there (local and cached models; not --no-cache downloads)."""
