@@ -131,7 +131,7 @@ def test_cli_exit_codes_and_lines(water_catalog: Path, tmp_path: Path, schema_di
     runner = CliRunner()
     ok = runner.invoke(main, ["validate", str(water_catalog.parent)])
     assert ok.exit_code == 0, ok.output
-    assert "1 valid" in ok.output
+    assert "3 documents valid" in ok.output  # catalog, collection, item
 
     item = item_path(water_catalog)
     data = json.loads(item.read_text())

@@ -14,6 +14,7 @@ import pystac
 from mlmkit.atomic import atomic_output_dir
 from mlmkit.errors import InvalidInput
 from mlmkit.stacio import is_url, iter_items, read_stac
+from mlmkit.stacwrite import save_catalog
 
 
 def _copy_local_assets(item: pystac.Item, item_dir: Path) -> None:
@@ -68,5 +69,5 @@ def merge_catalogs(sources: list[str], outdir: str | Path, overwrite: bool = Fal
             item_dir = Path(item.get_self_href()).parent
             item_dir.mkdir(parents=True)
             _copy_local_assets(item, item_dir)
-        catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
+        save_catalog(catalog)
     return Path(outdir) / "catalog.json"

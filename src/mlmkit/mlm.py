@@ -23,6 +23,8 @@ SUPPORTED_VERSIONS = ("1.3.0", "1.4.0", "1.5.0", "1.5.1", "1.5.2")
 RUNTIME_ROLES = ("mlm:training-runtime", "mlm:inference-runtime", "mlm:source_code", "mlm:container")
 _MLM_URL = re.compile(r"/mlm(?:-extension)?/v(\d+\.\d+\.\d+)/schema\.json$")
 _BAND_LISTS = ("bands", "eo:bands", "raster:bands")
+# A container asset's href is an image reference (REGISTRY/IMAGE:TAG or IMAGE@sha256:...), not a file.
+OCI_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
 
 
 class DimRole(str, Enum):
@@ -182,6 +184,12 @@ class ModelSpec:
         return next((asset for asset in self.runtime_assets if role in asset.roles), None)
 
 
+def is_container_asset(asset: dict) -> bool:
+    """Whether an asset (as JSON) names a container image rather than a file."""
+    return "mlm:container" in (asset.get("roles") or []) or str(asset.get("type", "")).startswith(
+        "application/vnd.oci.image")
+
+
 def mlm_version(data: dict) -> str | None:
     """The MLM version an Item declares in `stac_extensions`, or None if it declares none."""
     for url in data.get("stac_extensions", []):
@@ -319,15 +327,28 @@ def _band_info(item: pystac.Item, model_asset: dict) -> dict[str, dict]:
     return info
 
 
+def is_onnx_asset(href: str, media_type: str | None, artifact_type: str | None) -> bool:
+    """Whether an MLM model asset designates an ONNX file."""
+    hints = " ".join(filter(None, (media_type, artifact_type))).lower()
+    return "onnx" in hints or href.lower().endswith(".onnx")
+
+
+def _model_assets(item: pystac.Item) -> list[tuple[str, pystac.Asset]]:
+    """The assets with the mlm:model role, the ONNX ones first: MLM allows several (e.g. ONNX and the
+    torch.save checkpoint of the same model), told apart by mlm:artifact_type, and mlmkit runs ONNX."""
+    models = [(key, asset) for key, asset in item.assets.items() if "mlm:model" in (asset.roles or [])]
+    return sorted(models, key=lambda entry: not is_onnx_asset(
+        entry[1].href.split("?")[0], entry[1].media_type, entry[1].extra_fields.get("mlm:artifact_type")))
+
+
 def _model_asset(item: pystac.Item, base: str | None) -> tuple[ModelAsset, dict]:
-    for key, asset in item.assets.items():
-        if "mlm:model" in (asset.roles or []):
-            extra = asset.extra_fields
-            return ModelAsset(
-                key=key, href=resolve_href(asset.href, base), media_type=asset.media_type,
-                roles=tuple(asset.roles or ()), artifact_type=extra.get("mlm:artifact_type"),
-                file_size=extra.get("file:size"), file_checksum=extra.get("file:checksum"), title=asset.title,
-            ), extra
+    for key, asset in _model_assets(item):
+        extra = asset.extra_fields
+        return ModelAsset(
+            key=key, href=resolve_href(asset.href, base), media_type=asset.media_type,
+            roles=tuple(asset.roles or ()), artifact_type=extra.get("mlm:artifact_type"),
+            file_size=extra.get("file:size"), file_checksum=extra.get("file:checksum"), title=asset.title,
+        ), extra
     raise InvalidInput(f"item {item.id!r} has no asset with role 'mlm:model'; expected one model asset")
 
 

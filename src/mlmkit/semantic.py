@@ -15,8 +15,9 @@ import pystac
 
 from mlmkit.checksum import verify_checksum
 from mlmkit.errors import InvalidInput
-from mlmkit.mlm import SUPPORTED_VERSIONS, DimRole, ModelSpec, mlm_version, spec_from_item
-from mlmkit.onnxinfo import TensorInfo, is_onnx_asset, read_graph
+from mlmkit.mlm import (SUPPORTED_VERSIONS, DimRole, ModelSpec, is_container_asset, is_onnx_asset, mlm_version,
+                        spec_from_item)
+from mlmkit.onnxinfo import TensorInfo, read_graph
 from mlmkit.stacio import is_url, resolve_href, stac_from_dict
 
 Finding = tuple[str, str]
@@ -50,7 +51,7 @@ def asset_file_findings(data: dict, href: str | None) -> Iterator[Finding]:
     if not isinstance(assets, dict):  # the schema check reports it
         return
     for key, asset in assets.items():
-        if not isinstance(asset, dict):
+        if not isinstance(asset, dict) or is_container_asset(asset):
             continue
         path = _local_file(asset.get("href"), href)
         if path is None:

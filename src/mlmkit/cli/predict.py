@@ -6,7 +6,9 @@ from pathlib import Path
 
 import click
 
+from mlmkit.cli.options import progress_options
 from mlmkit.predict import PredictOptions, predict as run_predict
+from mlmkit.progress import Progress
 
 
 @click.command()
@@ -31,13 +33,15 @@ from mlmkit.predict import PredictOptions, predict as run_predict
 @click.option("--allow-python-expressions", is_flag=True,
               help="Trust 'python' pre-processing expressions in the MLM Item (imports and runs that code).")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
+@progress_options
 def predict(model: str, inputs: str, output: Path, tile_size: int | None, overlap: int, blend: str, batch_size: int,
             threads: int | None, providers: str | None, probabilities: bool, resolution: float | None,
-            resampling: str | None, allow_python_expressions: bool, overwrite: bool) -> None:
+            resampling: str | None, allow_python_expressions: bool, overwrite: bool, progress: Progress) -> None:
     """Run the model an MLM Item describes over STAC imagery; write COGs and a STAC catalog.
 
     Bands, scaling, band math, tile size and classes all come from the MLM Item; the output catalog
-    links each result to its source Item and to the model.
+    links each result to its source Item and to the model. Progress goes to stderr: a bar per item
+    (tiles, Mpx/s, ETA) on a terminal, one summary line per item otherwise.
 
     \b
     Example:
@@ -47,7 +51,7 @@ def predict(model: str, inputs: str, output: Path, tile_size: int | None, overla
         tile_size=tile_size, overlap=overlap, blend=blend, batch_size=batch_size, threads=threads,
         providers=tuple(p.strip() for p in providers.split(",") if p.strip()) if providers else None,
         probabilities=probabilities, resolution=resolution, resampling=resampling,
-        allow_python=allow_python_expressions, overwrite=overwrite,
+        allow_python=allow_python_expressions, overwrite=overwrite, progress=progress,
     )
     catalog = run_predict(model, inputs, output, options)
     click.echo(str(catalog))

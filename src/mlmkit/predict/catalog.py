@@ -18,6 +18,7 @@ from mlmkit import __version__
 from mlmkit.checksum import file_checksum
 from mlmkit.mlm import ModelSpec
 from mlmkit.predict.reader import Grid
+from mlmkit.stacwrite import save_catalog
 
 EXTENSIONS = [
     "https://stac-extensions.github.io/projection/v2.0.0/schema.json",
@@ -128,5 +129,5 @@ def write_catalog(outdir: Path, items: list[pystac.Item], spec: ModelSpec) -> Pa
     for item in items:
         catalog.add_item(item)
     catalog.normalize_hrefs(f"{outdir}/")  # trailing slash: the temp dir name has a suffix
-    catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
+    save_catalog(catalog)
     return outdir / "catalog.json"

@@ -22,14 +22,16 @@ from rasterio.windows import Window
 from mlmkit.atomic import atomic_output_dir
 from mlmkit.errors import InvalidInput
 from mlmkit.mlm import ModelSpec, read_model
+from mlmkit.predict.bands import BandRef
 from mlmkit.predict.binding import BoundInput, batch_size, bind_inputs, bind_item, fixed_batch, tile_shape
 from mlmkit.predict.catalog import RasterResult, result_item, slug, write_catalog
 from mlmkit.predict.postprocess import OutputPlan, classes_field, plan_output
-from mlmkit.predict.reader import WindowReader, choose_grid
+from mlmkit.predict.reader import Grid, WindowReader, choose_grid
 from mlmkit.predict.runtime import ModelRunner
 from mlmkit.predict.sinks import PixelSink, Sink, TileSink
 from mlmkit.predict.tiler import TileLayout
 from mlmkit.predict.writer import quicklook, to_cog
+from mlmkit.progress import QUIET, Progress, Task
 from mlmkit.stacio import iter_items
 
 QUEUE_DEPTH = 2
@@ -54,6 +56,7 @@ class PredictOptions:
     resampling: str | None = None       # default: from the inputs' resize_type, else bilinear
     allow_python: bool = False          # trust `python` expressions in the MLM Item
     overwrite: bool = False
+    progress: Progress = field(default_factory=lambda: Progress(QUIET))  # tiles per item, -v details
 
 
 @dataclass
@@ -169,7 +172,7 @@ def _output_plans(spec: ModelSpec, runner: ModelRunner, raw: list[np.ndarray], t
 
 
 def _run_tiles(producer: _Producer, runner: ModelRunner, bound: list[BoundInput], plans: list[OutputPlan],
-               sinks: list[Sink]) -> None:
+               sinks: list[Sink], task: Task) -> None:
     last_col = len(producer.layout.cols) - 1
     fixed = fixed_batch(bound)  # a model with a fixed batch size gets full (partly stale) buffers
     for batch in producer.batches():
@@ -187,6 +190,15 @@ def _run_tiles(producer: _Producer, runner: ModelRunner, bound: list[BoundInput]
             if tile.col == last_col:
                 for sink in sinks:
                     sink.end_row(tile.row)
+        task.advance(len(batch.tiles))
+
+
+def _result_keys(plans: list[OutputPlan]) -> list[str]:
+    """Asset keys and file names, named for what they hold: `classes` for a class map (its scores then are
+    `scores`), else the output's name; with several outputs a class map is prefixed by its output's name."""
+    prefix = len(plans) > 1
+    return [(f"{slug(plan.output.name)}-" if prefix else "") + "classes" if plan.is_classes else slug(plan.output.name)
+            for plan in plans]
 
 
 def _finish(sinks: list[Sink], item_dir: Path) -> tuple[list[RasterResult], Path | None]:
@@ -200,13 +212,23 @@ def _finish(sinks: list[Sink], item_dir: Path) -> tuple[list[RasterResult], Path
                                     sink.grid, plan.dtype.name, plan.nodata, bands,
                                     classes_field(plan) if plan.is_classes else None))
         if len(paths) > 1:
-            scores = to_cog(paths[1], item_dir / f"{sink.key}-scores.tif", categorical=False)
+            scores_key = sink.key.removesuffix("classes") + "scores"  # scores come with class maps only
+            scores = to_cog(paths[1], item_dir / f"{scores_key}.tif", categorical=False)
             names = [c["name"] for c in classes_field(plan)[:-1]]
-            results.append(RasterResult(f"{sink.key}-scores", scores, f"{plan.output.name} class scores", sink.grid,
+            results.append(RasterResult(scores_key, scores, f"{plan.output.name} class scores", sink.grid,
                                         "float32", float("nan"), names))
         if preview is None:
-            preview = quicklook(cog, item_dir / "quicklook.png", sink.colormap)
+            legend = {c["value"]: c["name"] for c in classes_field(plan)[:-1]} if plan.is_classes else None
+            preview = quicklook(cog, item_dir / "quicklook.png", sink.colormap, legend)
     return results, preview
+
+
+def _describe_run(progress: Progress, item: pystac.Item, refs: list[BandRef], grid: Grid, layout: TileLayout) -> None:
+    """The -v details of one item: which asset band feeds each model band, the grid, the tiles."""
+    progress.detail(f"{item.id}: bands " + ", ".join(f"{ref.name} <- {ref.asset}[{ref.index}]" for ref in refs))
+    progress.detail(f"{item.id}: grid {grid.width}x{grid.height} px, resolution {grid.resolution:g}, {grid.crs}")
+    progress.detail(f"{item.id}: {len(layout.rows)}x{len(layout.cols)} tiles of {layout.tile_w}x{layout.tile_h} px, "
+                    f"overlap {layout.overlap}")
 
 
 def predict_item(item: pystac.Item, spec: ModelSpec, runner: ModelRunner, bound: list[BoundInput],
@@ -220,7 +242,8 @@ def predict_item(item: pystac.Item, spec: ModelSpec, runner: ModelRunner, bound:
     layout = TileLayout(grid.height, grid.width, tile[0], tile[1], overlap)
     item_dir = workdir / f"{item.id}-{slug(spec.name)}"
     item_dir.mkdir(parents=True, exist_ok=True)
-    keys = [slug(plan.output.name) for plan in plans]
+    _describe_run(options.progress, item, refs, grid, layout)
+    keys = _result_keys(plans)
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), \
             WindowReader(refs, grid, _resampling(options, bound)) as reader:
         sinks: list[Sink] = [
@@ -231,7 +254,9 @@ def predict_item(item: pystac.Item, spec: ModelSpec, runner: ModelRunner, bound:
         producer = _Producer(reader, layout, bound, batch_size(bound, options.batch_size))
         producer.start()
         try:
-            _run_tiles(producer, runner, bound, plans, sinks)
+            tiles = len(layout.rows) * len(layout.cols)
+            with options.progress.task(f"predict {item.id}", tiles, "tiles", grid.width * grid.height) as task:
+                _run_tiles(producer, runner, bound, plans, sinks, task)
         except BaseException:
             for sink in sinks:
                 sink.close()
@@ -256,6 +281,7 @@ def predict(model: str, inputs: str, output: Path, options: PredictOptions | Non
         raise InvalidInput(f"{inputs} holds no STAC Items; expected an Item or a catalog with Items")
     model_href = spec.self_href or str(model)
     runner = ModelRunner(spec.model_asset, options.threads, options.providers)
+    options.progress.detail(f"model {spec.name}: onnxruntime providers {', '.join(runner.session.get_providers())}")
     try:
         bound = bind_inputs(spec, runner, options.allow_python)
         with atomic_output_dir(output, options.overwrite) as workdir:

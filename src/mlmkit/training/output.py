@@ -14,9 +14,10 @@ import torch
 from PIL import Image, ImageDraw
 from pystac.utils import make_relative_href
 
+from mlmkit.drawing import PAD, TEXT_SIZE, font, text_width, vertical_text
 from mlmkit.errors import InvalidInput
-from mlmkit.mlm_item import ModelMetadata, build_model_item, write_model_catalog
-from mlmkit.release import PACKAGES, packages_dir
+from mlmkit.mlm_item import ModelMetadata, build_model_item, model_asset_bands, write_model_catalog
+from mlmkit.release import INFERENCE_IMAGE, PACKAGES, packages_dir, source_code_url
 from mlmkit.stacio import is_url
 from mlmkit.training.catalog_reader import TrainingData
 from mlmkit.training.layout import ML_AOI_EXT, SEGMENTATION
@@ -24,7 +25,17 @@ from mlmkit.training.models import ARCHITECTURES
 from mlmkit.training.stats import BandStats
 from mlmkit.training.trainer import TrainConfig, TrainResult
 
-CELL = 48
+CELL = 56
+PYTORCH_MEDIA_TYPE = "application/octet-stream; framework=pytorch"
+# The papers that introduced the architectures mlmkit trains (sci:publications of the trained models).
+PUBLICATIONS = {
+    "unet": {"doi": "10.1007/978-3-319-24574-4_28",
+             "citation": "Ronneberger, O., Fischer, P., Brox, T. (2015). U-Net: Convolutional Networks for Biomedical "
+                         "Image Segmentation. MICCAI 2015, LNCS 9351, 234-241."},
+    "resnet18": {"doi": "10.1109/CVPR.2016.90",
+                 "citation": "He, K., Zhang, X., Ren, S., Sun, J. (2016). Deep Residual Learning for Image "
+                             "Recognition. CVPR 2016, 770-778."},
+}
 
 
 class _DerivedFromLink(pystac.Link):
@@ -53,6 +64,10 @@ class RunInfo:
     onnx_max_abs_diff: float
     training_cwl: str | None = None
     inference_cwl: str | None = None
+    version: str = "1.0.0"
+    experimental: bool = False
+    citation: str | None = None
+    doi: str | None = None
 
 
 def runtime_hrefs(training: str | None, inference: str | None) -> dict[str, str]:
@@ -85,24 +100,37 @@ def metrics_document(data: TrainingData, result: TrainResult, run: RunInfo) -> d
 
 
 def confusion_png(matrix: np.ndarray, names: list[str], path: Path) -> None:
-    """Row-normalised confusion matrix (rows: truth, columns: prediction) with counts."""
+    """Row-normalised confusion matrix with counts: true classes down the rows, predicted across the columns,
+    full class names and axis titles."""
     matrix = np.asarray(matrix)
     k = len(names)
-    margin = 8 + 7 * max(len(n) for n in names)
-    image = Image.new("RGB", (margin + k * CELL + 8, margin + k * CELL + 8), "white")
+    label = max(text_width(name) for name in names) + 2 * PAD
+    axis = TEXT_SIZE + 2 * PAD
+    title_h = TEXT_SIZE + 2 + 2 * PAD
+    left, top = axis + label, title_h + axis + label
+    title = "Validation confusion matrix (counts; shade: share of the true class)"
+    image = Image.new("RGBA", (max(left + k * CELL + PAD, text_width(title) + 2 * PAD), top + k * CELL + PAD), "white")
     draw = ImageDraw.Draw(image)
+    draw.text(((image.width - text_width(title)) // 2, PAD), title, fill="black", font=font())
+    heading = "predicted class"
+    draw.text((left + (k * CELL - text_width(heading)) // 2, title_h), heading, fill="black", font=font())
+    true_axis = vertical_text("true class")
+    image.alpha_composite(true_axis, (PAD // 2, top + max(0, (k * CELL - true_axis.height) // 2)))
     rows = matrix.sum(axis=1, keepdims=True)
     share = np.divide(matrix, rows, out=np.zeros(matrix.shape, dtype=float), where=rows > 0)
     for i, name in enumerate(names):
-        draw.text((4, margin + i * CELL + CELL // 2 - 5), name, fill="black")
-        draw.text((margin + i * CELL + 2, margin - 14 - (i % 2) * 12), name[:8], fill="black")
+        draw.text((left - PAD - text_width(name), top + i * CELL + (CELL - TEXT_SIZE) // 2), name, fill="black",
+                  font=font())
+        column = vertical_text(name)
+        image.alpha_composite(column, (left + i * CELL + (CELL - column.width) // 2, top - PAD - column.height))
         for j in range(k):
             shade = int(255 * (1 - share[i, j]))
-            box = (margin + j * CELL, margin + i * CELL, margin + (j + 1) * CELL - 1, margin + (i + 1) * CELL - 1)
+            box = (left + j * CELL, top + i * CELL, left + (j + 1) * CELL - 1, top + (i + 1) * CELL - 1)
             draw.rectangle(box, fill=(shade, shade, 255), outline="grey")
-            draw.text((box[0] + 4, box[1] + CELL // 2 - 5), str(int(matrix[i, j])),
-                      fill="white" if share[i, j] > 0.5 else "black")
-    image.save(path)
+            count = str(int(matrix[i, j]))
+            draw.text((box[0] + (CELL - text_width(count, TEXT_SIZE - 2)) // 2, box[1] + (CELL - TEXT_SIZE) // 2),
+                      count, fill="white" if share[i, j] > 0.5 else "black", font=font(TEXT_SIZE - 2))
+    image.convert("RGB").save(path)
 
 
 def _extent(data: TrainingData) -> tuple[list[float], str, str]:
@@ -141,18 +169,36 @@ def model_metadata(data: TrainingData, stats: BandStats, config: TrainConfig, re
         input_name="input", output_name="logits",
         description=(f"{ARCHITECTURES[config.arch][2]} trained by mlmkit on {data.source} for {data.task}; "
                      "inputs are z-scored per band with the training split's statistics; outputs are class logits."),
-        keywords=["mlmkit", data.task], extra_properties=metrics)
+        keywords=["mlmkit", data.task], extra_properties=metrics,
+        processing_level=data.processing.get("processing:level"),
+        processing_lineage=data.processing.get("processing:lineage"),
+        source_code=source_code_url(), entrypoint="mlmkit.predict:predict", container=INFERENCE_IMAGE,
+        citation=run.citation, doi=run.doi,
+        publications=[PUBLICATIONS[config.arch]] if config.arch in PUBLICATIONS else [],
+        version=run.version, experimental=run.experimental)
+
+
+def _checkpoint_asset(meta: ModelMetadata, arch: str) -> pystac.Asset:
+    """The best epoch's state_dict: the same model for PyTorch (built by the source code's build_model), so it
+    is a model asset too (MLM allows mlm:artifact_type only there), told apart by its artifact type."""
+    return pystac.Asset("", f"{meta.name} best-epoch PyTorch state_dict",
+                        description=f"torch.load() it into mlmkit.training.models.build_model({arch!r}, ...) "
+                                    "of the source code; the ONNX `model` asset needs no code",
+                        media_type=PYTORCH_MEDIA_TYPE, roles=["mlm:model", "mlm:weights", "mlm:checkpoint"],
+                        extra_fields={"mlm:artifact_type": "torch.save", **model_asset_bands(meta)})
 
 
 def write_output_catalog(outdir: Path, workdir: Path, onnx_path: Path, data: TrainingData, stats: BandStats,
-                         config: TrainConfig, result: TrainResult, run: RunInfo, overwrite: bool = False) -> Path:
+                         config: TrainConfig, result: TrainResult, run: RunInfo, overwrite: bool = False,
+                         schema_dir: Path | None = None) -> Path:
     """Write the model catalog at `outdir` from artefacts prepared in `workdir`."""
     names = [c.name for c in data.classes]
     metrics_path, png_path, checkpoint = workdir / "metrics.json", workdir / "confusion_matrix.png", workdir / "best.pt"
     metrics_path.write_text(json.dumps(metrics_document(data, result, run), indent=2))
     confusion_png(result.validation_confusion, names, png_path)
     torch.save(result.model.state_dict(), checkpoint)
-    item = build_model_item(onnx_path, model_metadata(data, stats, config, result, run))
+    meta = model_metadata(data, stats, config, result, run)
+    item = build_model_item(onnx_path, meta)
     item.stac_extensions.append(ML_AOI_EXT)
     for split, split_data in data.splits.items():
         for href in split_data.collections:
@@ -161,11 +207,10 @@ def write_output_catalog(outdir: Path, workdir: Path, onnx_path: Path, data: Tra
     extra = {
         "metrics": (metrics_path, pystac.Asset("", "training and validation metrics", media_type="application/json",
                                                roles=["metadata"])),
-        "confusion-matrix": (png_path, pystac.Asset("", "validation confusion matrix (rows: truth)",
+        "confusion-matrix": (png_path, pystac.Asset("", "validation confusion matrix (rows: true class, "
+                                                        "columns: predicted class)",
                                                     media_type="image/png", roles=["overview", "visual"])),
-        "checkpoint": (checkpoint, pystac.Asset("", "best-epoch PyTorch state_dict",
-                                                media_type="application/octet-stream; framework=pytorch",
-                                                roles=["mlm:weights", "mlm:checkpoint"])),
+        "checkpoint": (checkpoint, _checkpoint_asset(meta, config.arch)),
     }
     return write_model_catalog(item, onnx_path, outdir, extra, runtime_hrefs(run.training_cwl, run.inference_cwl),
-                               overwrite)
+                               overwrite, schema_dir)

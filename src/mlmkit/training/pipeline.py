@@ -37,8 +37,13 @@ def train_model(data: str, outdir: str | Path, *, task: str | None = None, arch:
                 epochs: int = 10, batch_size: int = 32, lr: float = 1e-3, seed: int = 0, width: int | None = None,
                 device: str | None = None, bands: Sequence[str] = (), model_id: str | None = None,
                 training_cwl: str | None = None, inference_cwl: str | None = None, overwrite: bool = False,
-                progress: bool = True) -> TrainSummary:
-    """Train on the training catalog `data` and write the model catalog to `outdir`."""
+                progress: bool = True, version: str = "1.0.0", experimental: bool = False,
+                citation: str | None = None, doi: str | None = None, schema_dir: Path | None = None) -> TrainSummary:
+    """Train on the training catalog `data` and write the model catalog to `outdir`.
+
+    `version`, `experimental`, `citation` and `doi` describe the model in its Item (version and scientific
+    extensions); `schema_dir` is the offline schema mirror the catalog is validated against.
+    """
     outdir = Path(outdir)
     check_output_dir(outdir, overwrite)  # fail before training, not after it
     if epochs < 1 or batch_size < 1 or lr <= 0:
@@ -55,6 +60,7 @@ def train_model(data: str, outdir: str | Path, *, task: str | None = None, arch:
         onnx_path = Path(tmp) / "model.onnx"
         export_onnx(result.model, onnx_path, real_batches[0], dynamic_hw=training.task == SEGMENTATION)
         max_diff = compare_onnx(result.model, onnx_path, real_batches)
-        run = RunInfo(run_id, max_diff, training_cwl, inference_cwl)
-        catalog = write_output_catalog(outdir, Path(tmp), onnx_path, training, stats, config, result, run, overwrite)
+        run = RunInfo(run_id, max_diff, training_cwl, inference_cwl, version, experimental, citation, doi)
+        catalog = write_output_catalog(outdir, Path(tmp), onnx_path, training, stats, config, result, run, overwrite,
+                                       schema_dir)
     return TrainSummary(catalog, result, max_diff, {s: len(d.images) for s, d in training.splits.items()})
