@@ -66,7 +66,7 @@ class Task:
         return ", ".join(parts)
 
     def bar_line(self, elapsed: float) -> str:
-        """`label |#####     | 12/64 tiles  3.1 tiles/s, 0.82 Mpx/s  ETA 0:17`."""
+        """`label |#####     | 12/64 tiles  ETA 0:17  3.1 tiles/s, 0.82 Mpx/s`."""
         if self.total:
             filled = min(BAR_WIDTH, BAR_WIDTH * self.done // self.total)
             amount = f"{_amount(self.done, self.unit)}/{_amount(self.total, self.unit)}" if self.unit == BYTES \
@@ -74,11 +74,11 @@ class Task:
             line = f"{self.label} |{'#' * filled}{' ' * (BAR_WIDTH - filled)}| {amount}"
         else:
             line = f"{self.label}: {_amount(self.done, self.unit)}"
+        if self.total and self.done:  # before the rates: narrow terminals cut the line's end
+            line += f"  ETA {_duration(elapsed * (self.total - self.done) / self.done)}"
         rates = self.rates(elapsed)
         if rates:
             line += f"  {rates}"
-        if self.total and self.done:
-            line += f"  ETA {_duration(elapsed * (self.total - self.done) / self.done)}"
         return line
 
     def summary(self, elapsed: float) -> str:

@@ -198,6 +198,7 @@ class TrainingCatalogWriter:
                                                 roles=label_asset["roles"], extra_fields=label_extra))
         if info.source_href:
             item.add_link(pystac.Link("source", info.source_href, media_type=info.source_type,
+                                      title="imagery the labels were drawn on",
                                       extra_fields={"label:assets": [LABELS_KEY]}))
         item.set_self_href(str(self._item_dir(info) / f"{info.chip_id}.json"))
         self.items[info.split].append(item)
