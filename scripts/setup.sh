@@ -16,8 +16,8 @@ TORCH_VERSION=${TORCH_VERSION:-2.13.0}
 TORCH_CPU_INDEX=${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}
 PROBE_TIMEOUT_S=${PROBE_TIMEOUT_S:-5}
 
-"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
-  || { echo "setup.sh: $("$PYTHON" --version 2>&1) found; mlmkit needs Python >= 3.11 (set PYTHON=python3.11)" >&2; exit 1; }
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+  || { echo "setup.sh: PYTHON=$PYTHON is not Python >= 3.11, which mlmkit needs (set PYTHON=python3.11)" >&2; exit 1; }
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
