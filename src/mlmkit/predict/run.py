@@ -26,6 +26,7 @@ from rasterio.windows import Window
 from mlmkit.atomic import atomic_output_dir
 from mlmkit.errors import InvalidInput, ModelRunError, TileSizeError
 from mlmkit.mlm import ModelSpec, read_model
+from mlmkit.predict.bands import BandRef
 from mlmkit.predict.binding import BoundInput, bind_inputs, bind_item, input_geometry, preview_sources, stack_depth
 from mlmkit.predict.catalog import Result, result_item, slug, stack_id, write_catalog
 from mlmkit.predict.feeders import Feeder, make_feeder
@@ -39,6 +40,7 @@ from mlmkit.predict.tiler import TileLayout
 from mlmkit.predict.writer import quicklook_shape
 from mlmkit.safepath import safe_name
 from mlmkit.stacio import iter_items, local_files
+from mlmkit.progress import QUIET, Progress, Task
 
 QUEUE_DEPTH = 2
 _RESIZE = {"interpolation-nearest": Resampling.nearest, "interpolation-linear": Resampling.bilinear,
@@ -70,6 +72,7 @@ class PredictOptions:
     model_asset: str | None = None      # which mlm:model asset to run (default: ONNX first)
     model_cache: bool = True            # keep downloaded models in the cache (keyed by file:checksum)
     allow_native_code: bool = False     # load AOTInductor packages (compiled shared libraries)
+    progress: Progress = field(default_factory=lambda: Progress(QUIET))  # tiles per item, -v details
 
 
 @dataclass
@@ -164,7 +167,7 @@ def _resampling(options: PredictOptions, bound: list[BoundInput]) -> Resampling:
 
 
 def _run_tiles(producer: _Producer, runner: ModelRunner, feeder: Feeder, plans: list[Plan],
-               sinks: list[Sink]) -> None:
+               sinks: list[Sink], task: Task) -> None:
     last_col = len(producer.layout.cols) - 1
     fit = producer.fit
     for batch in producer.batches():
@@ -181,6 +184,7 @@ def _run_tiles(producer: _Producer, runner: ModelRunner, feeder: Feeder, plans: 
             if tile.col == last_col:
                 for sink in sinks:
                     sink.end_row(tile.row)
+        task.advance(len(batch.tiles))
 
 
 def _finish(sinks: list[Sink]) -> tuple[list[Result], Path | None]:
@@ -190,6 +194,14 @@ def _finish(sinks: list[Sink]) -> tuple[list[Result], Path | None]:
         results += files
         preview = preview or look
     return results, preview
+
+
+def _describe_run(progress: Progress, name: str, refs: list[BandRef], grid: Grid, layout: TileLayout) -> None:
+    """The -v details of one item: which asset band feeds each model band, the grid, the tiles."""
+    progress.detail(f"{name}: bands " + ", ".join(f"{ref.name} <- {ref.asset}[{ref.index}]" for ref in refs))
+    progress.detail(f"{name}: grid {grid.width}x{grid.height} px, resolution {grid.resolution:g}, {grid.crs}")
+    progress.detail(f"{name}: {len(layout.rows)}x{len(layout.cols)} tiles of {layout.tile_w}x{layout.tile_h} px, "
+                    f"overlap {layout.overlap}")
 
 
 def _grid(hrefs: list[str], requested: float | None, model_resolution: float | None) -> Grid:
@@ -233,6 +245,7 @@ def predict_item(stack: tuple[pystac.Item, ...], spec: ModelSpec, runner: ModelR
     layout = TileLayout(grid.height, grid.width, tile[0], tile[1], overlap)
     item_dir = workdir / safe_name(f"{stack_id(stack)}-{slug(spec.name)}")  # the real ids stay in the JSON
     item_dir.mkdir(parents=True, exist_ok=True)
+    _describe_run(options.progress, stack_id(stack), refs, grid, layout)
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), \
             WindowReader(refs, grid, _resampling(options, bound)) as reader:
         names = preview_sources(bound, spec.band_info)
@@ -240,17 +253,20 @@ def predict_item(stack: tuple[pystac.Item, ...], spec: ModelSpec, runner: ModelR
                               lambda: reader.preview(names, quicklook_shape(grid.width, grid.height)))
         sinks = [plan.sink(context) for plan in plans]
         producer = _Producer(reader, layout, bound, feeder.tiles_per_batch(options.batch_size), _fit(bound, layout))
-        producer.start()
-        try:
-            _run_tiles(producer, runner, feeder, plans, sinks)
-        except BaseException:
-            for sink in sinks:
-                sink.close()
-            raise
-        finally:
-            producer.stop.set()
-            producer.join()
-        results, preview = _finish(sinks)
+        tiles = len(layout.rows) * len(layout.cols)
+        # the item's summary line comes once its files are written, not when its last tile is computed
+        with options.progress.task(f"predict {stack_id(stack)}", tiles, "tiles", grid.width * grid.height) as task:
+            producer.start()
+            try:
+                _run_tiles(producer, runner, feeder, plans, sinks, task)
+            except BaseException:
+                for sink in sinks:
+                    sink.close()
+                raise
+            finally:
+                producer.stop.set()
+                producer.join()
+            results, preview = _finish(sinks)
     return result_item(stack, spec, model_href, grid, results, preview, item_dir)
 
 
@@ -276,7 +292,9 @@ def predict(model: str, inputs: str, output: Path, options: PredictOptions | Non
         raise InvalidInput(f"{inputs} holds no STAC Items; expected an Item or a catalog with Items")
     model_href = spec.self_href or str(model)
     runner = open_runtime(spec, RuntimeOptions(options.threads, options.providers, options.device, options.model_asset,
-                                               options.model_cache, options.allow_native_code))
+                                               options.model_cache, options.allow_native_code,
+                                               options.progress.download_hook("download model")))
+    options.progress.detail(f"model {spec.name}: {runner.description}")
     try:
         bound = bind_inputs(spec, runner, options.allow_python, options.time_steps)
         stacks = stack_items(items, stack_depth(bound), _grid_key(bound, spec, options))

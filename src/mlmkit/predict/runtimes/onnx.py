@@ -65,6 +65,7 @@ class OnnxRunner:
         self.inputs = tuple(_spec(node) for node in self.session.get_inputs())
         self.outputs = tuple(_spec(node) for node in self.session.get_outputs())
         self._output_names = [spec.name for spec in self.outputs]
+        self.description = f"onnxruntime providers {', '.join(self.session.get_providers())} (onnxruntime {ort.__version__})"
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         try:
