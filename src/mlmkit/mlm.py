@@ -156,6 +156,7 @@ class RuntimeAsset:
     roles: tuple[str, ...]
     media_type: str | None
     title: str | None = None
+    file_checksum: str | None = None
 
 
 @dataclass(frozen=True)
@@ -334,7 +335,8 @@ def _model_asset(item: pystac.Item, base: str | None) -> tuple[ModelAsset, dict]
 def _runtime_assets(item: pystac.Item, base: str | None) -> tuple[RuntimeAsset, ...]:
     return tuple(
         RuntimeAsset(key=key, href=resolve_href(asset.href, base), roles=tuple(asset.roles or ()),
-                     media_type=asset.media_type, title=asset.title)
+                     media_type=asset.media_type, title=asset.title,
+                     file_checksum=asset.extra_fields.get("file:checksum"))
         for key, asset in item.assets.items()
         if set(asset.roles or ()) & set(RUNTIME_ROLES)
     )

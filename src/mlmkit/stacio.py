@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,18 @@ def read_json(href: str | Path) -> dict:
         raise InvalidInput(f"cannot read {href}: {exc}") from exc
     except ValueError as exc:
         raise InvalidInput(f"{href} is not valid JSON: {exc}") from exc
+
+
+def download(url: str, target: Path, what: str = "file") -> Path:
+    """Stream `url` into `target` (never held in memory); failures name what was being fetched."""
+    try:
+        with requests.get(url, stream=True, timeout=HTTP_TIMEOUT_S) as response:
+            response.raise_for_status()
+            with open(target, "wb") as stream:
+                shutil.copyfileobj(response.raw, stream)
+    except (requests.RequestException, OSError) as exc:
+        raise InvalidInput(f"cannot download {what} {url}: {exc}") from exc
+    return target
 
 
 def document_href(source: str | Path) -> str:

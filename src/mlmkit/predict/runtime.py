@@ -7,20 +7,18 @@ and only ONNX is accepted: other artifact types get an error naming what is supp
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-import requests
 
 from mlmkit.checksum import verify_checksum
 from mlmkit.errors import InvalidInput
 from mlmkit.mlm import ModelAsset
 from mlmkit.onnxinfo import is_onnx_asset
-from mlmkit.stacio import HTTP_TIMEOUT_S, is_url
+from mlmkit.stacio import download, is_url
 
 _ORT_TYPES = {
     "tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16,
@@ -47,15 +45,7 @@ def fetch(href: str, workdir: Path) -> Path:
         if not path.is_file():
             raise InvalidInput(f"model file {href} does not exist; expected the mlm:model asset's href to be readable")
         return path
-    target = workdir / (Path(href.split("?")[0]).name or "model.onnx")
-    try:
-        with requests.get(href, stream=True, timeout=HTTP_TIMEOUT_S) as response:
-            response.raise_for_status()
-            with open(target, "wb") as stream:
-                shutil.copyfileobj(response.raw, stream)
-    except (requests.RequestException, OSError) as exc:
-        raise InvalidInput(f"cannot download model {href}: {exc}") from exc
-    return target
+    return download(href, workdir / (Path(href.split("?")[0]).name or "model.onnx"), "model")
 
 
 def _providers(requested: tuple[str, ...] | None) -> list[str]:
