@@ -248,3 +248,14 @@ def test_package_without_a_single_workflow_needs_a_fragment(tmp_path: Path) -> N
     assert read_package(path, "other").process == f"{path}#other"
     with pytest.raises(InvalidInput, match="has no process 'missing'"):
         read_package(path, "missing")
+
+
+def test_an_output_name_cannot_leave_the_outdir(tmp_path: Path) -> None:
+    """Output ids are data: one that would name a directory above OUTDIR is refused."""
+    document = yaml.safe_load((CWL / "inference.cwl").read_text())
+    workflow = next(p for p in document["$graph"] if p["class"] == "Workflow")
+    workflow["outputs"] = {"..": workflow["outputs"]["results"]}
+    path = tmp_path / "escape.cwl"
+    path.write_text(yaml.safe_dump(document))
+    with pytest.raises(InvalidInput, match=r"names its output '\.\.'"):
+        read_package(path).result_output()

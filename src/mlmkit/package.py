@@ -9,6 +9,7 @@ so that `mlmkit run` can fill in a job order and find the result catalog.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from mlmkit.stacio import download, is_url
 INFERENCE = "mlm:inference-runtime"
 TRAINING = "mlm:training-runtime"
 _DIRECT = {INFERENCE: "`mlmkit predict` runs the model directly", TRAINING: "`mlmkit train` trains a model directly"}
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _SCALARS = {"int": (int,), "long": (int,), "float": (int, float), "double": (int, float), "boolean": (bool,)}
 
 
@@ -80,10 +82,12 @@ class Package:
         return found[0]
 
     def result_output(self) -> Parameter:
-        """The one Directory output: the catalog the run produces."""
+        """The one Directory output: the catalog the run produces, named so that it can name a directory."""
         found = [p for p in self.outputs.values() if p.accepts("Directory")]
         if len(found) != 1:
             raise InvalidInput(f"{self.process} has {len(found)} Directory outputs; expected exactly one result catalog")
+        if not _PLAIN_NAME.fullmatch(found[0].name):
+            raise InvalidInput(f"{self.process} names its output {found[0].name!r}; expected letters, digits, '_', '-', '.'")
         return found[0]
 
 
