@@ -161,6 +161,7 @@ class RuntimeAsset:
     roles: tuple[str, ...]
     media_type: str | None
     title: str | None = None
+    file_checksum: str | None = None
 
 
 @dataclass(frozen=True)
@@ -388,7 +389,8 @@ def _model_assets(item: pystac.Item, base: str | None) -> tuple[tuple[ModelAsset
 def _runtime_assets(item: pystac.Item, base: str | None) -> tuple[RuntimeAsset, ...]:
     return tuple(
         RuntimeAsset(key=key, href=resolve_href(asset.href, base), roles=tuple(asset.roles or ()),
-                     media_type=asset.media_type, title=asset.title)
+                     media_type=asset.media_type, title=asset.title,
+                     file_checksum=asset.extra_fields.get("file:checksum"))
         for key, asset in item.assets.items()
         if set(asset.roles or ()) & set(RUNTIME_ROLES)
     )
