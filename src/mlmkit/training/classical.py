@@ -24,7 +24,8 @@ from mlmkit.errors import InvalidInput, MlmkitError
 from mlmkit.mlm_item import ModelMetadata
 from mlmkit.training.catalog_reader import IGNORE_INDEX, SplitData, TrainingData, read_training_data
 from mlmkit.training.metrics import confusion_matrix, summarize
-from mlmkit.training.output import RunInfo, documentation, training_extent, validation_metrics, write_training_catalog
+from mlmkit.training.output import (RunInfo, check_model_id, documentation, training_extent, validation_metrics,
+                                    write_training_catalog)
 
 PIXEL_ARCHITECTURES = {"random-forest": "RandomForestClassifier", "gradient-boosting": "GradientBoostingClassifier"}
 PIXEL_TASKS = ["semantic-segmentation", "classification"]
@@ -154,6 +155,7 @@ def train_pixel_classifier(data: str, outdir: str | Path, *, task: str | None = 
     (`version` ... `schema_dir` as for `train_model`)."""
     outdir = Path(outdir)
     check_output_dir(outdir, overwrite)
+    check_model_id(model_id)
     if arch not in PIXEL_ARCHITECTURES:
         raise InvalidInput(f"unknown pixel architecture {arch!r}; expected one of {sorted(PIXEL_ARCHITECTURES)}")
     if trees < 1 or max_samples < 1:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +72,17 @@ class RunInfo:
     experimental: bool = False
     citation: str | None = None
     doi: str | None = None
+
+
+# mlm:name as the MLM v1.5.2 schema allows it; a trained model's id is its name too
+MLM_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_.\-\s]+[a-zA-Z0-9]$")
+
+
+def check_model_id(model_id: str | None) -> None:
+    """Refuse a --model-id the model Item could not carry as mlm:name, before any training time is spent."""
+    if model_id is not None and not MLM_NAME.fullmatch(model_id):
+        raise InvalidInput(f"model id {model_id!r} is not a valid mlm:name (the model's id is its name); expected a letter first, then letters, "
+                           "digits, '_', '.', '-' or spaces, ending in a letter or digit (e.g. unet-s2-water)")
 
 
 def runtime_hrefs(training: str | None, inference: str | None) -> dict[str, str]:

@@ -18,7 +18,7 @@ from mlmkit.training.export import compare_onnx, compare_program, export_onnx, e
 from mlmkit.training.layout import SEGMENTATION
 from mlmkit.training.models import DEFAULT_ARCH
 from mlmkit.training.net_catalog import write_output_catalog
-from mlmkit.training.output import RunInfo
+from mlmkit.training.output import RunInfo, check_model_id
 from mlmkit.training.stats import band_stats
 from mlmkit.training.trainer import TrainConfig, TrainResult, fit, pick_device
 
@@ -49,6 +49,7 @@ def train_model(data: str, outdir: str | Path, *, task: str | None = None, arch:
     """
     outdir = Path(outdir)
     check_output_dir(outdir, overwrite, [data])
+    check_model_id(model_id)
     if epochs < 1 or batch_size < 1 or lr <= 0:
         raise InvalidInput(f"epochs={epochs}, batch size={batch_size}, lr={lr}; expected positive values")
     training = read_training_data(data, task, bands)
