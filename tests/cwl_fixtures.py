@@ -6,6 +6,7 @@ assets as local files, so it can be mounted into a container as it is.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -18,10 +19,12 @@ from rasterio.windows import Window
 
 from predict_helpers import conv_model
 
+BIN = Path(sys.executable).parent
+
 BANDS = {"B04": "red", "B08": "nir"}
 EO_EXT = "https://stac-extensions.github.io/eo/v1.1.0/schema.json"
 # (col_off, row_off) of 256-pixel windows of the 10 m scene along the shore: land and water in each
-WINDOWS = [(1280, 0), (768, 768), (256, 1536)]
+WINDOWS = [(1280, 0), (768, 768), (256, 1536), (1024, 256)]
 SIZE = 256
 
 
@@ -88,3 +91,28 @@ def expected_vegetation(col: int, row: int) -> np.ndarray:
     window = Window(col, row, SIZE, SIZE)
     with rasterio.open(s2_dir() / "s2_B04.jp2") as red, rasterio.open(s2_dir() / "s2_B08.jp2") as nir:
         return (nir.read(1, window=window).astype(np.int32) > red.read(1, window=window)).astype(np.uint8)
+
+
+def validate_catalog(catalog: Path) -> None:
+    result = subprocess.run([BIN / "mlmkit", "validate", str(catalog)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def check_vegetation_results(results: Path, count: int) -> None:
+    """One result Item per staged scene, each class map exactly NIR > red over its window, assets local."""
+    catalog = json.loads((results / "catalog.json").read_text())
+    hrefs = sorted(link["href"] for link in catalog["links"] if link["rel"] == "item")
+    assert len(hrefs) == count
+    for n, href in enumerate(hrefs):
+        item_path = results / href
+        item = json.loads(item_path.read_text())
+        assert item["id"] == f"s2-window-{n}-nir-over-red"
+        assert all(asset["href"].startswith("./") for asset in item["assets"].values())
+        data = next(asset for asset in item["assets"].values() if "data" in asset["roles"])
+        with rasterio.open(item_path.parent / data["href"]) as dataset:
+            classes = dataset.read(1)
+            assert dataset.crs.to_epsg() == 32618 and dataset.shape == (SIZE, SIZE)
+        expected = expected_vegetation(*WINDOWS[n])
+        assert 0.2 < expected.mean() < 0.8  # land and water: both classes occur in the window
+        np.testing.assert_array_equal(classes, expected)
+    validate_catalog(results)

@@ -146,7 +146,7 @@ def test_release_rejects_a_tag_instead_of_a_digest(tmp_path: Path) -> None:
 
 def test_release_points_model_runtime_assets_at_released_packages(tmp_path: Path) -> None:
     model = tmp_path / "model"
-    vegetation_model(model, "--inference-cwl", str(CWL / "inference.cwl"))
+    vegetation_model(model, "--inference-cwl", str(CWL / "inference.cwl"), "--container", f"mlmkit:{__version__}")
     item_path = next(model.rglob("nir-over-red.json"))
     assert (item_path.parent / "inference.cwl").is_file()  # describe copied the development package
     data = json.loads(item_path.read_text())
@@ -162,6 +162,8 @@ def test_release_points_model_runtime_assets_at_released_packages(tmp_path: Path
     assert asset["href"] == f"{BASE_URL}/inference.cwl"
     assert asset["file:checksum"] == file_checksum(out / "inference.cwl") != runtime["file:checksum"]
     assert not (item_path.parent / "inference.cwl").exists()
+    container = json.loads(item_path.read_text())["assets"]["container"]
+    assert container["href"] == f"ghcr.io/mlmkit/mlmkit@{DIGEST}"  # the image, pinned by digest
     check = subprocess.run([BIN / "mlmkit", "validate", str(model)], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
 

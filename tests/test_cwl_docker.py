@@ -6,46 +6,20 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-import rasterio
 import yaml
 
-from conftest import require_services
 from mlmkit import __version__
-from cwl_fixtures import SIZE, docker_pulls, WINDOWS, expected_vegetation, staged_scenes, vegetation_model
+from cwl_fixtures import BIN, check_vegetation_results, staged_scenes, validate_catalog, vegetation_model
 from mlmkit.training.chips import ChipOptions, build_chips
 from mlmkit.training.layout import parse_classes
 from train_fixtures import CLASSES_SPEC, write_scene
 
 REPO = Path(__file__).resolve().parents[1]
 CWL = REPO / "cwl"
-BIN = Path(sys.executable).parent
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
-
-
-def _images(package: str) -> set[str]:
-    return set(docker_pulls(yaml.safe_load((CWL / package).read_text())))
-
-
-@pytest.fixture(scope="module")
-def docker_images() -> None:
-    """The engine runs and holds exactly the images the packages name."""
-    problem = None
-    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
-        problem = "no Docker engine (bash scripts/services/docker.sh starts one)"
-    else:
-        missing = [image for package in ("inference.cwl", "training.cwl") for image in _images(package)
-                   if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode != 0]
-        if missing:
-            problem = f"images {missing} not built (bash scripts/services/docker.sh builds them)"
-    if problem:
-        if require_services():
-            pytest.fail(problem)
-        pytest.skip(problem)
 
 
 def _job(path: Path, model: Path, scenes: list[Path], **tuning) -> Path:
@@ -53,31 +27,6 @@ def _job(path: Path, model: Path, scenes: list[Path], **tuning) -> Path:
            "imagery": [{"class": "Directory", "path": str(scene)} for scene in scenes], **tuning}
     path.write_text(yaml.safe_dump(job))
     return path
-
-
-def _validate(catalog: Path) -> None:
-    result = subprocess.run([BIN / "mlmkit", "validate", str(catalog)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-def _check_results(results: Path, count: int) -> None:
-    """One result Item per staged scene, each class map exactly NIR > red over its window, assets local."""
-    catalog = json.loads((results / "catalog.json").read_text())
-    hrefs = sorted(link["href"] for link in catalog["links"] if link["rel"] == "item")
-    assert len(hrefs) == count
-    for n, href in enumerate(hrefs):
-        item_path = results / href
-        item = json.loads(item_path.read_text())
-        assert item["id"] == f"s2-window-{n}-nir-over-red"
-        assert all(asset["href"].startswith("./") for asset in item["assets"].values())
-        data = next(asset for asset in item["assets"].values() if "data" in asset["roles"])
-        with rasterio.open(item_path.parent / data["href"]) as dataset:
-            classes = dataset.read(1)
-            assert dataset.crs.to_epsg() == 32618 and dataset.shape == (SIZE, SIZE)
-        expected = expected_vegetation(*WINDOWS[n])
-        assert 0.2 < expected.mean() < 0.8  # land and water: both classes occur in the window
-        np.testing.assert_array_equal(classes, expected)
-    _validate(results)
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +45,7 @@ def test_inference_package_in_containers(docker_images, inputs, tmp_path: Path) 
                           job], capture_output=True, text=True, cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     assert f"mlmkit:{__version__}" in run.stderr  # the tools ran in the project image
-    _check_results(tmp_path / "out" / "results", 2)
+    check_vegetation_results(tmp_path / "out" / "results", 2)
 
 
 def test_inference_scatters_in_parallel_on_toil(docker_images, inputs, tmp_path: Path) -> None:
@@ -112,7 +61,7 @@ def test_inference_scatters_in_parallel_on_toil(docker_images, inputs, tmp_path:
     done = [n for n, line in enumerate(log) if re.search(r"CWL step complete: mlmkit-inference\.\d\.mlmkit-predict", line)]
     assert len(issued) == len(done) == 3
     assert max(issued) < min(done)
-    _check_results(tmp_path / "out" / "results", 3)
+    check_vegetation_results(tmp_path / "out" / "results", 3)
 
 
 def test_training_package_in_a_container(docker_images, tmp_path: Path, schema_dir: Path) -> None:
@@ -136,4 +85,4 @@ def test_training_package_in_a_container(docker_images, tmp_path: Path, schema_d
     runtime = {role: asset["href"] for asset in item["assets"].values() for role in asset["roles"]
                if role.endswith("-runtime")}
     assert runtime == {"mlm:inference-runtime": url + "inference.cwl", "mlm:training-runtime": url + "training.cwl"}
-    _validate(model)
+    validate_catalog(model)

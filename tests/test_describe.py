@@ -22,6 +22,7 @@ from mlmkit.mlm import MLM_SCHEMA_URL, read_model
 from mlmkit.mlm_item import build_model_item, write_model_catalog
 from mlmkit.onnxinfo import data_type_name, read_graph
 from mlmkit.validate import validate_source
+from stac_model_check import assert_stac_model_reads
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_SPEC = REPO / "docs" / "describe-spec.example.yaml"
@@ -171,6 +172,37 @@ def test_example_spec_file_through_the_cli(tmp_path: Path) -> None:
     assert item["properties"]["start_datetime"] == spec["start_datetime"]
     assert [c["name"] for c in item["properties"]["mlm:output"][0]["classification:classes"]] == ["land", "water"]
     assert CliRunner().invoke(main, ["validate", str(out)]).exit_code == 0
+    # every file the example names exists: its runtime packages were copied beside the Item
+    assert {item["assets"][key]["href"] for key in ("inference-runtime", "training-runtime")} == \
+        {"./inference.cwl", "./training.cwl"}
+    # MLM best practices: the expected product and units, side-car assets, citation, version
+    props = item["properties"]
+    assert props["processing:level"] == "L1C" and props["version"] == "1.0.0" and props["sci:citation"]
+    assert props["mlm:input"][0]["description"].startswith("L1C imagery: ")
+    model = item["assets"]["model"]
+    assert [b["name"] for b in model["raster:bands"]] == ["B04", "B03", "B02"]
+    assert {(b["scale"], b["offset"], b["nodata"], b["data_type"]) for b in model["raster:bands"]} == \
+        {(0.0001, 0, 0, "uint16")}
+    assert "scale" not in model["eo:bands"][0] and model["eo:bands"][0]["common_name"] == "red"
+    assert item["assets"]["source-code"]["mlm:entrypoint"] == "mlmkit.predict:predict"
+    assert item["assets"]["container"] == {"href": "mlmkit:0.1.0", "type": "application/vnd.oci.image.index.v1+json",
+                                           "title": "Container image that runs Sentinel-2 water segmenter",
+                                           "roles": ["mlm:container", "runtime"]}
+    assert_stac_model_reads(item)
+
+
+def test_described_collection_summarises_its_item(tmp_path: Path) -> None:
+    catalog = write_water_catalog(tmp_path)
+    collection_path = next(tmp_path.rglob("collection.json"))
+    collection = json.loads(collection_path.read_text())
+    item = json.loads(item_path(catalog).read_text())
+    assert collection["summaries"]["mlm:name"] == [item["properties"]["mlm:name"]]
+    assert collection["summaries"]["mlm:tasks"] == item["properties"]["mlm:tasks"]
+    assert collection["item_assets"]["model"] == {key: item["assets"]["model"][key]
+                                                  for key in ("title", "type", "roles", "mlm:artifact_type")}
+    for document in (json.loads(catalog.read_text()), collection, item):
+        assert document["stac_version"] == "1.0.0"
+        assert all(link.get("title") for link in document["links"]), document["links"]
 
 
 def test_cli_options_without_spec(tmp_path: Path) -> None:
@@ -234,6 +266,7 @@ def test_spec_runtime_paths_are_relative_to_the_spec_file(tmp_path: Path) -> Non
     (spec_dir / "cwl" / "run.cwl").write_text("cwlVersion: v1.2\nclass: CommandLineTool\n")
     spec = yaml.safe_load(EXAMPLE_SPEC.read_text())
     spec["inference_runtime"] = "cwl/run.cwl"
+    del spec["training_runtime"]  # the example names ../cwl/training.cwl, which is not beside this copy
     (spec_dir / "spec.json").write_text(json.dumps(spec))
     result = CliRunner().invoke(main, ["describe", str(model), "-o", str(tmp_path / "out"),
                                        "--spec", str(spec_dir / "spec.json")])

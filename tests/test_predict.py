@@ -87,13 +87,13 @@ def test_segmentation_every_pixel(scene, tmp_path, overlap, blend):
     assert predict(str(model), str(scene["item"]), out, options) == out / "catalog.json"
 
     item, item_dir = _result(out)
-    classes, profile = _read(item_dir / item["assets"]["landcover"]["href"])
+    classes, profile = _read(item_dir / item["assets"]["classes"]["href"])
     scores = _expected_scores(scene["bands"])
     assert classes.shape == (1, HEIGHT, WIDTH)
     _assert_classes(classes[0], scores, [1, 2, 5], scene["valid"])
     assert profile["nodata"] == 255 and profile["dtype"] == "uint8"
 
-    probabilities, _ = _read(item_dir / item["assets"]["landcover-scores"]["href"])
+    probabilities, _ = _read(item_dir / item["assets"]["scores"]["href"])
     valid = scene["valid"]
     np.testing.assert_allclose(probabilities[:, valid], scores[:, valid], rtol=1e-4, atol=1e-4)
     assert np.isnan(probabilities[:, ~valid]).all()
@@ -110,7 +110,7 @@ def test_fixed_batch_size_model(scene, tmp_path):
     out = tmp_path / "out"
     predict(str(model), str(scene["item"]), out, PredictOptions(batch_size=2, resampling="nearest"))
     item, item_dir = _result(out)
-    classes, _ = _read(item_dir / item["assets"]["landcover"]["href"])
+    classes, _ = _read(item_dir / item["assets"]["classes"]["href"])
     _assert_classes(classes[0], _expected_scores(scene["bands"]), [1, 2, 5], scene["valid"])
 
 
@@ -127,7 +127,7 @@ def test_output_catalog_metadata_and_validation(scene, tmp_path):
     derived = [link for link in item["links"] if link["rel"] == "derived_from"]
     assert {link["href"] for link in derived} == {str(scene["item"]), str(model)}
     assert any(link.get("mlm:name") == "Test model" for link in derived)
-    asset = item["assets"]["landcover"]
+    asset = item["assets"]["classes"]
     assert asset["href"].startswith("./") and "data" in asset["roles"]
     assert [c["value"] for c in asset["classification:classes"]] == [1, 2, 5, 255]
     assert asset["classification:classes"][1]["color_hint"] == "00FF00"
@@ -146,7 +146,7 @@ def test_scene_classification_one_class_per_tile(scene, tmp_path):
     out = tmp_path / "out"
     predict(str(item), str(scene["item"]), out, PredictOptions(overlap=8, resampling="nearest"))
     result, item_dir = _result(out)
-    classes, profile = _read(item_dir / result["assets"]["scene"]["href"])
+    classes, profile = _read(item_dir / result["assets"]["classes"]["href"])
     rows, cols = [0, 64, HEIGHT - 64], [0, 64, WIDTH - 64]
     assert classes.shape == (1, len(rows), len(cols))
     assert profile["transform"].a == 640.0
@@ -185,7 +185,7 @@ def test_two_inputs_with_gdal_calc_ndvi(scene, tmp_path):
     out = tmp_path / "out"
     predict(str(item), str(scene["item"]), out, PredictOptions(tile_size=64, resampling="nearest"))
     result, item_dir = _result(out)
-    classes, _ = _read(item_dir / result["assets"]["veg"]["href"])
+    classes, _ = _read(item_dir / result["assets"]["classes"]["href"])
     b = scene["bands"]
     ndvi = (b[3] - b[0]) / (b[3] + b[0])
     scores = np.stack([0.01 * b[0] + ndvi, 0.01 * b[1] - ndvi])
@@ -204,7 +204,7 @@ def test_pixels_a_coarser_band_does_not_cover_are_nodata(scene, tmp_path):
     out = tmp_path / "out"
     predict(str(_seg_model(tmp_path)), str(imagery), out, PredictOptions(tile_size=64, resampling="nearest"))
     item, item_dir = _result(out)
-    classes, _ = _read(item_dir / item["assets"]["landcover"]["href"])
+    classes, _ = _read(item_dir / item["assets"]["classes"]["href"])
     covered = HEIGHT // 4 * 2
     assert (classes[0, covered:] == 255).all()
     assert (classes[0, :covered][scene["valid"][:covered]] != 255).all()
@@ -245,7 +245,7 @@ def test_band_expression_and_cli(scene, tmp_path):
                                     "--tile-size", "64", "--resampling", "nearest"])
     assert run.exit_code == 0, run.output
     result, item_dir = _result(out)
-    classes, _ = _read(item_dir / result["assets"]["veg"]["href"])
+    classes, _ = _read(item_dir / result["assets"]["classes"]["href"])
     b = scene["bands"]
     ndvi = (b[3] - b[0]) / (b[3] + b[0])
     _assert_classes(classes[0], np.stack([ndvi, -ndvi]), [0, 1], scene["valid"])
@@ -317,7 +317,7 @@ def test_model_and_imagery_over_http(scene, tmp_path):
     with static_server(tmp_path) as base:
         predict(f"{base}/{model.name}", f"{base}/item.json", out, PredictOptions(tile_size=64, resampling="nearest"))
     item, item_dir = _result(out)
-    classes, _ = _read(item_dir / item["assets"]["landcover"]["href"])
+    classes, _ = _read(item_dir / item["assets"]["classes"]["href"])
     _assert_classes(classes[0], _expected_scores(scene["bands"]), [1, 2, 5], scene["valid"])
     assert item["properties"]["processing:expression"]["expression"] == f"{base}/{model.name}"
 
@@ -382,8 +382,8 @@ def test_official_multi_io_example(mlm_examples, tmp_path):
     out = tmp_path / "out"
     predict(str(tmp_path / "model.json"), str(imagery), out, PredictOptions())
     result, item_dir = _result(out)
-    vegetation, _ = _read(item_dir / result["assets"]["vegetation-segmentation"]["href"])
-    inverse, _ = _read(item_dir / result["assets"]["inverse-mask"]["href"])
+    vegetation, _ = _read(item_dir / result["assets"]["vegetation-segmentation-classes"]["href"])
+    inverse, _ = _read(item_dir / result["assets"]["inverse-mask-classes"]["href"])
     r, n = red.astype(np.float64), nir.astype(np.float64)
     ndvi = (r - n) / (r + n)
     expected = np.array([[ndvi[y:y + 64, x:x + 64].mean() > 0 for x in (0, 64, 128)] for y in (0, 64)])

@@ -99,7 +99,7 @@ def test_all_nodata_image_gives_all_nodata_result_without_running_the_model(tmp_
     predict(str(_model(tmp_path)), str(item), out, PredictOptions(tile_size=32))
     assert calls.count((1, 3, 32, 32)) == 1  # the dry run that sizes the outputs; every tile was skipped
     assert all(shape[0] == 1 for shape in calls)  # the rest are one-tile size probes, no batch of tiles
-    with rasterio.open(next(out.glob("*/out.tif"))) as result:
+    with rasterio.open(next(out.glob("*/classes.tif"))) as result:
         assert (result.read(1) == result.nodata).all()
 
 
@@ -108,7 +108,7 @@ def test_image_smaller_than_default_tile_with_dynamic_model(tmp_path):
     item = imagery_item(tmp_path / "item.json", {"img": ("./small.tif", ["B04", "B03", "B02"])})
     out = tmp_path / "out"
     predict(str(_model(tmp_path)), str(item), out, PredictOptions())
-    with rasterio.open(next(out.glob("*/out.tif"))) as result:
+    with rasterio.open(next(out.glob("*/classes.tif"))) as result:
         assert result.shape == (40, 50) and (result.read(1) != result.nodata).all()
 
 

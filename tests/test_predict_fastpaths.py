@@ -165,7 +165,7 @@ def _assert_same(results: dict[str, dict]) -> None:
     plain = results["plain"]
     for name in ("direct", "fold"):
         assert np.array_equal(results[name]["classes"], plain["classes"]), name
-        np.testing.assert_allclose(results[name]["classes-scores"], plain["classes-scores"], rtol=0, atol=1e-5)
+        np.testing.assert_allclose(results[name]["scores"], plain["scores"], rtol=0, atol=1e-5)
 
 
 def test_predict_fast_path_equals_plain_path_with_nodata_and_overlap(tmp_path, monkeypatch):

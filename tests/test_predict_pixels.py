@@ -131,11 +131,11 @@ def test_every_pixel_equals_onnxruntime(scene, tmp_path, kind, zipmap, batch):
     result, folder = _outputs(out)
     labels, probabilities = _direct(model, scene["image"])
     valid = scene["valid"]
-    label_key, probability_key = (name.replace("_", "-") for name in names)
+    label_key, probability_key = (name.replace("_", "-") + "-classes" for name in names)  # two class maps
     written = _read(folder / result["assets"][label_key]["href"])[0]
     np.testing.assert_array_equal(written[valid], labels[valid])
     assert (written[~valid] == 255).all() and len(np.unique(labels[valid])) == 3
-    scores = _read(folder / result["assets"][f"{probability_key}-scores"]["href"])
+    scores = _read(folder / result["assets"][probability_key.replace("-classes", "-scores")]["href"])
     np.testing.assert_allclose(scores[:, valid], probabilities[:, valid], atol=1e-6)
     assert np.isnan(scores[:, ~valid]).all()
     argmax = _read(folder / result["assets"][probability_key]["href"])[0]
@@ -178,7 +178,7 @@ def test_describe_then_predict_a_zipmap_classifier(scene, tmp_path):
     predict(str(tmp_path / "described"), str(scene["item"]), out, PredictOptions(tile_size=50))
     result, folder = _outputs(out)
     labels, _ = _direct(model, scene["image"])
-    written = _read(folder / result["assets"]["output-label"]["href"])[0]
+    written = _read(folder / result["assets"]["output-label-classes"]["href"])[0]
     np.testing.assert_array_equal(written[scene["valid"]], labels[scene["valid"]])
 
 

@@ -16,18 +16,23 @@ import rasterio
 import torch
 from click.testing import CliRunner
 
+from mlmkit import __version__
 from mlmkit.checksum import file_checksum
 from mlmkit.cli import main
 from mlmkit.errors import InvalidInput
 from mlmkit.mlm import read_model
 from mlmkit.training.catalog_reader import IGNORE_INDEX, read_training_data
 from mlmkit.training.dataset import ChipBatches
+from mlmkit.training.chips import build_chips
 from mlmkit.training.eurosat import convert_eurosat
+from mlmkit.training.layout import parse_classes
 from mlmkit.training.models import SmallCNN, UNet
 from mlmkit.training.stats import band_stats
 from mlmkit.validate import validate_source
 from http_helpers import static_server
-from train_fixtures import scene, scene_arrays, training_catalog, write_eurosat_folder, write_raster  # noqa: F401
+from stac_model_check import assert_stac_model_reads
+from train_fixtures import (CHIP_OPTIONS, CLASSES_SPEC, scene, scene_arrays, training_catalog,  # noqa: F401
+                            write_eurosat_folder, write_raster, write_scene)
 
 TINY = ["--epochs", "3", "--width", "4", "--batch-size", "8", "--quiet"]
 
@@ -129,7 +134,7 @@ def test_the_exported_program_is_a_second_model_asset(trained: Path) -> None:
     assert program.extra_fields["file:checksum"] == file_checksum(path)
     assert program.extra_fields["file:checksum"] != item.assets["model"].extra_fields["file:checksum"]
     assert 0 <= item.properties["mlmkit:exported_max_abs_diff"] <= 1e-3
-    assert read_model(str(trained / "catalog.json")).model_assets[1].key == "model-pt2"
+    assert "model-pt2" in [asset.key for asset in read_model(str(trained / "catalog.json")).model_assets]
 
 
 def test_predict_gives_the_same_classes_from_onnx_and_the_exported_program(trained: Path, scene,
@@ -146,6 +151,50 @@ def test_predict_gives_the_same_classes_from_onnx_and_the_exported_program(train
     print(f"ONNX vs ExportedProgram: {agreement:.5f}; vs torch: ONNX {np.mean(maps['model'] == expected):.5f}, "
           f"ExportedProgram {np.mean(maps['model-pt2'] == expected):.5f} of {expected.size} pixels")
     assert agreement >= 0.999
+
+
+def test_model_item_follows_the_mlm_best_practices(trained: Path) -> None:
+    item = json.loads(Path(_model_item(trained).get_self_href()).read_text())
+    props, assets = item["properties"], item["assets"]
+    assert item["stac_version"] == "1.0.0"
+    # the checkpoint is the same model for PyTorch: a model asset told apart by its artifact type
+    checkpoint = assets["checkpoint"]
+    assert checkpoint["roles"] == ["mlm:model", "mlm:weights", "mlm:checkpoint"]
+    assert checkpoint["mlm:artifact_type"] == "torch.save"
+    checkpoint_file = Path(_model_item(trained).get_self_href()).parent / checkpoint["href"]
+    assert checkpoint["file:size"] == checkpoint_file.stat().st_size
+    assert checkpoint["file:checksum"] == file_checksum(checkpoint_file)
+    assert read_model(str(trained / "catalog.json")).model_asset.key == "model"  # predict still runs the ONNX one
+    assert assets["source-code"]["href"] == f"https://github.com/mlmkit/mlmkit/tree/v{__version__}"
+    assert assets["source-code"]["mlm:entrypoint"] == "mlmkit.predict:predict"
+    assert assets["container"]["href"] == f"mlmkit:{__version__}"  # pinned by digest with `mlmkit release`
+    assert props["sci:publications"][0]["doi"] == "10.1007/978-3-319-24574-4_28"  # U-Net
+    assert props["version"] == "1.0.0"
+    assert all(link.get("title") for link in item["links"])
+    assert_stac_model_reads(item)
+
+
+def test_model_item_carries_the_imagery_product_and_units(tmp_path: Path) -> None:
+    """processing:level/lineage and raster band scale/offset/nodata of the imagery reach the model Item."""
+    item_path, labels = write_scene(tmp_path / "scene")
+    imagery = json.loads(item_path.read_text())
+    imagery["properties"].update({"processing:level": "L2A", "processing:lineage": "Sen2Cor surface reflectance"})
+    imagery["stac_extensions"] += ["https://stac-extensions.github.io/processing/v1.2.0/schema.json",
+                                   "https://stac-extensions.github.io/raster/v1.1.0/schema.json"]
+    for asset in imagery["assets"].values():
+        asset["raster:bands"] = [{"nodata": 0, "scale": 0.0001, "offset": -0.1} for _ in asset["eo:bands"]]
+    item_path.write_text(json.dumps(imagery))
+    build_chips(str(item_path), str(labels), parse_classes(CLASSES_SPEC), tmp_path / "chips", CHIP_OPTIONS)
+    result = CliRunner().invoke(main, ["train", "--data", str(tmp_path / "chips"), "--output", str(tmp_path / "m"),
+                                       *TINY, "--epochs", "1"])
+    assert result.exit_code == 0, result.output
+    item = json.loads(Path(_model_item(tmp_path / "m").get_self_href()).read_text())
+    assert item["properties"]["processing:level"] == "L2A"
+    assert item["properties"]["mlm:input"][0]["description"] == "L2A imagery: Sen2Cor surface reflectance"
+    raster = item["assets"]["model"]["raster:bands"]
+    assert [band["name"] for band in raster] == item["properties"]["mlm:input"][0]["bands"]
+    assert all((band["nodata"], band["scale"], band["offset"], band["data_type"]) == (0, 0.0001, -0.1, "uint16")
+               for band in raster)
 
 
 def test_model_catalog_passes_validate(trained: Path) -> None:

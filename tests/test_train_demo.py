@@ -10,6 +10,7 @@ from PIL import Image
 
 from mlmkit.demo import run_demo
 from mlmkit.validate import validate_source
+from stac_model_check import assert_stac_model_reads
 
 
 @pytest.mark.slow
@@ -17,8 +18,12 @@ def test_demo_runs_end_to_end_on_real_sentinel2(tmp_path: Path) -> None:
     result = run_demo(tmp_path / "demo", epochs=1, progress=False, say=lambda _: None)
     assert validate_source(str(result.model_catalog)) == []
     assert validate_source(str(result.prediction)) == []
+    model_item = json.loads(next((tmp_path / "demo" / "model").rglob("s2-rule-landcover-unet.json")).read_text())
+    assert_stac_model_reads(model_item)
+    assert model_item["properties"]["processing:level"] == "L1C" and model_item["properties"]["experimental"] is True
+    assert {band["scale"] for band in model_item["assets"]["model"]["raster:bands"]} == {0.0001}
     with Image.open(result.quicklook) as png:
-        assert png.size[0] == 3 * (1933 // 4)  # scene | labels | prediction
+        assert png.size[0] == 3 * (1933 // 4) + 2 * 2  # scene | labels | prediction, 2 px apart
     metrics = json.loads(next((tmp_path / "demo" / "model").rglob("metrics.json")).read_text())
     assert metrics["samples"]["train"] > 300 and metrics["onnx_max_abs_diff"] < 1e-3
     # even one epoch learns the rules far better than the majority class (water, ~55% of the scene)

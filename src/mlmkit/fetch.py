@@ -2,7 +2,7 @@
 
 A remote file with a `file:checksum` is kept in `$XDG_CACHE_HOME/mlmkit/models/<checksum>/<name>` (default
 `~/.cache/mlmkit/models`) and reused while it still hashes to that checksum; a cached copy that does not is
-dropped and fetched again. Downloads stream to disk in chunks, resume an interrupted `.part` file with a
+dropped and fetched again. Downloads stream to disk in chunks, resume a failed `.part` file with a
 range request, and are verified before use. Without a checksum, or with the cache turned off, the file goes
 to a temporary directory that is removed when the caller is done, also on errors and interrupts.
 """
@@ -20,12 +20,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import requests
 import urllib3
 
 from mlmkit.checksum import verify_checksum
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidInput, Terminated
 from mlmkit.objstore import is_object_store, open_store
 from mlmkit.stacio import HTTP_TIMEOUT_S, is_url
 
@@ -36,6 +37,7 @@ CHUNK = 1 << 20
 ATTEMPTS = 4  # a dropped connection is resumed this many times before the download fails
 BACKOFF_S = 0.25  # then 0.5 s, 1 s: a pause before each retry
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+LOCK_NAME = ".lock"
 
 
 def cache_root() -> Path:
@@ -197,7 +199,11 @@ def _safe_name(href: str) -> str:
 
 def _fetch_into(href: str, target: Path, checksum: str | None, progress: ProgressHook | None) -> Path:
     part = target.with_name(target.name + ".part")
-    _download(href, part, progress or announce(href, target))
+    try:
+        _download(href, part, progress or announce(href, target))
+    except (KeyboardInterrupt, Terminated):  # cancelled: nothing is kept (a failed download stays, to resume)
+        part.unlink(missing_ok=True)
+        raise
     if checksum:
         try:
             verify_checksum(part, checksum)
@@ -208,16 +214,33 @@ def _fetch_into(href: str, target: Path, checksum: str | None, progress: Progres
     return target
 
 
-@contextmanager
-def _locked(directory: Path) -> Iterator[None]:
-    """One process at a time fills a cache entry; the others wait and then find it there."""
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / ".lock", "w") as lock:
+def _lock(directory: Path) -> IO[str]:
+    """An exclusive lock on a cache entry's lock file, taken on the file that is still there (an entry left
+    empty is removed by whoever held it, so a waiter may have locked a file that is gone)."""
+    while True:
+        directory.mkdir(parents=True, exist_ok=True)
+        lock = open(directory / LOCK_NAME, "a")  # noqa: SIM115 - closed by _locked
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+            if os.fstat(lock.fileno()).st_ino == os.stat(directory / LOCK_NAME).st_ino:
+                return lock
+        except FileNotFoundError:
+            pass
+        lock.close()
+
+
+@contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """One process at a time fills a cache entry; the others wait and then find it there. An entry that ends
+    up holding nothing (a cancelled or refused download) is removed, lock file and all."""
+    lock = _lock(directory)
+    try:
+        yield
+    finally:
+        if all(path.name == LOCK_NAME for path in directory.iterdir()):
+            (directory / LOCK_NAME).unlink()
+            directory.rmdir()
+        lock.close()
 
 
 def _cached(href: str, checksum: str, progress: ProgressHook | None) -> Path:

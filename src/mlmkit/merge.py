@@ -19,6 +19,7 @@ from mlmkit.atomic import atomic_output_dir
 from mlmkit.errors import InvalidInput
 from mlmkit.safepath import layout_catalog, local_file_inside, safe_name
 from mlmkit.stacio import document_href, is_url, iter_items, local_files, read_stac
+from mlmkit.stacwrite import save_catalog
 
 
 @dataclass
@@ -94,5 +95,5 @@ def merge_catalogs(sources: list[str], outdir: str | Path, overwrite: bool = Fal
             item_dir = Path(entry.item.get_self_href()).parent
             item_dir.mkdir(parents=True)
             _copy_local_assets(entry, item_dir)
-        catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
+        save_catalog(catalog)
     return Path(outdir) / "catalog.json"

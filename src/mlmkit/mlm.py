@@ -25,6 +25,8 @@ _MLM_URL = re.compile(r"/mlm(?:-extension)?/v(\d+\.\d+\.\d+)/schema\.json$")
 _BAND_LISTS = ("bands", "eo:bands", "raster:bands")
 SIZE_MULTIPLE = "mlmkit:size_multiple"
 _RESOLUTION_KEYS = ("gsd", "spatial_resolution", "raster:spatial_resolution", "eo:gsd")
+# A container asset's href is an image reference (REGISTRY/IMAGE:TAG or IMAGE@sha256:...), not a file.
+OCI_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
 
 
 class DimRole(str, Enum):
@@ -159,6 +161,7 @@ class RuntimeAsset:
     roles: tuple[str, ...]
     media_type: str | None
     title: str | None = None
+    file_checksum: str | None = None
 
 
 @dataclass(frozen=True)
@@ -186,6 +189,12 @@ class ModelSpec:
     def runtime(self, role: str) -> RuntimeAsset | None:
         """The first runtime asset with the given role (e.g. mlm:inference-runtime)."""
         return next((asset for asset in self.runtime_assets if role in asset.roles), None)
+
+
+def is_container_asset(asset: dict) -> bool:
+    """Whether an asset (as JSON) names a container image rather than a file."""
+    return "mlm:container" in (asset.get("roles") or []) or str(asset.get("type", "")).startswith(
+        "application/vnd.oci.image")
 
 
 def mlm_version(data: dict) -> str | None:
@@ -350,9 +359,19 @@ def _resolution(inputs: tuple[ModelInput, ...], band_info: dict[str, dict], prop
     return float(gsd) if isinstance(gsd, (int, float)) and not isinstance(gsd, bool) and gsd > 0 else None
 
 
+def is_onnx_asset(href: str, media_type: str | None, artifact_type: str | None) -> bool:
+    """Whether an MLM model asset designates an ONNX file."""
+    hints = " ".join(filter(None, (media_type, artifact_type))).lower()
+    return "onnx" in hints or href.lower().endswith(".onnx")
+
+
 def _model_assets(item: pystac.Item, base: str | None) -> tuple[tuple[ModelAsset, ...], dict]:
-    """Every asset with the mlm:model role (MLM allows alternate formats of the same model), and the
+    """Every asset with the mlm:model role, ONNX ones first (MLM allows alternate formats of the same model,
+    e.g. ONNX, an ExportedProgram and the torch.save checkpoint, told apart by mlm:artifact_type), and the
     first one's fields, which hold the model's band definitions."""
+    models = [(key, asset) for key, asset in item.assets.items() if "mlm:model" in (asset.roles or [])]
+    models.sort(key=lambda entry: not is_onnx_asset(entry[1].href.split("?")[0], entry[1].media_type,
+                                                    entry[1].extra_fields.get("mlm:artifact_type")))
     assets = tuple(
         ModelAsset(
             key=key, href=resolve_href(asset.href, base), media_type=asset.media_type,
@@ -360,7 +379,7 @@ def _model_assets(item: pystac.Item, base: str | None) -> tuple[tuple[ModelAsset
             file_size=asset.extra_fields.get("file:size"), file_checksum=asset.extra_fields.get("file:checksum"),
             title=asset.title,
         )
-        for key, asset in item.assets.items() if "mlm:model" in (asset.roles or [])
+        for key, asset in models
     )
     if not assets:
         raise InvalidInput(f"item {item.id!r} has no asset with role 'mlm:model'; expected one model asset")
@@ -370,7 +389,8 @@ def _model_assets(item: pystac.Item, base: str | None) -> tuple[tuple[ModelAsset
 def _runtime_assets(item: pystac.Item, base: str | None) -> tuple[RuntimeAsset, ...]:
     return tuple(
         RuntimeAsset(key=key, href=resolve_href(asset.href, base), roles=tuple(asset.roles or ()),
-                     media_type=asset.media_type, title=asset.title)
+                     media_type=asset.media_type, title=asset.title,
+                     file_checksum=asset.extra_fields.get("file:checksum"))
         for key, asset in item.assets.items()
         if set(asset.roles or ()) & set(RUNTIME_ROLES)
     )

@@ -18,20 +18,25 @@ from typing import Any
 import pystac
 from pystac.utils import str_to_datetime
 
+from mlmkit.artifacts import ArtifactKind, declared_kind, file_kind
 from mlmkit.atomic import atomic_output_dir
+from mlmkit.bandmeta import EO_SCHEMA_URL, RASTER_SCHEMA_URL, eo_band_fields, raster_bands
 from mlmkit.checksum import file_checksum
 from mlmkit.errors import InvalidInput
-from mlmkit.mlm import MLM_SCHEMA_URL
-from mlmkit.artifacts import ArtifactKind, declared_kind, file_kind
+from mlmkit.mlm import MLM_SCHEMA_URL, OCI_MEDIA_TYPE
 from mlmkit.modelinfo import ModelFileInfo, read_model_file
 from mlmkit.onnxinfo import TensorInfo, read_graph
 from mlmkit.safepath import layout_catalog, local_file_inside
 from mlmkit.stacio import is_url
+from mlmkit.stacwrite import save_catalog
 from mlmkit.validate import validate_source
 
 FILE_SCHEMA_URL = "https://stac-extensions.github.io/file/v2.1.0/schema.json"
-EO_SCHEMA_URL = "https://stac-extensions.github.io/eo/v1.1.0/schema.json"
 CLASSIFICATION_SCHEMA_URL = "https://stac-extensions.github.io/classification/v1.1.0/schema.json"
+PROCESSING_SCHEMA_URL = "https://stac-extensions.github.io/processing/v1.2.0/schema.json"
+SCIENTIFIC_SCHEMA_URL = "https://stac-extensions.github.io/scientific/v1.0.0/schema.json"
+VERSION_SCHEMA_URL = "https://stac-extensions.github.io/version/v1.2.0/schema.json"
+ITEM_ASSETS_SCHEMA_URL = "https://stac-extensions.github.io/item-assets/v1.0.0/schema.json"
 CWL_MEDIA_TYPE = "application/cwl+yaml"
 RUNTIME_ROLES = ("mlm:training-runtime", "mlm:inference-runtime")
 WORLD_BBOX = (-180.0, -90.0, 180.0, 90.0)
@@ -77,6 +82,16 @@ class ModelMetadata:
     output_dim_order: list[str] | None = None
     input_shape: list[int] | None = None    # for files that do not record it (TorchScript, AOTInductor)
     input_data_type: str = "float32"
+    processing_level: str | None = None    # product level of the imagery the model expects, e.g. L1C, L2A
+    processing_lineage: str | None = None  # how that imagery was processed before the model's own scaling
+    source_code: str | None = None         # URL of the model's code: a repository at a tag/commit, or a script
+    entrypoint: str | None = None          # mlm:entrypoint in that code, e.g. package.module:predict
+    container: str | None = None           # image that runs the model: REGISTRY/IMAGE:TAG or IMAGE@sha256:...
+    citation: str | None = None            # sci:citation, how to cite the model
+    doi: str | None = None                 # sci:doi of the model's own publication
+    publications: list[dict] = field(default_factory=list)  # sci:publications [{doi, citation}], e.g. the architecture's
+    version: str | None = None             # the model's version (version extension)
+    experimental: bool | None = None       # a model for trials or teaching, not for production
 
 
 def _pick(tensors: tuple[TensorInfo, ...], name: str | None, kind: str) -> TensorInfo:
@@ -184,6 +199,7 @@ def _mlm_io(graph: ModelFileInfo, meta: ModelMetadata) -> tuple[dict, list[dict]
     tensors_out = _described_outputs(graph, meta)
     model_input = {
         "name": tensor_in.name,
+        **({"description": description} if (description := _input_description(meta)) else {}),
         "bands": [band["name"] for band in meta.bands],
         "input": {"shape": list(tensor_in.shape),
                   "dim_order": _dim_order(tensor_in, meta.input_dim_order, _INPUT_DIMS, "input", bool(meta.bands)),
@@ -198,9 +214,10 @@ def _mlm_io(graph: ModelFileInfo, meta: ModelMetadata) -> tuple[dict, list[dict]
     return model_input, outputs
 
 
-def _eo_band(band: dict) -> dict:
-    keys = ("name", "common_name", "description", "center_wavelength", "full_width_half_max")
-    return {key: band[key] for key in keys if band.get(key) is not None}
+def _input_description(meta: ModelMetadata) -> str | None:
+    parts = [part for part in (meta.processing_level and f"{meta.processing_level} imagery",
+                               meta.processing_lineage) if part]
+    return ": ".join(parts) or None
 
 
 def _datetime(value: str | datetime | None) -> datetime | None:
@@ -290,10 +307,13 @@ def build_model_item(model_path: Path, meta: ModelMetadata) -> pystac.Item:
     props.update(_mlm_properties(graph, meta))
     extensions = [MLM_SCHEMA_URL, FILE_SCHEMA_URL]
     if meta.bands:
-        props["eo:bands"] = [_eo_band(band) for band in meta.bands]
+        props["eo:bands"] = [eo_band_fields(band) for band in meta.bands]
         extensions.append(EO_SCHEMA_URL)
+    if raster_bands(meta.bands):
+        extensions.append(RASTER_SCHEMA_URL)
     if meta.classes:
         extensions.append(CLASSIFICATION_SCHEMA_URL)
+    extensions += _context_properties(meta, props)
     start, end = _datetime(meta.start_datetime), _datetime(meta.end_datetime)
     item = pystac.Item(
         id=meta.id, geometry=_geometry(meta), bbox=[float(v) for v in meta.bbox],
@@ -302,15 +322,58 @@ def build_model_item(model_path: Path, meta: ModelMetadata) -> pystac.Item:
         properties=props, stac_extensions=extensions,
     )
     item.add_asset("model", model_asset(model_path, meta, graph.kind))
+    _add_side_car_assets(item, meta)
     return item
 
 
-def _model_asset_fields(model_path: Path, meta: ModelMetadata, kind: ArtifactKind) -> dict:
-    fields = {"mlm:artifact_type": kind.value, "file:size": model_path.stat().st_size,
-              "file:checksum": file_checksum(model_path)}
+def _context_properties(meta: ModelMetadata, props: dict) -> list[str]:
+    """What the model expects as input product, how to cite it, its version: fields and their extensions."""
+    extensions = []
+    processing = {"processing:level": meta.processing_level, "processing:lineage": meta.processing_lineage}
+    if any(processing.values()):
+        props.update({key: value for key, value in processing.items() if value})
+        extensions.append(PROCESSING_SCHEMA_URL)
+    science = {"sci:doi": meta.doi, "sci:citation": meta.citation, "sci:publications": meta.publications or None}
+    if any(science.values()):
+        props.update({key: value for key, value in science.items() if value})
+        extensions.append(SCIENTIFIC_SCHEMA_URL)
+    if meta.version is not None or meta.experimental is not None:
+        props.update({key: value for key, value in (("version", meta.version), ("experimental", meta.experimental))
+                      if value is not None})
+        extensions.append(VERSION_SCHEMA_URL)
+    return extensions
+
+
+def model_asset_bands(meta: ModelMetadata) -> dict:
+    """The band lists an asset holding the model carries: eo:bands, and raster:bands when known."""
+    fields: dict[str, Any] = {}
     if meta.bands:  # eo v1.1.0 allows item-level eo:bands only when an asset has them too
-        fields["eo:bands"] = [_eo_band(band) for band in meta.bands]
+        fields["eo:bands"] = [eo_band_fields(band) for band in meta.bands]
+    raster = raster_bands(meta.bands)
+    if raster:  # MLM reads band nodata, type, scale and offset from the model asset's raster:bands
+        fields["raster:bands"] = raster
     return fields
+
+
+def _model_asset_fields(model_path: Path, meta: ModelMetadata, kind: ArtifactKind) -> dict:
+    return {"mlm:artifact_type": kind.value, "file:size": model_path.stat().st_size,
+            "file:checksum": file_checksum(model_path), **model_asset_bands(meta)}
+
+
+def _add_side_car_assets(item: pystac.Item, meta: ModelMetadata) -> None:
+    """The MLM side-car assets: the model's source code and the container image that runs it."""
+    if meta.source_code:
+        fields = {"mlm:entrypoint": meta.entrypoint} if meta.entrypoint else {}
+        item.add_asset("source-code", pystac.Asset(
+            href=meta.source_code, title=f"Source code of {meta.name}",
+            media_type="text/x-python" if meta.source_code.endswith(".py") else "text/html",
+            roles=["mlm:source_code", "code", "metadata"], extra_fields=fields))
+    elif meta.entrypoint:
+        raise InvalidInput(f"entrypoint {meta.entrypoint!r} given without source_code; expected the code's URL too")
+    if meta.container:
+        item.add_asset("container", pystac.Asset(
+            href=meta.container, title=f"Container image that runs {meta.name}", media_type=OCI_MEDIA_TYPE,
+            roles=["mlm:container", "runtime"]))
 
 
 def _runtime_asset(role: str, href: str, item_dir: Path) -> pystac.Asset:
@@ -366,6 +429,26 @@ def _collection_for(item: pystac.Item) -> pystac.Collection:
     )
 
 
+_SUMMARISED = ("mlm:name", "mlm:architecture", "mlm:tasks", "mlm:framework", "mlm:framework_version",
+               "mlm:accelerator", "eo:bands")
+_ASSET_DEFINITION = ("title", "type", "roles", "mlm:artifact_type")
+
+
+def _summarise(collection: pystac.Collection, item: pystac.Item) -> None:
+    """What the collection's items are (summaries) and which assets each has (item_assets), for search and
+    for clients that read the collection only."""
+    props = item.properties
+    summaries = {key: list(props[key]) if isinstance(props[key], list) else [props[key]]
+                 for key in _SUMMARISED if props.get(key) is not None}
+    collection.summaries = pystac.Summaries(summaries)
+    collection.extra_fields["item_assets"] = {
+        key: {field: value for field, value in asset.to_dict().items() if field in _ASSET_DEFINITION}
+        for key, asset in item.assets.items()}
+    # Not declaring MLM here: its v1.5.2 collection schema wants every summary to be an object, which rejects
+    # the plain value lists STAC summaries are (the official MLM collection example declares no MLM either).
+    collection.stac_extensions = [ITEM_ASSETS_SCHEMA_URL] + ([EO_SCHEMA_URL] if "eo:bands" in summaries else [])
+
+
 def write_model_catalog(
     item: pystac.Item,
     model_path: Path,
@@ -396,12 +479,16 @@ def write_model_catalog(
         item.assets[model_key].href = f"./{Path(model_path).name}"
         _add_external_weights(item, Path(model_path), item_dir)
         for key, (path, asset) in (extra_assets or {}).items():
-            shutil.copy2(path, item_dir / Path(path).name)
+            target = item_dir / Path(path).name
+            shutil.copy2(path, target)
             item.add_asset(key, asset.clone())
-            item.assets[key].href = f"./{Path(path).name}"
+            item.assets[key].href = f"./{target.name}"
+            item.assets[key].extra_fields.update({"file:size": target.stat().st_size,
+                                                  "file:checksum": file_checksum(target)})
         for role, href in (runtime or {}).items():
             item.add_asset(role.split(":", 1)[1], _runtime_asset(role, href, item_dir))
-        catalog.save(pystac.CatalogType.SELF_CONTAINED)
+        _summarise(collection, item)
+        save_catalog(catalog)
         problems = validate_source(str(work / "catalog.json"), schema_dir)
         if problems:
             shown = "; ".join(str(p).replace(str(work), str(outdir)) for p in problems[:3])

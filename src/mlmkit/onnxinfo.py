@@ -16,6 +16,7 @@ import onnx
 from onnx.external_data_helper import uses_external_data
 
 from mlmkit.errors import InvalidInput
+from mlmkit.mlm import is_onnx_asset  # noqa: F401  (runtime and semantic checks import it from here)
 
 ML_DOMAIN = "ai.onnx.ml"
 
@@ -119,9 +120,3 @@ def read_graph(path: str | Path) -> GraphInfo:
         external_files=tuple(sorted(external)),
         onnx_ml=any(node.domain == ML_DOMAIN for node in graph.node),
     )
-
-
-def is_onnx_asset(href: str, media_type: str | None, artifact_type: str | None) -> bool:
-    """Whether an MLM model asset designates an ONNX file."""
-    hints = " ".join(filter(None, (media_type, artifact_type))).lower()
-    return "onnx" in hints or href.lower().endswith(".onnx")

@@ -16,9 +16,11 @@ from urllib.parse import quote
 import requests
 
 from mlmkit.errors import InvalidInput, MlmkitError
+from mlmkit.mlm import is_container_asset
+from mlmkit.progress import QUIET, Progress
 from mlmkit.safepath import is_within
 from mlmkit.stacio import HTTP_TIMEOUT_S, Node, is_url, resolve_href, walk
-from mlmkit.validate import validate_dict, validate_source
+from mlmkit.validate import check_source, validate_dict
 
 TOKEN_ENV = "MLMKIT_API_TOKEN"
 # Links an API generates itself; publishing local ones would point readers at files on this machine.
@@ -131,6 +133,9 @@ def _for_api(node: Node, root_dir: str, base_href: str | None) -> tuple[dict, in
     local = 0
     assets = {}
     for key, asset in (data.get("assets") or {}).items():
+        if is_container_asset(asset):  # an image reference, not a file to serve
+            assets[key] = asset
+            continue
         href, is_local = _rewrite(asset["href"], node.href, root_dir, base_href, asset=True)
         assets[key] = {**asset, "href": href}
         local += is_local
@@ -328,9 +333,12 @@ def _describe(response: requests.Response) -> str:
 
 
 def publish(source: str | Path, api_url: str, *, collection: str | None = None, base_href: str | None = None,
-            headers: Mapping[str, str] | None = None, schema_dir: Path | None = None) -> PublishSummary:
+            headers: Mapping[str, str] | None = None, schema_dir: Path | None = None,
+            progress: Progress | None = None) -> PublishSummary:
     """Validate a local catalog, then upsert its collections and items into the STAC API at api_url."""
-    refuse_invalid(source, validate_source(str(source), schema_dir=schema_dir))  # before anything reads the documents
+    progress = progress or Progress(QUIET)
+    # before anything reads the documents
+    refuse_invalid(source, check_source(str(source), schema_dir=schema_dir, progress=progress).problems)
     plan = plan_publication(source, collection=collection, base_href=base_href)
     refuse_invalid(source, [problem for upload in plan.uploads if upload.keep_existing
                             for problem in validate_dict(upload.data, None, schema_dir=schema_dir)])
@@ -338,12 +346,19 @@ def publish(source: str | Path, api_url: str, *, collection: str | None = None, 
     writer.check_transactions()
     writer.check_collections_exist(plan)
     summary = PublishSummary(local_hrefs=plan.local_hrefs, catalogs=plan.catalogs)
-    for upload in plan.uploads:
-        try:
-            summary.record(upload, writer.upsert(upload))
-        except PublishError as exc:
-            done = summary.counts() if summary.created or summary.updated or summary.kept else "nothing"
-            raise PublishError(f"{exc} (published before this failure: {done}; "
-                               f"{len(plan.uploads) - len(summary.created + summary.updated + summary.kept)} "
-                               "not published)") from exc
+    with progress.task(f"publish {source}", len(plan.uploads), "documents") as task:
+        for upload in plan.uploads:
+            _upsert(writer, upload, plan, summary)
+            task.advance()
     return summary
+
+
+def _upsert(writer: StacApiWriter, upload: Upload, plan: Plan, summary: PublishSummary) -> None:
+    """Upsert one document and record the outcome; a failure says what was published before it."""
+    try:
+        summary.record(upload, writer.upsert(upload))
+    except PublishError as exc:
+        done = summary.counts() if summary.created or summary.updated or summary.kept else "nothing"
+        raise PublishError(f"{exc} (published before this failure: {done}; "
+                           f"{len(plan.uploads) - len(summary.created + summary.updated + summary.kept)} "
+                           "not published)") from exc

@@ -17,15 +17,24 @@ from pathlib import Path
 
 import yaml
 
+from mlmkit import __version__
 from mlmkit.atomic import atomic_output_dir
 from mlmkit.checksum import file_checksum
 from mlmkit.errors import InvalidInput
+from mlmkit.mlm import is_container_asset
 from mlmkit.stacio import is_url, resolve_href, walk
 
+SOURCE_REPOSITORY = "https://github.com/mlmkit/mlmkit"  # the packages' s:codeRepository
+INFERENCE_IMAGE = f"mlmkit:{__version__}"  # the image the inference package runs, as its dockerPull names it
 PINNED = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
 PACKAGES = {"mlm:inference-runtime": "inference.cwl", "mlm:training-runtime": "training.cwl"}
 # Workflow inputs of the training package whose default becomes the released URL of a package.
 RUNTIME_INPUTS = {"inference_cwl": "inference.cwl", "training_cwl": "training.cwl"}
+
+
+def source_code_url(version: str = __version__) -> str:
+    """The repository at the release tag of `version`: the code of every model mlmkit trains."""
+    return f"{SOURCE_REPOSITORY}/tree/v{version}"
 
 
 def packages_dir() -> Path:
@@ -111,7 +120,8 @@ def write_release(cwl_dir: Path, outdir: Path, spec: ReleaseSpec, overwrite: boo
 
 
 def point_runtime_assets(catalog: str, release_dir: Path, spec: ReleaseSpec) -> int:
-    """Set the runtime CWL assets of the MLM Items in a catalog to the released URLs; returns how many changed.
+    """Set the runtime CWL assets of the MLM Items in a catalog to the released URLs and their container
+    assets to the pinned images; returns how many assets changed.
 
     file:checksum/file:size, where present, become those of the released file; a copy of a package kept
     beside the Item is removed, since the Item no longer refers to it.
@@ -133,6 +143,10 @@ def point_runtime_assets(catalog: str, release_dir: Path, spec: ReleaseSpec) -> 
         stale: list[Path] = []
         pointed = 0
         for asset in data.get("assets", {}).values():
+            if is_container_asset(asset) and asset.get("href") in spec.images:
+                asset["href"] = spec.images[asset["href"]]
+                pointed += 1
+                continue
             role = next((r for r in asset.get("roles", []) if r in PACKAGES), None)
             if role is None:
                 continue

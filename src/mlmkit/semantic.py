@@ -16,7 +16,8 @@ import pystac
 from mlmkit.checksum import verify_checksum
 from mlmkit.errors import InvalidInput
 from mlmkit.artifacts import PT2_KINDS, ArtifactKind, declared_kind, file_kind
-from mlmkit.mlm import SUPPORTED_VERSIONS, DimRole, ModelAsset, ModelSpec, mlm_version, spec_from_item
+from mlmkit.mlm import (SUPPORTED_VERSIONS, DimRole, ModelAsset, ModelSpec, is_container_asset, mlm_version,
+                        spec_from_item)
 from mlmkit.modelinfo import ModelFileInfo, read_model_file
 from mlmkit.onnxinfo import TensorInfo
 from mlmkit.shapes import TIME, detection_layout, detection_outputs, input_axes, is_pixelwise
@@ -54,7 +55,7 @@ def asset_file_findings(data: dict, href: str | None) -> Iterator[Finding]:
     if not isinstance(assets, dict):  # the schema check reports it
         return
     for key, asset in assets.items():
-        if not isinstance(asset, dict):
+        if not isinstance(asset, dict) or is_container_asset(asset):
             continue
         path = _local_file(asset.get("href"), href)
         if path is None:

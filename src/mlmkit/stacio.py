@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import posixpath
+import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,18 @@ def json_type(value: object) -> str:
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:300] or type(exc).__name__
+
+
+def download(url: str, target: Path, what: str = "file") -> Path:
+    """Stream `url` into `target` (never held in memory); failures name what was being fetched."""
+    try:
+        with requests.get(url, stream=True, timeout=HTTP_TIMEOUT_S) as response:
+            response.raise_for_status()
+            with open(target, "wb") as stream:
+                shutil.copyfileobj(response.raw, stream)
+    except (requests.RequestException, OSError) as exc:
+        raise InvalidInput(f"cannot download {what} {url}: {exc}") from exc
+    return target
 
 
 def document_href(source: str | Path) -> str:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from jsonschema import ValidationError
 
 from mlmkit.errors import InvalidInput
+from mlmkit.progress import QUIET, Progress
 from mlmkit.schemas import SchemaStore
 from mlmkit.semantic import Finding, asset_file_findings, json_path, mlm_findings, shape_warnings
 from mlmkit.stacio import FOLLOWED_RELS, document_href, is_url, read_json, resolve_href
@@ -206,9 +208,31 @@ def _links_to_follow(data: dict, href: str) -> list[tuple[str, str]]:
             if isinstance(link, dict) and link.get("rel") in FOLLOWED_RELS and isinstance(link.get("href"), str)]
 
 
+@dataclass(frozen=True)
+class SourceReport:
+    """What validating one source found: its problems (warnings among them), and how many documents it checked."""
+
+    problems: list[Problem]
+    documents: int
+
+
 def validate_source(source: str | Path, schema_dir: str | Path | None = None, *, semantic: bool = True,
                     warnings: bool = False) -> list[Problem]:
     """Problems of an Item, Collection or Catalog (path, URL or catalog directory), children included."""
+    return check_source(source, schema_dir, semantic=semantic, warnings=warnings).problems
+
+
+def check_source(source: str | Path, schema_dir: str | Path | None = None, *, semantic: bool = True,
+                 warnings: bool = False, progress: Progress | None = None) -> SourceReport:
+    """Validate an Item, Collection or Catalog and every document it links to, counting them as it goes."""
+    task = (progress or Progress(QUIET)).task(f"validate {source}", unit="documents", summary=False)
+    with task:
+        problems = _validate_tree(source, schema_dir, semantic, warnings, task.advance)
+    return SourceReport(problems, task.done)
+
+
+def _validate_tree(source: str | Path, schema_dir: str | Path | None, semantic: bool, warnings: bool,
+                   checked: Callable[[], None]) -> list[Problem]:
     store = SchemaStore.shared(schema_dir)
     root = document_href(source)
     # each document to read, with the (document, JSON path) of the link that led to it
@@ -226,6 +250,7 @@ def validate_source(source: str | Path, schema_dir: str | Path | None = None, *,
             problems.append(Problem(linked_from, link_path, str(exc)))
             continue
         problems += validate_dict(data, href, semantic=semantic, store=store, warnings=warnings)
+        checked()
         if isinstance(data, dict):
             pending += [(target, (href, path)) for target, path in _links_to_follow(data, href)]
     return problems

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import click
 
+from mlmkit.cli.options import progress_options
 from mlmkit.predict import PredictOptions, predict as run_predict
+from mlmkit.progress import Progress
 
 
 @click.command()
@@ -48,17 +50,19 @@ from mlmkit.predict import PredictOptions, predict as run_predict
 @click.option("--allow-python-expressions", is_flag=True,
               help="Trust 'python' pre-processing expressions in the MLM Item (imports and runs that code).")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
+@progress_options
 def predict(model: str, inputs: str, output: Path, tile_size: int | None, overlap: int, blend: str, batch_size: int,
             threads: int | None, providers: str | None, device: str, model_asset: str | None, no_cache: bool,
             allow_native_code: bool, probabilities: bool, resolution: float | None,
             resampling: str | None, time_steps: int | None, score_threshold: float | None,
-            iou_threshold: float | None, allow_python_expressions: bool, overwrite: bool) -> None:
+            iou_threshold: float | None, allow_python_expressions: bool, overwrite: bool, progress: Progress) -> None:
     """Run the model an MLM Item describes over STAC imagery; write COGs (or boxes) and a STAC catalog.
 
     Bands, scaling, band math, tile size and classes all come from the MLM Item; the output catalog
     links each result to its source Item(s) and to the model. Pixel-wise models ([batch, bands]) run on
     the valid pixels; object detectors give GeoParquet boxes; a model with a time dimension gets stacks of
-    Items sharing a grid, in date order.
+    Items sharing a grid, in date order. Progress goes to stderr: a bar per item (tiles, Mpx/s, ETA) on a
+    terminal, one summary line per item otherwise.
 
     \b
     Example:
@@ -70,7 +74,7 @@ def predict(model: str, inputs: str, output: Path, tile_size: int | None, overla
         probabilities=probabilities, resolution=resolution, resampling=resampling,
         allow_python=allow_python_expressions, overwrite=overwrite, time_steps=time_steps,
         score_threshold=score_threshold, iou_threshold=iou_threshold, device=device, model_asset=model_asset,
-        model_cache=not no_cache, allow_native_code=allow_native_code,
+        model_cache=not no_cache, allow_native_code=allow_native_code, progress=progress,
     )
     catalog = run_predict(model, inputs, output, options)
     click.echo(str(catalog))

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from mlmkit.cli.options import progress_options
+from mlmkit.progress import Progress
 from mlmkit.publish import TOKEN_ENV, auth_headers, parse_header, publish as publish_catalog
 
 
@@ -22,8 +24,9 @@ from mlmkit.publish import TOKEN_ENV, auth_headers, parse_header, publish as pub
               help="Extra request header, repeatable (e.g. an API key).")
 @click.option("--schema-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Offline STAC schema mirror for the validation before upload (default $MLMKIT_SCHEMA_DIR).")
+@progress_options
 def publish(catalog: str, api_url: str, collection: str | None, base_href: str | None, token: str | None,
-            header_values: tuple[str, ...], schema_dir: Path | None) -> None:
+            header_values: tuple[str, ...], schema_dir: Path | None, progress: Progress) -> None:
     """Validate CATALOG (a catalog directory, catalog.json or Item) and upsert it into a STAC API.
 
     Collections are created or updated first, then items; re-publishing updates in place. Nothing is
@@ -36,6 +39,6 @@ def publish(catalog: str, api_url: str, collection: str | None, base_href: str |
     """
     headers = auth_headers(token, dict(parse_header(value) for value in header_values))
     summary = publish_catalog(catalog, api_url, collection=collection, base_href=base_href, headers=headers,
-                              schema_dir=schema_dir)
+                              schema_dir=schema_dir, progress=progress)
     for line in summary.lines():
         click.echo(line)

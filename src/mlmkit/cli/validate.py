@@ -7,12 +7,18 @@ from pathlib import Path
 
 import click
 
+from mlmkit.cli.options import progress_options
 from mlmkit.errors import MlmkitError
+from mlmkit.progress import Progress
 from mlmkit.schemas import SCHEMA_DIR_ENV
-from mlmkit.validate import validate_source
+from mlmkit.validate import check_source
 
 EXIT_INVALID = 1
 EXIT_UNUSABLE = 2
+
+
+def _documents(count: int) -> str:
+    return f"{count} document{'' if count == 1 else 's'}"
 
 
 @click.command()
@@ -21,35 +27,37 @@ EXIT_UNUSABLE = 2
               help=f"Offline schema mirror laid out <host>/<path> (default: ${SCHEMA_DIR_ENV}, else download "
                    "and cache in ~/.cache/mlmkit/schemas).")
 @click.option("--no-semantic", is_flag=True, help="Check the schemas only, not files, checksums and the model.")
-@click.option("-q", "--quiet", is_flag=True, help="Print problems only, no summary.")
-def validate(sources: tuple[str, ...], schema_dir: Path | None, no_semantic: bool, quiet: bool) -> None:
+@progress_options
+def validate(sources: tuple[str, ...], schema_dir: Path | None, no_semantic: bool, progress: Progress) -> None:
     """Validate STAC Items, Collections and Catalogs (children followed) against every declared schema.
 
     Beyond the schemas: local asset files exist and match file:size and file:checksum, the ONNX
     model opens and its inputs/outputs agree with mlm:input/mlm:output, band and class counts
-    agree with the tensor shapes. Each problem is one line: DOCUMENT: JSON-PATH: MESSAGE. Model
-    shapes `mlmkit predict` cannot run are warnings (DOCUMENT: JSON-PATH: warning: MESSAGE); they
-    do not make a document invalid.
+    agree with the tensor shapes. Each problem is one line: DOCUMENT: JSON-PATH: MESSAGE; then a
+    summary on stderr (documents checked, how many invalid) unless --quiet. Model shapes `mlmkit predict`
+    cannot run are warnings (DOCUMENT: JSON-PATH: warning: MESSAGE); they do not make a document invalid.
     Exit status: 0 valid, 1 invalid, 2 unusable arguments (missing file, schema unavailable).
 
     \b
     Example:
       mlmkit validate --schema-dir ../shared/stac-schemas model/catalog.json
     """
-    invalid = 0
-    total = 0
+    problems: list = []
+    documents = 0
     for source in sources:
         try:
-            problems = validate_source(source, schema_dir, semantic=not no_semantic, warnings=True)
+            report = check_source(source, schema_dir, semantic=not no_semantic, warnings=True, progress=progress)
         except MlmkitError as exc:
             click.echo(f"Error: {exc}", err=True)
             sys.exit(EXIT_UNUSABLE)
-        for problem in problems:
+        for problem in report.problems:
             click.echo(str(problem))
-        errors = [problem for problem in problems if not problem.warning]
-        total += len(errors)
-        invalid += bool(errors)
-    if not quiet:
-        verdict = f"{invalid} of {len(sources)} invalid, {total} problems" if invalid else f"{len(sources)} valid"
-        click.echo(f"validate: {verdict}", err=True)
-    sys.exit(EXIT_INVALID if invalid else 0)
+        problems += [problem for problem in report.problems if not problem.warning]
+        documents += report.documents
+    where = f" in {len(sources)} sources" if len(sources) > 1 else ""
+    if problems:
+        invalid = len({problem.document for problem in problems})
+        progress.info(f"validate: {invalid} of {_documents(documents)}{where} invalid, {len(problems)} problems")
+    else:
+        progress.info(f"validate: {_documents(documents)}{where} valid")
+    sys.exit(EXIT_INVALID if problems else 0)

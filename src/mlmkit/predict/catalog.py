@@ -22,6 +22,7 @@ from mlmkit.checksum import file_checksum
 from mlmkit.mlm import ModelSpec
 from mlmkit.predict.reader import Grid
 from mlmkit.safepath import layout_catalog
+from mlmkit.stacwrite import save_catalog
 
 EXTENSIONS = [
     "https://stac-extensions.github.io/projection/v2.0.0/schema.json",
@@ -174,5 +175,5 @@ def write_catalog(outdir: Path, items: list[pystac.Item], spec: ModelSpec) -> Pa
     for item in items:
         catalog.add_item(item)
     layout_catalog(catalog, outdir)
-    catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
+    save_catalog(catalog)
     return outdir / "catalog.json"

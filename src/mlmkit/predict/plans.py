@@ -13,7 +13,7 @@ from mlmkit.errors import InvalidInput
 from mlmkit.mlm import ModelOutput, ModelSpec
 from mlmkit.predict.detection import DetectionPlan, thresholds
 from mlmkit.predict.feeders import Feeder
-from mlmkit.predict.postprocess import plan_output
+from mlmkit.predict.postprocess import OutputPlan, plan_output
 from mlmkit.predict.runtime import ModelRunner
 from mlmkit.predict.sinks import Sink, SinkContext
 from mlmkit.shapes import detection_outputs
@@ -55,4 +55,7 @@ def plan_outputs(spec: ModelSpec, runner: ModelRunner, feeder: Feeder, tile: tup
         plans.append(DetectionPlan([described[i] for i in boxes], boxes, probe, score, iou))
     plans += [plan_output(output, index, probe[index], tile, allow_python)
               for index, output in described.items() if index not in boxes]
+    for plan in plans:
+        if isinstance(plan, OutputPlan):
+            plan.alone = len(plans) == 1
     return plans

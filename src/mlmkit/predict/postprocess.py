@@ -56,10 +56,20 @@ class OutputPlan:
     channels: int               # channels after post-processing
     class_values: np.ndarray = field(default_factory=lambda: np.zeros(0))
     functions: list = field(default_factory=list)
+    alone: bool = True          # the model's only output plan: its class map is plainly `classes`
 
     @property
     def key(self) -> str:
-        return slug(self.output.name)
+        """Asset key and file name, for what it holds: `classes` for a class map (`<output>-classes` beside
+        other outputs), else the output's name."""
+        if not self.is_classes:
+            return slug(self.output.name)
+        return "classes" if self.alone else f"{slug(self.output.name)}-classes"
+
+    @property
+    def scores_key(self) -> str:
+        """The class scores beside a class map: `scores` (`<output>-scores`)."""
+        return self.key.removesuffix("classes") + "scores"
 
     @property
     def allows_overlap(self) -> bool:

@@ -14,6 +14,7 @@ import logging
 import math
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from rasterio.windows import Window
 from mlmkit.atomic import atomic_output_dir
 from mlmkit.errors import InvalidInput, ModelRunError, TileSizeError
 from mlmkit.mlm import ModelSpec, read_model
+from mlmkit.predict.bands import BandRef
 from mlmkit.predict.binding import BoundInput, bind_inputs, bind_item, input_geometry, preview_sources, stack_depth
 from mlmkit.predict.catalog import Result, result_item, slug, stack_id, write_catalog
 from mlmkit.predict.feeders import Feeder, make_feeder
@@ -42,6 +44,7 @@ from mlmkit.predict.tiler import TileLayout
 from mlmkit.predict.writer import quicklook_shape
 from mlmkit.safepath import safe_name
 from mlmkit.stacio import iter_items, local_files
+from mlmkit.progress import QUIET, Progress, Task
 
 QUEUE_DEPTH = 2
 _RESIZE = {"interpolation-nearest": Resampling.nearest, "interpolation-linear": Resampling.bilinear,
@@ -73,6 +76,7 @@ class PredictOptions:
     model_asset: str | None = None      # which mlm:model asset to run (default: ONNX first)
     model_cache: bool = True            # keep downloaded models in the cache (keyed by file:checksum)
     allow_native_code: bool = False     # load AOTInductor packages (compiled shared libraries)
+    progress: Progress = field(default_factory=lambda: Progress(QUIET))  # tiles per item, -v details
 
 
 @dataclass
@@ -189,7 +193,7 @@ def _resampling(options: PredictOptions, bound: list[BoundInput]) -> Resampling:
 
 
 def _run_tiles(producer: _Producer, runner: ModelRunner, feeder: Feeder, plans: list[Plan],
-               sinks: list[Sink]) -> None:
+               sinks: list[Sink], task: Task) -> None:
     last_col = len(producer.layout.cols) - 1
     fit = producer.fit
     for batch in producer.batches():
@@ -206,6 +210,7 @@ def _run_tiles(producer: _Producer, runner: ModelRunner, feeder: Feeder, plans: 
             if tile.col == last_col:
                 for sink in sinks:
                     sink.end_row(tile.row)
+        task.advance(len(batch.tiles))
 
 
 def _finish(sinks: list[Sink]) -> tuple[list[Result], Path | None]:
@@ -215,6 +220,14 @@ def _finish(sinks: list[Sink]) -> tuple[list[Result], Path | None]:
         results += files
         preview = preview or look
     return results, preview
+
+
+def _describe_run(progress: Progress, name: str, refs: list[BandRef], grid: Grid, layout: TileLayout) -> None:
+    """The -v details of one item: which asset band feeds each model band, the grid, the tiles."""
+    progress.detail(f"{name}: bands " + ", ".join(f"{ref.name} <- {ref.asset}[{ref.index}]" for ref in refs))
+    progress.detail(f"{name}: grid {grid.width}x{grid.height} px, resolution {grid.resolution:g}, {grid.crs}")
+    progress.detail(f"{name}: {len(layout.rows)}x{len(layout.cols)} tiles of {layout.tile_w}x{layout.tile_h} px, "
+                    f"overlap {layout.overlap}")
 
 
 def _grid(hrefs: list[str], requested: float | None, model_resolution: float | None) -> Grid:
@@ -268,6 +281,11 @@ class _ItemRun:
         layout = TileLayout(grid.height, grid.width, tile[0], tile[1], overlap)
         self.item_dir = workdir / safe_name(f"{stack_id(stack)}-{slug(spec.name)}")  # real ids stay in the JSON
         self.item_dir.mkdir(parents=True, exist_ok=True)
+        self._describe = lambda: _describe_run(options.progress, stack_id(stack), refs, grid, layout)
+        # the item's summary line comes once its files are written, not when its last tile is computed
+        self.task = options.progress.task(f"predict {stack_id(stack)}", len(layout.rows) * len(layout.cols), "tiles",
+                                          grid.width * grid.height)
+        self._started = False
         self.sinks: list[Sink] = []
         self._open = contextlib.ExitStack()
         try:
@@ -295,8 +313,10 @@ class _ItemRun:
 
     def run(self) -> None:
         """Run the model over every tile, streaming results into the sinks."""
+        self._describe()  # the -v details of this Item come after the previous Item's summary
+        self.task.started, self._started = time.perf_counter(), True
         try:
-            _run_tiles(self.producer, self.runner, self.feeder, self.plans, self.sinks)
+            _run_tiles(self.producer, self.runner, self.feeder, self.plans, self.sinks, self.task)
         except BaseException:
             self.close()
             raise
@@ -309,6 +329,8 @@ class _ItemRun:
             self.close()
             raise
         self._open.close()
+        self._started = False
+        self.task.finish()
         return result_item(self.stack, self.spec, model_href, self.grid, results, preview, self.item_dir)
 
     def close(self) -> None:
@@ -316,6 +338,9 @@ class _ItemRun:
         for sink in self.sinks:
             sink.close()
         self._open.close()
+        if self._started:
+            self._started = False
+            self.task.finish(failed=True)
 
 
 def _run_items(stacks: list[tuple[pystac.Item, ...]], start, model_href: str) -> list[pystac.Item]:
@@ -368,7 +393,9 @@ def predict(model: str, inputs: str, output: Path, options: PredictOptions | Non
         raise InvalidInput(f"{inputs} holds no STAC Items; expected an Item or a catalog with Items")
     model_href = spec.self_href or str(model)
     runner = open_runtime(spec, RuntimeOptions(options.threads, options.providers, options.device, options.model_asset,
-                                               options.model_cache, options.allow_native_code))
+                                               options.model_cache, options.allow_native_code,
+                                               options.progress.download_hook("download model")))
+    options.progress.detail(f"model {spec.name}: {runner.description}")
     try:
         bound = bind_inputs(spec, runner, options.allow_python, options.time_steps)
         stacks = stack_items(items, stack_depth(bound), _grid_key(bound, spec, options))

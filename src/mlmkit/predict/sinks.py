@@ -113,12 +113,12 @@ class RasterSink(Sink):
         results: list[Result] = [RasterResult(self.key, cog, f"{name} ({', '.join(plan.output.tasks) or 'output'})",
                                               self.grid, plan.dtype.name, plan.nodata, bands,
                                               classes_field(plan) if plan.is_classes else None)]
+        names = {c["value"]: c["name"] for c in classes_field(plan)[:-1]} if plan.is_classes else None
         if self.scores_writer is not None:
-            scores = to_cog(self.scores_writer.path, self.directory / f"{self.key}-scores.tif", categorical=False)
-            names = [c["name"] for c in classes_field(plan)[:-1]]
-            results.append(RasterResult(f"{self.key}-scores", scores, f"{name} class scores", self.grid,
-                                        "float32", float("nan"), names))
-        look = quicklook(cog, self.directory / "quicklook.png", self.colormap) if preview else None
+            scores = to_cog(self.scores_writer.path, self.directory / f"{plan.scores_key}.tif", categorical=False)
+            results.append(RasterResult(plan.scores_key, scores, f"{name} class scores", self.grid,
+                                        "float32", float("nan"), list(names.values())))
+        look = quicklook(cog, self.directory / "quicklook.png", self.colormap, names) if preview else None
         return results, look
 
 

@@ -15,9 +15,10 @@ import numpy as np
 import pystac
 import rasterio
 
+from mlmkit.bandmeta import raster_fields
 from mlmkit.errors import InvalidInput
 from mlmkit.stacio import is_url, read_json, read_stac, resolve_href
-from mlmkit.training.layout import (CLASS_PROPERTY, IMAGE_KEY, LABELS_KEY, SCENE_CLASSIFICATION,
+from mlmkit.training.layout import (CLASS_PROPERTY, IMAGE_KEY, LABELS_KEY, PROCESSING_FIELDS, SCENE_CLASSIFICATION,
                                     SEGMENTATION, SPLITS, LabelClass, with_colours)
 
 IGNORE_INDEX = -100
@@ -41,9 +42,10 @@ class TrainingData:
     source: str
     task: str
     classes: list[LabelClass]
-    bands: list[dict]
+    bands: list[dict]  # eo fields, and raster ones (nodata, data_type, scale, offset) where the chips have them
     splits: dict[str, SplitData] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)  # every local document and chip file read: inputs to keep
+    processing: dict[str, str] = field(default_factory=dict)  # processing:level/lineage of the chips' imagery
 
     @property
     def chip_shape(self) -> tuple[int, int, int]:
@@ -91,6 +93,8 @@ def _feature_asset(item: pystac.Item) -> tuple[str, list[dict]] | None:
         bands = asset.extra_fields.get("eo:bands") or asset.extra_fields.get("bands")
         role = asset.extra_fields.get("ml-aoi:role")
         if bands and (key == IMAGE_KEY or role == "feature" or "data" in (asset.roles or [])):
+            stored = asset.extra_fields.get("raster:bands") or []
+            bands = [{**(raster_fields(stored[i]) if i < len(stored) else {}), **band} for i, band in enumerate(bands)]
             return resolve_href(asset.href, item.get_self_href()), bands
     return None
 
@@ -269,7 +273,9 @@ def read_training_data(source: str, task: str | None = None, bands: Sequence[str
     data = TrainingData(source if is_url(source) else root.get_self_href(), task, classes,
                         [chips[0].bands[i] for i in indices],
                         files=[href for chip in chips for href in (chip.item.get_self_href(), chip.image_href,
-                                                                   chip.labels_href) if href and not is_url(href)])
+                                                                   chip.labels_href) if href and not is_url(href)],
+                        processing={k: chips[0].item.properties[k] for k in PROCESSING_FIELDS
+                                    if chips[0].item.properties.get(k)})
     for split in SPLITS:
         if split in grouped:
             entries = grouped[split]

@@ -19,11 +19,14 @@ from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
 from mlmkit.atomic import atomic_output_dir
+from mlmkit.bandmeta import raster_fields
 from mlmkit.errors import InvalidInput
 from mlmkit.predict.bands import BandRef, BandResolver, imagery_bands
 from mlmkit.predict.reader import Grid, WindowReader, choose_grid
+from mlmkit.progress import QUIET, Progress, Task
 from mlmkit.stacio import asset_href, iter_items, local_files, read_json
-from mlmkit.training.layout import LABEL_NODATA, SEGMENTATION, ChipInfo, LabelClass, TrainingCatalogWriter
+from mlmkit.training.layout import (LABEL_NODATA, PROCESSING_FIELDS, SEGMENTATION, ChipInfo, LabelClass,
+                                   TrainingCatalogWriter)
 from mlmkit.training.splits import assign_splits
 
 LabelStrips = Callable[[int, int], np.ndarray]
@@ -57,11 +60,19 @@ def _band_entry(item: pystac.Item, asset_key: str, index: int) -> dict:
     return entries[index - 1] if index <= len(entries) else {}
 
 
-def _eo_band(item: pystac.Item, ref: BandRef) -> dict:
-    """The band's own entry (name, common name, wavelength) for the chips' metadata."""
+def _chip_band(item: pystac.Item, ref: BandRef, dtype: np.dtype) -> dict:
+    """The band as the chips hold it: name, common name, wavelength, and (when the imagery says) nodata,
+    scale and offset, with the chips' own data type."""
     entry = _band_entry(item, ref.asset, ref.index)
     keys = ("common_name", "center_wavelength", "full_width_half_max", "description")
-    return {"name": entry.get("name", ref.name), **{k: entry[k] for k in keys if entry.get(k) is not None}}
+    band = {"name": entry.get("name", ref.name), **{k: entry[k] for k in keys if entry.get(k) is not None}}
+    stored = item.assets[ref.asset].extra_fields.get("raster:bands") or []
+    raster = raster_fields(stored[ref.index - 1]) if ref.index <= len(stored) else {}
+    if ref.nodata is not None:
+        raster.setdefault("nodata", ref.nodata)
+    if raster:
+        raster["data_type"] = dtype.name
+    return {**band, **raster}
 
 
 def select_bands(item: pystac.Item, wanted: Sequence[str]) -> list[BandRef]:
@@ -129,7 +140,7 @@ def _common_dtype(bands: Sequence[BandRef]) -> np.dtype:
 
 def build_chips(imagery: str, labels: str, classes: Sequence[LabelClass], outdir: str | Path,
                 options: ChipOptions = ChipOptions(), label_property: str | None = None,
-                overwrite: bool = False) -> Path:
+                overwrite: bool = False, progress: Progress | None = None) -> Path:
     """Cut the imagery and its labels into chips and write the split training catalog at `outdir`."""
     if any(c.value < 0 or c.value >= LABEL_NODATA for c in classes):
         raise InvalidInput(f"class values must be 0..{LABEL_NODATA - 1} for raster labels")
@@ -140,21 +151,22 @@ def build_chips(imagery: str, labels: str, classes: Sequence[LabelClass], outdir
     if grid.width < size or grid.height < size:
         raise InvalidInput(f"imagery is {grid.width}x{grid.height} px; expected at least one {size}x{size} chip")
     inputs = [imagery, labels, *local_files([item]), *(band.href for band in bands)]
-    with atomic_output_dir(outdir, overwrite, inputs) as work:
+    with (progress or Progress(QUIET)).task(f"chips {item.id}", unit="chips") as task, \
+            atomic_output_dir(outdir, overwrite, inputs) as work:
         if labels.lower().endswith((".geojson", ".json")):
             strips = _vector_strips(labels, grid, classes, label_property)
-            _write(item, bands, grid, strips, classes, options, work)
+            _write(item, bands, grid, strips, classes, options, work, task)
             return Path(outdir)
         with WindowReader([BandRef("labels", "labels", labels, 1)], grid, Resampling.nearest) as reader:
             def strips(row_off: int, rows: int) -> np.ndarray:
                 raw, valid = reader.read(Window(0, row_off, grid.width, rows))
                 return _label_values(raw[0], valid, classes, labels)
-            _write(item, bands, grid, strips, classes, options, work)
+            _write(item, bands, grid, strips, classes, options, work, task)
     return Path(outdir)
 
 
 def _write(item: pystac.Item, bands: Sequence[BandRef], grid: Grid, strips: LabelStrips,
-           classes: Sequence[LabelClass], options: ChipOptions, work: Path) -> None:
+           classes: Sequence[LabelClass], options: ChipOptions, work: Path, task: Task) -> None:
     size, rows = options.chip_size, grid.height // options.chip_size
     keep: list[tuple[int, int, dict[int, int]]] = []
     for row in range(rows):
@@ -166,14 +178,16 @@ def _write(item: pystac.Item, bands: Sequence[BandRef], grid: Grid, strips: Labe
                            "expected labels over the imagery")
     blocks = [(row // options.block_size, col // options.block_size) for row, col, _ in keep]
     splits = assign_splits(blocks, [set(counts) for *_, counts in keep], options.fractions, options.seed)
-    writer = TrainingCatalogWriter(work, options.name, SEGMENTATION, classes, [_eo_band(item, b) for b in bands],
-                                   options.description)
+    dtype = _common_dtype(bands)
+    task.total, task.pixels = len(keep), len(keep) * size * size
+    writer = TrainingCatalogWriter(work, options.name, SEGMENTATION, classes,
+                                   [_chip_band(item, b, dtype) for b in bands], options.description)
     when = item.datetime
-    period = {} if when else {k: item.properties[k] for k in ("start_datetime", "end_datetime") if k in item.properties}
+    carried = {} if when else {k: item.properties[k] for k in ("start_datetime", "end_datetime") if k in item.properties}
+    carried.update({k: item.properties[k] for k in PROCESSING_FIELDS if item.properties.get(k)})
     by_row: dict[int, list[tuple[int, dict, str]]] = {}
     for (row, col, counts), split in zip(keep, splits):
         by_row.setdefault(row, []).append((col, counts, split))
-    dtype = _common_dtype(bands)
     with WindowReader(list(bands), grid) as reader:
         for row, chips in by_row.items():
             image, valid = reader.read(Window(0, row * size, grid.width, size))
@@ -183,8 +197,9 @@ def _write(item: pystac.Item, bands: Sequence[BandRef], grid: Grid, strips: Labe
             for col, counts, split in chips:
                 chip_transform = window_transform(Window(col * size, row * size, size, size), grid.transform)
                 info = ChipInfo(f"chip-{row:04d}-{col:04d}", split, grid.crs, chip_transform, (size, size), when,
-                                counts, item.get_self_href(), "application/geo+json", period)
+                                counts, item.get_self_href(), "application/geo+json", carried)
                 columns = slice(col * size, (col + 1) * size)
                 writer.add_segmentation_chip(info, np.ascontiguousarray(image[:, :, columns]),
                                              np.ascontiguousarray(labels[:, columns]))
+            task.advance(len(chips))
     writer.finish()

@@ -24,7 +24,8 @@ from mlmkit.errors import InvalidInput, MlmkitError
 from mlmkit.mlm_item import ModelMetadata
 from mlmkit.training.catalog_reader import IGNORE_INDEX, SplitData, TrainingData, read_training_data
 from mlmkit.training.metrics import confusion_matrix, summarize
-from mlmkit.training.output import RunInfo, training_extent, validation_metrics, write_training_catalog
+from mlmkit.training.output import (RunInfo, check_model_id, documentation, training_extent, validation_metrics,
+                                    write_training_catalog)
 
 PIXEL_ARCHITECTURES = {"random-forest": "RandomForestClassifier", "gradient-boosting": "GradientBoostingClassifier"}
 PIXEL_TASKS = ["semantic-segmentation", "classification"]
@@ -140,17 +141,21 @@ def _metadata(data: TrainingData, model, arch: str, run: RunInfo, metrics: dict,
         hyperparameters=_hyperparameters(model, arch, max_samples, seed), input_name="input",
         description=(f"{name} trained by mlmkit on pixels of {data.source}; one row of raw band values per pixel "
                      "in, the class value (label) and class probabilities out."),
-        keywords=["mlmkit", "pixel-classification"], extra_properties=metrics)
+        keywords=["mlmkit", "pixel-classification"], extra_properties=metrics, **documentation(data, run, arch))
 
 
 def train_pixel_classifier(data: str, outdir: str | Path, *, task: str | None = None, arch: str = "random-forest",
                            trees: int = 100,
                            max_samples: int = 100_000, seed: int = 0, bands: Sequence[str] = (),
                            model_id: str | None = None, training_cwl: str | None = None,
-                           inference_cwl: str | None = None, overwrite: bool = False) -> PixelTrainSummary:
-    """Train a pixel classifier on the training catalog `data` and write the model catalog to `outdir`."""
+                           inference_cwl: str | None = None, overwrite: bool = False, version: str = "1.0.0",
+                           experimental: bool = False, citation: str | None = None, doi: str | None = None,
+                           schema_dir: Path | None = None) -> PixelTrainSummary:
+    """Train a pixel classifier on the training catalog `data` and write the model catalog to `outdir`
+    (`version` ... `schema_dir` as for `train_model`)."""
     outdir = Path(outdir)
     check_output_dir(outdir, overwrite)
+    check_model_id(model_id)
     if arch not in PIXEL_ARCHITECTURES:
         raise InvalidInput(f"unknown pixel architecture {arch!r}; expected one of {sorted(PIXEL_ARCHITECTURES)}")
     if trees < 1 or max_samples < 1:
@@ -172,7 +177,8 @@ def train_pixel_classifier(data: str, outdir: str | Path, *, task: str | None = 
         onnx_path = Path(tmp) / "model.onnx"
         export_pixel_onnx(model, pixels.shape[1], onnx_path)
         max_diff = compare_pixel_onnx(model, onnx_path, validate_pixels[:CHECK_PIXELS])
-        run = RunInfo(model_id or f"{arch}-pixels", max_diff, training_cwl, inference_cwl)
+        run = RunInfo(model_id or f"{arch}-pixels", max_diff, training_cwl, inference_cwl, version=version,
+                      experimental=experimental, citation=citation, doi=doi)
         properties = {"mlmkit:onnx_max_abs_diff": max_diff,
                       **validation_metrics(validation, test, PIXEL_TASKS[0])}
         document = {"task": "pixel classification", "architecture": PIXEL_ARCHITECTURES[arch], "classes": names,
@@ -181,5 +187,6 @@ def train_pixel_classifier(data: str, outdir: str | Path, *, task: str | None = 
                     "samples": {"train": int(len(pixels)), "validate": int(len(validate_pixels))}}
         catalog = write_training_catalog(outdir, Path(tmp), onnx_path,
                                          _metadata(training, model, arch, run, properties, max_samples, seed),
-                                         training, document, matrix, run, overwrite=overwrite)
+                                         training, document, matrix, run, overwrite=overwrite,
+                                         schema_dir=schema_dir)
     return PixelTrainSummary(catalog, validation, test, max_diff, document["samples"])

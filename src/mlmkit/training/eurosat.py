@@ -16,6 +16,7 @@ from rasterio.shutil import copy as rio_copy
 
 from mlmkit.atomic import atomic_output_dir
 from mlmkit.errors import InvalidInput
+from mlmkit.progress import QUIET, Progress
 from mlmkit.training.layout import (COG_TYPE, SCENE_CLASSIFICATION, ChipInfo, LabelClass, TrainingCatalogWriter,
                                     with_colours)
 from mlmkit.training.sentinel2 import EUROSAT_MS_ORDER, eo_band
@@ -71,8 +72,9 @@ def _band_names(count: int, names: Sequence[str]) -> list[str]:
 
 def convert_eurosat(folder: str | Path, outdir: str | Path, fractions: Sequence[float] = (0.7, 0.15, 0.15),
                     block_deg: float = 0.05, seed: int = 0, band_names: Sequence[str] = (),
-                    name: str = "eurosat", overwrite: bool = False) -> Path:
+                    name: str = "eurosat", overwrite: bool = False, progress: Progress | None = None) -> Path:
     """Write the folder's chips as COGs into the training catalog layout at `outdir`."""
+    progress = progress or Progress(QUIET)
     classes, chips = scan_folder(Path(folder))
     infos, layout = [], None
     for path, value in chips:
@@ -82,7 +84,8 @@ def convert_eurosat(folder: str | Path, outdir: str | Path, fractions: Sequence[
     splits = assign_splits([_block(i, block_deg) for i in infos], [set(i.class_counts) for i in infos], fractions, seed)
     bands = [eo_band(n) for n in _band_names(layout[0], band_names)]
     description = f"Scene classification chips converted from the EuroSAT-style folder {Path(folder).name}"
-    with atomic_output_dir(outdir, overwrite, [folder]) as work:
+    with progress.task(f"chips {Path(folder).name}", len(chips), "chips") as task, \
+            atomic_output_dir(outdir, overwrite, [folder]) as work:
         writer = TrainingCatalogWriter(work, name, SCENE_CLASSIFICATION, classes, bands, description)
         for (path, value), info, split in zip(chips, infos, splits):
             info.chip_id, info.split = f"{path.parent.name}-{path.stem}".replace(" ", "_"), split
@@ -90,5 +93,6 @@ def convert_eurosat(folder: str | Path, outdir: str | Path, fractions: Sequence[
             rio_copy(str(path), str(target), driver="COG", compress="DEFLATE", overviews="NONE")
             info.source_href, info.source_type = str(target), COG_TYPE  # the labels describe this very chip
             writer.add_scene_chip(info, target, value)
+            task.advance()
         writer.finish()
     return Path(outdir)

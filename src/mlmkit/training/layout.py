@@ -20,8 +20,10 @@ import pystac
 import rasterio
 from rasterio.warp import transform_bounds
 
+from mlmkit.bandmeta import RASTER_SCHEMA_URL, eo_band_fields, raster_bands
 from mlmkit.errors import InvalidInput
 from mlmkit.safepath import safe_name
+from mlmkit.stacwrite import save_catalog
 
 SPLITS = ("train", "validate", "test")
 SEGMENTATION = "semantic-segmentation"
@@ -31,6 +33,9 @@ ML_AOI_EXT = "https://stac-extensions.github.io/ml-aoi/v0.2.0/schema.json"
 EO_EXT = "https://stac-extensions.github.io/eo/v1.1.0/schema.json"
 PROJ_EXT = "https://stac-extensions.github.io/projection/v2.0.0/schema.json"
 CLASSIFICATION_EXT = "https://stac-extensions.github.io/classification/v1.1.0/schema.json"
+PROCESSING_EXT = "https://stac-extensions.github.io/processing/v1.2.0/schema.json"
+# What chip items carry over from their imagery Item: the product the chips were cut from.
+PROCESSING_FIELDS = ("processing:level", "processing:lineage")
 COG_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 GEOJSON_TYPE = "application/geo+json"
 IMAGE_KEY = "image"
@@ -126,7 +131,8 @@ class TrainingCatalogWriter:
         self.name = name
         self.task = task
         self.classes = list(classes)
-        self.bands = [dict(b) for b in bands]
+        self.bands = [eo_band_fields(b) for b in bands]
+        self.raster_bands = raster_bands(list(bands))
         self.description = description
         self.items: dict[str, list[pystac.Item]] = {split: [] for split in SPLITS}
 
@@ -181,16 +187,24 @@ class TrainingCatalogWriter:
         properties = {**self._label_properties(info), **info.extra_properties,
                       "proj:code": info.crs.to_string() if info.crs else None,
                       "proj:shape": list(info.shape), "proj:transform": list(info.transform)[:6]}
+        extensions = [LABEL_EXT, ML_AOI_EXT, EO_EXT, PROJ_EXT, CLASSIFICATION_EXT]
+        image_fields: dict = {"eo:bands": self.bands, "ml-aoi:role": "feature"}
+        if self.raster_bands:
+            image_fields["raster:bands"] = self.raster_bands
+            extensions.append(RASTER_SCHEMA_URL)
+        if any(key in properties for key in PROCESSING_FIELDS):
+            extensions.append(PROCESSING_EXT)
         item = pystac.Item(info.chip_id, bbox_polygon(bbox), bbox, info.datetime, properties,
-                           stac_extensions=[LABEL_EXT, ML_AOI_EXT, EO_EXT, PROJ_EXT, CLASSIFICATION_EXT])
+                           stac_extensions=extensions)
         item.add_asset(IMAGE_KEY, pystac.Asset(f"./{image_name}", "chip imagery", media_type=COG_TYPE, roles=["data"],
-                                               extra_fields={"eo:bands": self.bands, "ml-aoi:role": "feature"}))
+                                               extra_fields=image_fields))
         label_extra = {"ml-aoi:role": "label",
                        "classification:classes": [c.as_classification() for c in self.classes]}
         item.add_asset(LABELS_KEY, pystac.Asset(label_asset["href"], "labels", media_type=label_asset["type"],
                                                 roles=label_asset["roles"], extra_fields=label_extra))
         if info.source_href:
             item.add_link(pystac.Link("source", info.source_href, media_type=info.source_type,
+                                      title="imagery the labels were drawn on",
                                       extra_fields={"label:assets": [LABELS_KEY]}))
         item.set_self_href(str(self._item_json(info.split, info.chip_id)))
         self.items[info.split].append(item)
@@ -204,7 +218,7 @@ class TrainingCatalogWriter:
         for split, items in self.items.items():
             if items:
                 self._add_collection(catalog, split, items)
-        catalog.save(pystac.CatalogType.SELF_CONTAINED)
+        save_catalog(catalog)
         return catalog
 
     def _add_collection(self, catalog: pystac.Catalog, split: str, items: list[pystac.Item]) -> None:

@@ -9,12 +9,15 @@ import pystac
 import torch
 
 from mlmkit.artifacts import ArtifactKind
-from mlmkit.mlm_item import ModelMetadata, model_asset
+from mlmkit.mlm_item import ModelMetadata, model_asset, model_asset_bands
 from mlmkit.training.catalog_reader import TrainingData
 from mlmkit.training.models import ARCHITECTURES
-from mlmkit.training.output import RunInfo, task_names, training_extent, validation_metrics, write_training_catalog
+from mlmkit.training.output import (RunInfo, documentation, task_names, training_extent, validation_metrics,
+                                    write_training_catalog)
 from mlmkit.training.stats import BandStats
 from mlmkit.training.trainer import TrainConfig, TrainResult
+
+PYTORCH_MEDIA_TYPE = "application/octet-stream; framework=pytorch"
 
 
 def metrics_document(data: TrainingData, result: TrainResult, run: RunInfo) -> dict:
@@ -56,20 +59,29 @@ def model_metadata(data: TrainingData, stats: BandStats, config: TrainConfig, re
         input_name="input", output_name="logits",
         description=(f"{ARCHITECTURES[config.arch][2]} trained by mlmkit on {data.source} for {data.task}; "
                      "inputs are z-scored per band with the training split's statistics; outputs are class logits."),
-        keywords=["mlmkit", data.task], extra_properties=metrics)
+        keywords=["mlmkit", data.task], extra_properties=metrics, **documentation(data, run, config.arch))
+
+
+def _checkpoint_asset(meta: ModelMetadata, arch: str) -> pystac.Asset:
+    """The best epoch's state_dict: the same model for PyTorch (built by the source code's build_model), so it
+    is a model asset too (MLM allows mlm:artifact_type only there), told apart by its artifact type."""
+    return pystac.Asset("", f"{meta.name} best-epoch PyTorch state_dict",
+                        description=f"torch.load() it into mlmkit.training.models.build_model({arch!r}, ...) "
+                                    "of the source code; the ONNX `model` asset needs no code",
+                        media_type=PYTORCH_MEDIA_TYPE, roles=["mlm:model", "mlm:weights", "mlm:checkpoint"],
+                        extra_fields={"mlm:artifact_type": "torch.save", **model_asset_bands(meta)})
 
 
 def write_output_catalog(outdir: Path, workdir: Path, onnx_path: Path, data: TrainingData, stats: BandStats,
-                         config: TrainConfig, result: TrainResult, run: RunInfo, overwrite: bool = False) -> Path:
+                         config: TrainConfig, result: TrainResult, run: RunInfo, overwrite: bool = False,
+                         schema_dir: Path | None = None) -> Path:
     """Write the model catalog at `outdir` from artefacts prepared in `workdir`."""
     checkpoint = workdir / "best.pt"
     torch.save(result.model.state_dict(), checkpoint)
-    extra = {"checkpoint": (checkpoint, pystac.Asset("", "best-epoch PyTorch state_dict",
-                                                     media_type="application/octet-stream; framework=pytorch",
-                                                     roles=["mlm:weights", "mlm:checkpoint"]))}
     meta = model_metadata(data, stats, config, result, run)
+    extra = {"checkpoint": (checkpoint, _checkpoint_asset(meta, config.arch))}
     if run.exported_program is not None:  # MLM: alternate formats of one model, told apart by mlm:artifact_type
         extra["model-pt2"] = (run.exported_program,
                               model_asset(run.exported_program, meta, ArtifactKind.EXPORTED_PROGRAM))
     return write_training_catalog(outdir, workdir, onnx_path, meta, data, metrics_document(data, result, run),
-                                  result.validation_confusion, run, extra, overwrite)
+                                  result.validation_confusion, run, extra, overwrite, schema_dir)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,14 +15,29 @@ import pystac
 from PIL import Image, ImageDraw
 from pystac.utils import make_relative_href
 
+from mlmkit.drawing import PAD, TEXT_SIZE, font, text_width, vertical_text
 from mlmkit.errors import InvalidInput
 from mlmkit.mlm_item import ModelMetadata, build_model_item, write_model_catalog
-from mlmkit.release import PACKAGES, packages_dir
+from mlmkit.release import INFERENCE_IMAGE, PACKAGES, packages_dir, source_code_url
 from mlmkit.stacio import is_url
 from mlmkit.training.catalog_reader import TrainingData
 from mlmkit.training.layout import ML_AOI_EXT, SEGMENTATION
 
-CELL = 48
+CELL = 56
+# The papers that introduced the architectures mlmkit trains (sci:publications of the trained models).
+PUBLICATIONS = {
+    "unet": {"doi": "10.1007/978-3-319-24574-4_28",
+             "citation": "Ronneberger, O., Fischer, P., Brox, T. (2015). U-Net: Convolutional Networks for Biomedical "
+                         "Image Segmentation. MICCAI 2015, LNCS 9351, 234-241."},
+    "resnet18": {"doi": "10.1109/CVPR.2016.90",
+                 "citation": "He, K., Zhang, X., Ren, S., Sun, J. (2016). Deep Residual Learning for Image "
+                             "Recognition. CVPR 2016, 770-778."},
+    "random-forest": {"doi": "10.1023/A:1010933404324",
+                      "citation": "Breiman, L. (2001). Random Forests. Machine Learning 45, 5-32."},
+    "gradient-boosting": {"doi": "10.1214/aos/1013203451",
+                          "citation": "Friedman, J. H. (2001). Greedy function approximation: A gradient boosting "
+                                      "machine. The Annals of Statistics 29(5), 1189-1232."},
+}
 
 
 class _DerivedFromLink(pystac.Link):
@@ -52,6 +68,21 @@ class RunInfo:
     inference_cwl: str | None = None
     exported_program: Path | None = None   # the model as a torch.export.save file: a second mlm:model asset
     exported_max_abs_diff: float | None = None
+    version: str = "1.0.0"
+    experimental: bool = False
+    citation: str | None = None
+    doi: str | None = None
+
+
+# mlm:name as the MLM v1.5.2 schema allows it; a trained model's id is its name too
+MLM_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_.\-\s]+[a-zA-Z0-9]$")
+
+
+def check_model_id(model_id: str | None) -> None:
+    """Refuse a --model-id the model Item could not carry as mlm:name, before any training time is spent."""
+    if model_id is not None and not MLM_NAME.fullmatch(model_id):
+        raise InvalidInput(f"model id {model_id!r} is not a valid mlm:name (the model's id is its name); expected a letter first, then letters, "
+                           "digits, '_', '.', '-' or spaces, ending in a letter or digit (e.g. unet-s2-water)")
 
 
 def runtime_hrefs(training: str | None, inference: str | None) -> dict[str, str]:
@@ -67,24 +98,37 @@ def runtime_hrefs(training: str | None, inference: str | None) -> dict[str, str]
 
 
 def confusion_png(matrix: np.ndarray, names: list[str], path: Path) -> None:
-    """Row-normalised confusion matrix (rows: truth, columns: prediction) with counts."""
+    """Row-normalised confusion matrix with counts: true classes down the rows, predicted across the columns,
+    full class names and axis titles."""
     matrix = np.asarray(matrix)
     k = len(names)
-    margin = 8 + 7 * max(len(n) for n in names)
-    image = Image.new("RGB", (margin + k * CELL + 8, margin + k * CELL + 8), "white")
+    label = max(text_width(name) for name in names) + 2 * PAD
+    axis = TEXT_SIZE + 2 * PAD
+    title_h = TEXT_SIZE + 2 + 2 * PAD
+    left, top = axis + label, title_h + axis + label
+    title = "Validation confusion matrix (counts; shade: share of the true class)"
+    image = Image.new("RGBA", (max(left + k * CELL + PAD, text_width(title) + 2 * PAD), top + k * CELL + PAD), "white")
     draw = ImageDraw.Draw(image)
+    draw.text(((image.width - text_width(title)) // 2, PAD), title, fill="black", font=font())
+    heading = "predicted class"
+    draw.text((left + (k * CELL - text_width(heading)) // 2, title_h), heading, fill="black", font=font())
+    true_axis = vertical_text("true class")
+    image.alpha_composite(true_axis, (PAD // 2, top + max(0, (k * CELL - true_axis.height) // 2)))
     rows = matrix.sum(axis=1, keepdims=True)
     share = np.divide(matrix, rows, out=np.zeros(matrix.shape, dtype=float), where=rows > 0)
     for i, name in enumerate(names):
-        draw.text((4, margin + i * CELL + CELL // 2 - 5), name, fill="black")
-        draw.text((margin + i * CELL + 2, margin - 14 - (i % 2) * 12), name[:8], fill="black")
+        draw.text((left - PAD - text_width(name), top + i * CELL + (CELL - TEXT_SIZE) // 2), name, fill="black",
+                  font=font())
+        column = vertical_text(name)
+        image.alpha_composite(column, (left + i * CELL + (CELL - column.width) // 2, top - PAD - column.height))
         for j in range(k):
             shade = int(255 * (1 - share[i, j]))
-            box = (margin + j * CELL, margin + i * CELL, margin + (j + 1) * CELL - 1, margin + (i + 1) * CELL - 1)
+            box = (left + j * CELL, top + i * CELL, left + (j + 1) * CELL - 1, top + (i + 1) * CELL - 1)
             draw.rectangle(box, fill=(shade, shade, 255), outline="grey")
-            draw.text((box[0] + 4, box[1] + CELL // 2 - 5), str(int(matrix[i, j])),
-                      fill="white" if share[i, j] > 0.5 else "black")
-    image.save(path)
+            count = str(int(matrix[i, j]))
+            draw.text((box[0] + (CELL - text_width(count, TEXT_SIZE - 2)) // 2, box[1] + (CELL - TEXT_SIZE) // 2),
+                      count, fill="white" if share[i, j] > 0.5 else "black", font=font(TEXT_SIZE - 2))
+    image.convert("RGB").save(path)
 
 
 def training_extent(data: TrainingData) -> tuple[list[float], str, str]:
@@ -112,9 +156,20 @@ def validation_metrics(validation: dict, test: dict | None, task: str) -> dict:
     return metrics
 
 
+def documentation(data: TrainingData, run: RunInfo, arch: str) -> dict:
+    """The ModelMetadata fields the MLM best practices ask for beyond the model itself: the product the model
+    eats, its code and container, how to cite it, its version."""
+    return dict(processing_level=data.processing.get("processing:level"),
+                processing_lineage=data.processing.get("processing:lineage"),
+                source_code=source_code_url(), entrypoint="mlmkit.predict:predict", container=INFERENCE_IMAGE,
+                citation=run.citation, doi=run.doi, publications=[PUBLICATIONS[arch]] if arch in PUBLICATIONS else [],
+                version=run.version, experimental=run.experimental)
+
+
 def write_training_catalog(outdir: Path, workdir: Path, onnx_path: Path, meta: ModelMetadata, data: TrainingData,
                            metrics: dict, confusion: np.ndarray, run: RunInfo,
-                           extra: dict[str, tuple[Path, pystac.Asset]] | None = None, overwrite: bool = False) -> Path:
+                           extra: dict[str, tuple[Path, pystac.Asset]] | None = None, overwrite: bool = False,
+                           schema_dir: Path | None = None) -> Path:
     """Write the model catalog at `outdir`: the MLM Item of `onnx_path`, metrics, confusion matrix, `extra` files."""
     metrics_path, png_path = workdir / "metrics.json", workdir / "confusion_matrix.png"
     metrics_path.write_text(json.dumps(metrics, indent=2))
@@ -128,9 +183,10 @@ def write_training_catalog(outdir: Path, workdir: Path, onnx_path: Path, meta: M
     assets = {
         "metrics": (metrics_path, pystac.Asset("", "training and validation metrics", media_type="application/json",
                                                roles=["metadata"])),
-        "confusion-matrix": (png_path, pystac.Asset("", "validation confusion matrix (rows: truth)",
+        "confusion-matrix": (png_path, pystac.Asset("", "validation confusion matrix (rows: true class, "
+                                                        "columns: predicted class)",
                                                     media_type="image/png", roles=["overview", "visual"])),
         **(extra or {}),
     }
     return write_model_catalog(item, onnx_path, outdir, assets, runtime_hrefs(run.training_cwl, run.inference_cwl),
-                               overwrite)
+                               overwrite, schema_dir)

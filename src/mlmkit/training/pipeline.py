@@ -18,7 +18,7 @@ from mlmkit.training.export import compare_onnx, compare_program, export_onnx, e
 from mlmkit.training.layout import SEGMENTATION
 from mlmkit.training.models import DEFAULT_ARCH
 from mlmkit.training.net_catalog import write_output_catalog
-from mlmkit.training.output import RunInfo
+from mlmkit.training.output import RunInfo, check_model_id
 from mlmkit.training.stats import band_stats
 from mlmkit.training.trainer import TrainConfig, TrainResult, fit, pick_device
 
@@ -40,10 +40,16 @@ def train_model(data: str, outdir: str | Path, *, task: str | None = None, arch:
                 epochs: int = 10, batch_size: int = 32, lr: float = 1e-3, seed: int = 0, width: int | None = None,
                 device: str | None = None, bands: Sequence[str] = (), model_id: str | None = None,
                 training_cwl: str | None = None, inference_cwl: str | None = None, overwrite: bool = False,
-                progress: bool = True) -> TrainSummary:
-    """Train on the training catalog `data` and write the model catalog to `outdir`."""
+                progress: bool = True, version: str = "1.0.0", experimental: bool = False,
+                citation: str | None = None, doi: str | None = None, schema_dir: Path | None = None) -> TrainSummary:
+    """Train on the training catalog `data` and write the model catalog to `outdir`.
+
+    `version`, `experimental`, `citation` and `doi` describe the model in its Item (version and scientific
+    extensions); `schema_dir` is the offline schema mirror the catalog is validated against.
+    """
     outdir = Path(outdir)
     check_output_dir(outdir, overwrite, [data])
+    check_model_id(model_id)
     if epochs < 1 or batch_size < 1 or lr <= 0:
         raise InvalidInput(f"epochs={epochs}, batch size={batch_size}, lr={lr}; expected positive values")
     training = read_training_data(data, task, bands)
@@ -62,6 +68,9 @@ def train_model(data: str, outdir: str | Path, *, task: str | None = None, arch:
         program_path = Path(tmp) / "model.pt2"  # the same model as a second mlm:model asset (torch.export.save)
         export_program(result.model, program_path, real_batches[0], dynamic_hw=training.task == SEGMENTATION)
         program_diff = compare_program(result.model, program_path, real_batches)
-        run = RunInfo(run_id, max_diff, training_cwl, inference_cwl, program_path, program_diff)
-        catalog = write_output_catalog(outdir, Path(tmp), onnx_path, training, stats, config, result, run, overwrite)
+        run = RunInfo(run_id, max_diff, training_cwl, inference_cwl, exported_program=program_path,
+                      exported_max_abs_diff=program_diff, version=version, experimental=experimental,
+                      citation=citation, doi=doi)
+        catalog = write_output_catalog(outdir, Path(tmp), onnx_path, training, stats, config, result, run, overwrite,
+                                       schema_dir)
     return TrainSummary(catalog, result, max_diff, program_diff, {s: len(d.images) for s, d in training.splits.items()})

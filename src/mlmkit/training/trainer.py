@@ -80,7 +80,8 @@ def train_epoch(model: nn.Module, batches: ChipBatches, optimizer, loss_fn, clas
     model.train()
     total, count = 0.0, 0
     matrix = np.zeros((classes, classes), dtype="int64")
-    with tqdm(batches, desc=bar_label, unit="batch", leave=False, disable=not progress) as bar:
+    # a bar on a terminal only (tqdm: disable=None); the epoch summary lines are written either way
+    with tqdm(batches, desc=bar_label, unit="batch", leave=False, disable=None if progress else True) as bar:
         for images, labels in bar:
             optimizer.zero_grad(set_to_none=True)
             logits = model(images)

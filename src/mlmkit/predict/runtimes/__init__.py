@@ -26,6 +26,7 @@ class ModelRunner(Protocol):
 
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
+    description: str  # what runs the model and where (onnxruntime providers, torch device), for -v
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         """Outputs, in the order of `outputs`, for arrays keyed by input name."""

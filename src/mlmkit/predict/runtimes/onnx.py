@@ -131,6 +131,7 @@ class OnnxRunner:
         self.inputs = tuple(_spec(node) for node in self.session.get_inputs())
         self.outputs = tuple(_spec(node) for node in self.session.get_outputs())
         self._output_names = [spec.name for spec in self.outputs]
+        self.description = f"onnxruntime providers {', '.join(self.session.get_providers())} (onnxruntime {ort.__version__})"
         first = self.session.get_providers()[0]
         device = self._bind or ("cuda" if first in BOUND_PROVIDERS else None)
         self._binding = _Binding(self.session, device) if device else None

@@ -34,6 +34,7 @@ class TorchRunner:
 
     def __init__(self, model: TorchModel, spec: ModelSpec) -> None:
         self.model = model
+        self.description = f"PyTorch {model.kind.value} on {model.device}"
         if model.signature is not None:
             inputs, outputs = model.signature
             self.inputs = tuple(_spec(tensor) for tensor in inputs)

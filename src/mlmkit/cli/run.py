@@ -1,0 +1,63 @@
+"""`mlmkit run`: run a model through the CWL application package its MLM Item names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from mlmkit.engines import BATCH_SYSTEMS, ENGINES
+from mlmkit.run import RunOptions, run_model
+
+
+def _param(ctx: click.Context, option: click.Parameter, values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for value in values:
+        name, sep, text = value.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{value!r} is not NAME=VALUE", ctx, option)
+        pairs.append((name, text))
+    return tuple(pairs)
+
+
+@click.command()
+@click.option("--model", "-m", required=True, metavar="MLM",
+              help="MLM Item: path, URL, or a directory holding its catalog.json.")
+@click.option("--input", "-i", "inputs", required=True, multiple=True, metavar="STAC",
+              help="Imagery (training data with --train): a STAC Item or catalog, path or URL; repeat it. "
+                   "Each input is one scattered job.")
+@click.option("--outdir", "-o", type=click.Path(file_okay=False, path_type=Path), default=".", show_default=True,
+              help="Where the result catalog goes, as OUTDIR/<output name> (results/ for inference).")
+@click.option("--engine", type=click.Choice(list(ENGINES)), default="cwltool", show_default=True,
+              help="CWL engine.")
+@click.option("--batch-system", type=click.Choice(BATCH_SYSTEMS),
+              help="Toil batch system the scattered jobs go to (default single_machine; needs --engine toil).")
+@click.option("--no-container", is_flag=True,
+              help="Run the tools with the mlmkit on PATH instead of the package's Docker image.")
+@click.option("--train", is_flag=True, help="Run the mlm:training-runtime package instead of the inference one.")
+@click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE", callback=_param,
+              help="Another input of the package, e.g. -p overlap=32 -p tile_size=256; repeat it.")
+@click.option("--engine-arg", "engine_args", multiple=True, metavar="ARG",
+              help="An argument passed to the engine as it is, e.g. --engine-arg=--maxCores=8; repeat it.")
+@click.option("--log", type=click.Path(dir_okay=False, path_type=Path),
+              help="Keep the engine's log here (default: OUTDIR/<output name>.log, kept only if the run fails).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing result catalog.")
+def run(model: str, inputs: tuple[str, ...], outdir: Path, engine: str, batch_system: str | None, no_container: bool,
+        train: bool, params: tuple[tuple[str, str], ...], engine_args: tuple[str, ...], log: Path | None,
+        overwrite: bool) -> None:
+    """Run a model through the CWL package its MLM Item names (mlm:inference-runtime).
+
+    The package runs as its author shipped it, in its container image, on cwltool or on Toil (this machine,
+    Slurm, Kubernetes, ...). Inputs given by URL are staged into local catalogs first. Prints the path of
+    the result catalog.
+
+    \b
+    Example:
+      mlmkit run --model model/catalog.json --input scenes/a --input scenes/b --outdir runs/ -p overlap=32
+      mlmkit run --model https://example.org/models/unet/item.json --input https://example.org/s2/item.json \\
+          --engine toil --batch-system slurm --outdir /shared/runs
+    """
+    options = RunOptions(engine=engine, batch_system=batch_system, container=not no_container, train=train,
+                         params=params, engine_args=engine_args, log=log, overwrite=overwrite)
+    catalog = run_model(model, inputs, outdir, options)  # SIGTERM raises (cli/__init__): the engine is stopped
+    click.echo(str(catalog))
