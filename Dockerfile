@@ -1,6 +1,7 @@
 # mlmkit images for the CWL application packages (cwl/*.cwl name the tags).
 #   docker build --target inference -t mlmkit:0.1.0 .            # onnxruntime, rasterio, pystac, click
 #   docker build --target training  -t mlmkit:0.1.0-training .   # adds the CPU build of torch
+#   docker build --target inference-gpu -t mlmkit:0.1.0-gpu .    # onnxruntime-gpu (CUDA 12); see the end
 # BASE_IMAGE is any Debian-like image with python3 (>=3.11, for tomllib) and its venv module.
 # Stages are ordered so that the classic builder, which builds every stage before the target,
 # never builds the torch stages for the inference target; dependencies sit in layers of their own,
@@ -57,3 +58,29 @@ RUN /opt/mlmkit/bin/pip install -q --no-deps /build
 FROM runtime AS training
 COPY --from=venv-training /opt/mlmkit /opt/mlmkit
 RUN mlmkit --help >/dev/null && mlmkit train --help >/dev/null
+
+# GPU inference (NVIDIA, CUDA 12): onnxruntime-gpu in place of onnxruntime, with the CUDA and cuDNN libraries
+# from their PyPI wheels (onnxruntime loads them), so the same Debian-like base works; run it with
+# `docker run --gpus all` (NVIDIA driver >= 525 and the container toolkit on the host). 1.27.0 is the last
+# onnxruntime-gpu on PyPI built for CUDA 12; 1.28 and later need CUDA 13 (driver >= 580):
+# --build-arg ONNXRUNTIME_GPU_VERSION=1.31.1. Several GB: not built in CI.
+# Last in the file, so that the classic builder never builds it for the other targets.
+#   docker build --target inference-gpu -t mlmkit:0.1.0-gpu .
+FROM deps AS deps-gpu
+ARG PIP_CERT
+ARG PIP_INDEX_URL
+ARG ONNXRUNTIME_GPU_VERSION=1.27.0
+RUN /opt/mlmkit/bin/pip uninstall -q -y onnxruntime \
+    && /opt/mlmkit/bin/pip install -q "onnxruntime-gpu[cuda,cudnn]==${ONNXRUNTIME_GPU_VERSION}"
+
+FROM deps-gpu AS venv-gpu
+COPY README.md /build/
+COPY src/ /build/src/
+RUN /opt/mlmkit/bin/pip install -q --no-deps /build
+
+FROM runtime AS inference-gpu
+COPY --from=venv-gpu /opt/mlmkit /opt/mlmkit
+ENV NVIDIA_VISIBLE_DEVICES=all NVIDIA_DRIVER_CAPABILITIES=compute,utility
+# the CUDA provider is listed without a GPU (it is compiled in); loading it needs one, at run time
+RUN mlmkit predict --help >/dev/null \
+    && python3 -c "import onnxruntime as ort; assert 'CUDAExecutionProvider' in ort.get_available_providers()"

@@ -121,6 +121,8 @@ class OnnxRunner:
         options.log_severity_level = 4  # failures become one-line errors (and tile-size probes stay quiet)
         # idle workers must not spin: the reader thread needs those cores between model calls
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        if any(name in GPU_PROVIDERS for name in providers) and hasattr(ort, "preload_dlls"):
+            ort.preload_dlls()  # CUDA/cuDNN from their PyPI wheels (the inference-gpu image), else the system's
         self._open(str(path), options, _with_options(providers))
 
     def _open(self, model: str | bytes, options: ort.SessionOptions, providers: list[str]) -> None:

@@ -1,0 +1,193 @@
+cwlVersion: v1.2
+$namespaces:
+  s: https://schema.org/
+  cwltool: http://commonwl.org/cwltool#
+
+s:name: mlmkit-inference-gpu
+s:softwareVersion: "0.1.0"
+s:description: >-
+  Runs any model described by a STAC MLM (Machine Learning Model extension) Item over STAC imagery and
+  writes Cloud-Optimized GeoTIFFs and a STAC catalog of results, one Item per input Item. GPU variant: the
+  model runs on an NVIDIA GPU (CUDA 12, onnxruntime-gpu image mlmkit:0.1.0-gpu, `--device cuda`).
+s:dateCreated: "2026-11-22"
+s:license:
+  class: s:CreativeWork
+  s:name: Apache-2.0
+  s:url: https://www.apache.org/licenses/LICENSE-2.0
+s:keywords: [STAC, MLM, machine learning, inference, Earth observation, ONNX, GPU, CUDA]
+s:softwareHelp:
+  class: s:CreativeWork
+  s:name: mlmkit deployment guide
+  s:url: https://github.com/mlmkit/mlmkit/blob/main/docs/deploy.md
+s:codeRepository: https://github.com/mlmkit/mlmkit
+s:author:
+  - class: s:Person
+    s:givenName: mlmkit
+    s:familyName: maintainers
+    s:email: maintainers@mlmkit.dev
+    s:affiliation:
+      class: s:Organization
+      s:name: mlmkit project
+s:publisher:
+  class: s:Organization
+  s:name: mlmkit project
+  s:email: maintainers@mlmkit.dev
+
+$graph:
+  - class: Workflow
+    id: mlmkit-inference-gpu
+    label: MLM model inference on a GPU
+    doc: >-
+      Applies the model of an MLM Item to each staged input catalog (scattered, one job per catalog) and
+      merges the per-input result catalogs into one catalog.json with relative local assets, as stage-out expects.
+    requirements:
+      - class: ScatterFeatureRequirement
+    inputs:
+      model:
+        type: [Directory, string]
+        label: MLM model
+        doc: >-
+          The model: a directory holding the MLM catalog (catalog.json linking the MLM Item and its ONNX asset),
+          or the URL of the MLM Item.
+      imagery:
+        type: Directory[]
+        label: Input imagery
+        doc: Staged STAC catalogs of the imagery (each a directory with catalog.json); the workflow runs once per catalog.
+      tile_size:
+        type: int?
+        label: Tile size
+        doc: Tile size in pixels for models with dynamic height and width (default 256); fixed-size models use their own.
+      overlap:
+        type: int?
+        default: 0
+        label: Tile overlap
+        doc: Pixels shared by neighbouring tiles, blended in the result.
+      batch_size:
+        type: int?
+        default: 8
+        label: Batch size
+        doc: Tiles per model call.
+    outputs:
+      results:
+        type: Directory
+        outputSource: merge/results
+        label: Results catalog
+        doc: STAC catalog (catalog.json) of the result Items, each with its COGs and quicklook as relative local assets.
+    steps:
+      predict:
+        label: Predict
+        doc: Runs mlmkit predict on one input catalog.
+        run: "#mlmkit-predict-gpu"
+        scatter: imagery
+        in:
+          model: model
+          imagery: imagery
+          tile_size: tile_size
+          overlap: overlap
+          batch_size: batch_size
+        out: [prediction]
+      merge:
+        label: Merge
+        doc: Merges the result catalogs of all inputs into one catalog.
+        run: "#mlmkit-merge"
+        in:
+          predictions: predict/prediction
+        out: [results]
+
+  - class: CommandLineTool
+    id: mlmkit-predict-gpu
+    label: mlmkit predict on a GPU
+    doc: Runs the model an MLM Item describes over the Items of one STAC catalog on an NVIDIA GPU; writes COGs and a STAC catalog.
+    hints:
+      - class: cwltool:CUDARequirement
+        cudaVersionMin: "12.0"
+        cudaComputeCapability: "5.2"
+        cudaDeviceCountMin: 1
+        cudaDeviceCountMax: 1
+    requirements:
+      - class: DockerRequirement
+        dockerPull: mlmkit:0.1.0-gpu
+      - class: ResourceRequirement
+        coresMin: 1
+        coresMax: 4
+        ramMin: 2048
+        ramMax: 8192
+      - class: NetworkAccess
+        networkAccess: true
+    baseCommand: [mlmkit, predict]
+    arguments:
+      - prefix: --output
+        valueFrom: prediction
+      - prefix: --device
+        valueFrom: cuda
+      - prefix: --threads
+        valueFrom: $(runtime.cores)
+    inputs:
+      model:
+        type: [Directory, string]
+        label: MLM model
+        doc: Directory with the MLM catalog, or the URL of the MLM Item.
+        inputBinding:
+          prefix: --model
+      imagery:
+        type: Directory
+        label: Input imagery
+        doc: A staged STAC catalog (directory with catalog.json).
+        inputBinding:
+          prefix: --input
+      tile_size:
+        type: int?
+        label: Tile size
+        doc: Tile size for models with dynamic height and width.
+        inputBinding:
+          prefix: --tile-size
+      overlap:
+        type: int?
+        label: Tile overlap
+        doc: Pixels shared by neighbouring tiles.
+        inputBinding:
+          prefix: --overlap
+      batch_size:
+        type: int?
+        label: Batch size
+        doc: Tiles per model call.
+        inputBinding:
+          prefix: --batch-size
+    outputs:
+      prediction:
+        type: Directory
+        label: Prediction catalog
+        doc: STAC catalog of the results for this input.
+        outputBinding:
+          glob: prediction
+
+  - class: CommandLineTool
+    id: mlmkit-merge
+    label: mlmkit merge
+    doc: Merges several STAC catalogs into one self-contained catalog.
+    requirements:
+      - class: DockerRequirement
+        dockerPull: mlmkit:0.1.0
+      - class: ResourceRequirement
+        coresMin: 1
+        coresMax: 1
+        ramMin: 512
+        ramMax: 1024
+    baseCommand: [mlmkit, merge]
+    arguments:
+      - prefix: --output
+        valueFrom: results
+    inputs:
+      predictions:
+        type: Directory[]
+        label: Prediction catalogs
+        doc: The result catalogs of the scattered predict jobs.
+        inputBinding:
+          position: 1
+    outputs:
+      results:
+        type: Directory
+        label: Results catalog
+        doc: One catalog.json linking every result Item.
+        outputBinding:
+          glob: results
