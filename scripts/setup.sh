@@ -8,4 +8,4 @@ PYTHON=${PYTHON:-python3}
 python -m pip install -q --upgrade pip
 # The CPU build of torch; any other torch requirement would resolve to a multi-GB CUDA build.
 python -m pip install -q "torch==${TORCH_VERSION:-2.13.0}"
-python -m pip install -q -e ".[train,dev]"
+python -m pip install -q -e ".[train,stage,dev]"

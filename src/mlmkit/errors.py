@@ -7,3 +7,7 @@ class MlmkitError(Exception):
 
 class InvalidInput(MlmkitError):
     """The data, metadata or arguments given cannot be used as they are."""
+
+
+class MlmkitWarning(UserWarning):
+    """Something a user should know that does not stop the run; the CLI prints it as one line."""

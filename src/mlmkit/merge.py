@@ -2,6 +2,8 @@
 
 Each scattered `predict` job writes its own catalog; an ADES stage-out (and a user) expects a single
 `catalog.json` linking every result Item, with local assets beside the Items under relative hrefs.
+Lineage links (derived_from, source) are re-written for the Items' new place, so they keep pointing at
+the same documents.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import pystac
 
 from mlmkit.atomic import atomic_output_dir
 from mlmkit.errors import InvalidInput
+from mlmkit.provenance import absolute_lineage, settle_lineage
 from mlmkit.stacio import is_url, iter_items, read_stac
 
 
@@ -41,6 +44,7 @@ def _unique_items(sources: list[str]) -> list[pystac.Item]:
                 raise InvalidInput(f"item id {item.id!r} occurs in more than one input; expected unique ids")
             copy = item.clone()
             copy.make_asset_hrefs_absolute()
+            absolute_lineage(copy)
             for rel in ("root", "parent", "collection"):
                 copy.clear_links(rel)
             copy.collection_id = None
@@ -68,5 +72,6 @@ def merge_catalogs(sources: list[str], outdir: str | Path, overwrite: bool = Fal
             item_dir = Path(item.get_self_href()).parent
             item_dir.mkdir(parents=True)
             _copy_local_assets(item, item_dir)
+            settle_lineage(item, item.get_self_href(), (work, Path(outdir).absolute()), "predict's --source-href")
         catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
     return Path(outdir) / "catalog.json"

@@ -14,6 +14,7 @@ from pathlib import Path
 from jsonschema import ValidationError
 
 from mlmkit.errors import InvalidInput
+from mlmkit.provenance import lineage_findings
 from mlmkit.schemas import SchemaStore
 from mlmkit.semantic import Finding, asset_file_findings, json_path, mlm_findings
 from mlmkit.stacio import FOLLOWED_RELS, document_href, is_url, read_json, resolve_href
@@ -188,7 +189,7 @@ def validate_dict(
     if semantic:
         # MLM consistency is only meaningful once the Item has the shape the schemas demand
         model_findings = [] if findings else mlm_findings(data, href)
-        findings += [*asset_file_findings(data, href), *model_findings]
+        findings += [*asset_file_findings(data, href), *lineage_findings(data, href), *model_findings]
     return [Problem(document, path, " ".join(message.splitlines())) for path, message in findings]
 
 

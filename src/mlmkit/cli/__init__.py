@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 
 import click
 
 from mlmkit import __version__
-from mlmkit.errors import MlmkitError
+from mlmkit.errors import MlmkitError, MlmkitWarning
 
 # name -> ("module:attribute", one-line summary shown by `mlmkit --help` without importing the module)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -26,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "publish": ("mlmkit.cli.publish:publish", "Upsert a catalog into a STAC API."),
     "search": ("mlmkit.cli.search:search", "Find models in a STAC API or a local catalog."),
     "merge": ("mlmkit.cli.merge:merge", "Merge several STAC catalogs into one (scattered CWL runs)."),
+    "stage-in": ("mlmkit.cli.stage:stage_in", "Copy STAC Items/catalogs by URL into a local catalog."),
+    "stage-out": ("mlmkit.cli.stage:stage_out", "Upload a result catalog to S3."),
 }
 
 
@@ -46,11 +49,23 @@ class LazyGroup(click.Group):
             formatter.write_dl([(name, summary) for name, (_, summary) in sorted(COMMANDS.items())])
 
     def invoke(self, ctx: click.Context):
+        warnings.showwarning = _show_warning
         try:
             return super().invoke(ctx)
         except MlmkitError as exc:
             click.echo(f"Error: {exc}", err=True)
             sys.exit(1)
+
+
+_python_showwarning = warnings.showwarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """mlmkit's own warnings as one line on stderr; others as Python shows them."""
+    if issubclass(category, MlmkitWarning):
+        click.echo(f"Warning: {message}", err=True)
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -30,10 +30,15 @@ from mlmkit.predict import PredictOptions, predict as run_predict
                                    "cubic, ...; default: the MLM resize_type's interpolation, else bilinear).")
 @click.option("--allow-python-expressions", is_flag=True,
               help="Trust 'python' pre-processing expressions in the MLM Item (imports and runs that code).")
+@click.option("--source-href", metavar="URL", help="URL the --input document is published at, for the results' "
+              "derived_from links (default: its canonical link or the URL it was read from).")
+@click.option("--model-href", metavar="URL", help="URL the --model document is published at, for derived_from and "
+              "processing:expression (default: its canonical link or the URL it was read from).")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
 def predict(model: str, inputs: str, output: Path, tile_size: int | None, overlap: int, blend: str, batch_size: int,
             threads: int | None, providers: str | None, probabilities: bool, resolution: float | None,
-            resampling: str | None, allow_python_expressions: bool, overwrite: bool) -> None:
+            resampling: str | None, allow_python_expressions: bool, source_href: str | None, model_href: str | None,
+            overwrite: bool) -> None:
     """Run the model an MLM Item describes over STAC imagery; write COGs and a STAC catalog.
 
     Bands, scaling, band math, tile size and classes all come from the MLM Item; the output catalog
@@ -47,7 +52,7 @@ def predict(model: str, inputs: str, output: Path, tile_size: int | None, overla
         tile_size=tile_size, overlap=overlap, blend=blend, batch_size=batch_size, threads=threads,
         providers=tuple(p.strip() for p in providers.split(",") if p.strip()) if providers else None,
         probabilities=probabilities, resolution=resolution, resampling=resampling,
-        allow_python=allow_python_expressions, overwrite=overwrite,
+        allow_python=allow_python_expressions, overwrite=overwrite, source_href=source_href, model_href=model_href,
     )
     catalog = run_predict(model, inputs, output, options)
     click.echo(str(catalog))

@@ -34,9 +34,11 @@ def _names(value: str | None) -> tuple[str, ...]:
 @click.option("--min-labelled", default=0.5, show_default=True, help="Keep chips with at least this labelled share.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the block split.")
 @click.option("--name", default="training-data", show_default=True, help="Catalog id (collections: NAME-SPLIT).")
+@click.option("--source-href", help="URL the --imagery Item is published at, for the chips' source links "
+                                    "(default: its canonical link or the URL it was read from).")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
 def chips(imagery, labels, classes, label_property, eurosat_folder, output, bands, band_names, chip_size, split_spec,
-          block_size, block_deg, min_labelled, seed, name, overwrite) -> None:
+          block_size, block_deg, min_labelled, seed, name, source_href, overwrite) -> None:
     """Build a STAC training catalog: N x N chip COGs, label + ml-aoi extensions, one collection per split.
 
     \b
@@ -59,7 +61,7 @@ def chips(imagery, labels, classes, label_property, eurosat_folder, output, band
         if not (imagery and labels and classes):
             raise InvalidInput("--imagery, --labels and --classes are needed; expected all three (or --eurosat FOLDER)")
         options = ChipOptions(chip_size, _names(bands), fractions, block_size, seed, min_labelled, name,
-                              f"Training chips of {Path(imagery).name} labelled by {Path(labels).name}")
+                              f"Training chips of {Path(imagery).name} labelled by {Path(labels).name}", source_href)
         build_chips(imagery, labels, parse_classes(classes), output, options, label_property, overwrite)
     click.echo(f"training catalog: {Path(output).absolute() / 'catalog.json'}")
 
@@ -83,10 +85,12 @@ def chips(imagery, labels, classes, label_property, eurosat_folder, output, band
 @click.option("--training-cwl-href", help="href of the training CWL package, e.g. a release URL "
                                           "(default: copy the repository's cwl/training.cwl).")
 @click.option("--inference-cwl-href", help="href of the inference CWL package (default: cwl/inference.cwl).")
+@click.option("--training-data-href", help="URL the --data catalog is published at, for the MLM Item's derived_from "
+                                           "links (default: its canonical link or the URL it was read from).")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def train(data, output, task, arch, epochs, batch_size, lr, seed, width, device, bands, model_id, training_cwl_href,
-          inference_cwl_href, overwrite, quiet) -> None:
+          inference_cwl_href, training_data_href, overwrite, quiet) -> None:
     """Train on a STAC training catalog; write ONNX + MLM Item (+ metrics, confusion matrix) as a catalog.
 
     \b
@@ -99,7 +103,7 @@ def train(data, output, task, arch, epochs, batch_size, lr, seed, width, device,
     summary = train_model(data, output, task=task, arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                           width=width, device=device, bands=_names(bands), model_id=model_id,
                           training_cwl=training_cwl_href, inference_cwl=inference_cwl_href, overwrite=overwrite,
-                          progress=not quiet)
+                          progress=not quiet, training_data_href=training_data_href)
     validation = summary.result.validation
     click.echo("chips: " + ", ".join(f"{split} {count}" for split, count in summary.samples.items()))
     click.echo(f"best epoch {summary.result.best_epoch}: validate accuracy {validation['overall_accuracy']:.3f}, "

@@ -18,6 +18,7 @@ from mlmkit import __version__
 from mlmkit.checksum import file_checksum
 from mlmkit.mlm import ModelSpec
 from mlmkit.predict.reader import Grid
+from mlmkit.provenance import settle_lineage
 
 EXTENSIONS = [
     "https://stac-extensions.github.io/projection/v2.0.0/schema.json",
@@ -79,8 +80,12 @@ def _raster_asset(result: RasterResult, item_dir: Path) -> pystac.Asset:
 
 
 def result_item(source: pystac.Item, spec: ModelSpec, model_href: str, grid: Grid, results: list[RasterResult],
-                quicklook: Path | None, item_dir: Path) -> pystac.Item:
-    """A result Item for one source Item; files already lie in `item_dir`."""
+                quicklook: Path | None, item_dir: Path, source_href: str | None = None) -> pystac.Item:
+    """A result Item for one source Item; files already lie in `item_dir`.
+
+    `model_href`/`source_href` are the inputs' best hrefs (mlmkit.provenance.reference); `write_catalog`
+    settles them for where the Item ends up.
+    """
     geometry = _footprint(grid)
     props = source.properties
     start, end = props.get("start_datetime"), props.get("end_datetime")
@@ -107,7 +112,6 @@ def result_item(source: pystac.Item, spec: ModelSpec, model_href: str, grid: Gri
     if quicklook is not None:
         item.add_asset("quicklook", pystac.Asset(href=f"./{quicklook.relative_to(item_dir)}", media_type=pystac.MediaType.PNG,
                                                  title="Quicklook in class colours", roles=["overview", "thumbnail"]))
-    source_href = source.get_self_href()
     if source_href:
         item.add_link(pystac.Link("derived_from", source_href, media_type=pystac.MediaType.GEOJSON,
                                   title=f"Source imagery {source.id}"))
@@ -121,12 +125,17 @@ def slug(text: str) -> str:
     return "".join(ch if ch.isalnum() else "-" for ch in text.lower()).strip("-") or "model"
 
 
-def write_catalog(outdir: Path, items: list[pystac.Item], spec: ModelSpec) -> Path:
-    """OUTDIR/catalog.json with each result Item in OUTDIR/<id>/<id>.json (relative hrefs)."""
+def write_catalog(outdir: Path, items: list[pystac.Item], spec: ModelSpec, final: Path | None = None) -> Path:
+    """OUTDIR/catalog.json with each result Item in OUTDIR/<id>/<id>.json (relative hrefs).
+
+    `final`: where OUTDIR will be renamed to; lineage hrefs are written for that place.
+    """
     catalog = pystac.Catalog(id="mlmkit-predictions", title=f"Predictions of {spec.name}",
                              description=f"Results of running the MLM model {spec.name!r} with mlmkit predict.")
     for item in items:
         catalog.add_item(item)
     catalog.normalize_hrefs(f"{outdir}/")  # trailing slash: the temp dir name has a suffix
+    for item in items:
+        settle_lineage(item, item.get_self_href(), (outdir, final or outdir), "--source-href/--model-href")
     catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
     return outdir / "catalog.json"

@@ -30,7 +30,8 @@ from mlmkit.predict.runtime import ModelRunner
 from mlmkit.predict.sinks import PixelSink, Sink, TileSink
 from mlmkit.predict.tiler import TileLayout
 from mlmkit.predict.writer import quicklook, to_cog
-from mlmkit.stacio import iter_items
+from mlmkit.provenance import reference
+from mlmkit.stacio import document_href, iter_items
 
 QUEUE_DEPTH = 2
 _RESIZE = {"interpolation-nearest": Resampling.nearest, "interpolation-linear": Resampling.bilinear,
@@ -54,6 +55,8 @@ class PredictOptions:
     resampling: str | None = None       # default: from the inputs' resize_type, else bilinear
     allow_python: bool = False          # trust `python` expressions in the MLM Item
     overwrite: bool = False
+    source_href: str | None = None      # URL the input (Item or catalog) is published at, for derived_from
+    model_href: str | None = None       # URL the model (MLM Item or its catalog) is published at
 
 
 @dataclass
@@ -210,7 +213,7 @@ def _finish(sinks: list[Sink], item_dir: Path) -> tuple[list[RasterResult], Path
 
 
 def predict_item(item: pystac.Item, spec: ModelSpec, runner: ModelRunner, bound: list[BoundInput],
-                 workdir: Path, options: PredictOptions, model_href: str) -> pystac.Item:
+                 workdir: Path, options: PredictOptions, model_href: str, source_href: str | None = None) -> pystac.Item:
     """Run the model over one imagery Item; its files go to workdir/<result id>/."""
     refs, bound = bind_item(bound, item, spec)  # this Item's copies: the shared inputs stay as they are
     grid = choose_grid(sorted({ref.href for ref in refs}), options.resolution)
@@ -240,7 +243,7 @@ def predict_item(item: pystac.Item, spec: ModelSpec, runner: ModelRunner, bound:
             producer.stop.set()
             producer.join()
         results, preview = _finish(sinks, item_dir)
-    return result_item(item, spec, model_href, grid, results, preview, item_dir)
+    return result_item(item, spec, model_href, grid, results, preview, item_dir, source_href)
 
 
 def predict(model: str, inputs: str, output: Path, options: PredictOptions | None = None) -> Path:
@@ -254,13 +257,15 @@ def predict(model: str, inputs: str, output: Path, options: PredictOptions | Non
     items = list(iter_items(inputs))
     if not items:
         raise InvalidInput(f"{inputs} holds no STAC Items; expected an Item or a catalog with Items")
-    model_href = spec.self_href or str(model)
+    model_href = reference(spec.item, document_href(model), options.model_href) or str(model)
+    input_href = document_href(inputs)
     runner = ModelRunner(spec.model_asset, options.threads, options.providers)
     try:
         bound = bind_inputs(spec, runner, options.allow_python)
         with atomic_output_dir(output, options.overwrite) as workdir:
-            results = [predict_item(item, spec, runner, bound, workdir, options, model_href) for item in items]
-            write_catalog(workdir, results, spec)
+            results = [predict_item(item, spec, runner, bound, workdir, options, model_href,
+                                    reference(item, input_href, options.source_href)) for item in items]
+            write_catalog(workdir, results, spec, Path(output).absolute())
     finally:
         runner.close()
     return Path(output).absolute() / "catalog.json"

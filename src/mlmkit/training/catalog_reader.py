@@ -16,7 +16,8 @@ import pystac
 import rasterio
 
 from mlmkit.errors import InvalidInput
-from mlmkit.stacio import is_url, read_json, read_stac, resolve_href
+from mlmkit.provenance import reference
+from mlmkit.stacio import read_json, read_stac, resolve_href
 from mlmkit.training.layout import (CLASS_PROPERTY, IMAGE_KEY, LABELS_KEY, SCENE_CLASSIFICATION,
                                     SEGMENTATION, SPLITS, LabelClass, with_colours)
 
@@ -38,11 +39,12 @@ class SplitData:
 class TrainingData:
     """What training needs to know about a training catalog."""
 
-    source: str
+    source: str                 # the catalog's best href (mlmkit.provenance.reference): its URL where known
     task: str
     classes: list[LabelClass]
     bands: list[dict]
     splits: dict[str, SplitData] = field(default_factory=dict)
+    catalog_id: str = ""
 
     @property
     def chip_shape(self) -> tuple[int, int, int]:
@@ -126,7 +128,7 @@ def _label_asset(item: pystac.Item) -> pystac.Asset:
     raise InvalidInput(f"label item {item.id} has no labels asset; expected an asset `labels` (role labels)")
 
 
-def _chips(root: pystac.Catalog) -> list[_Chip]:
+def _chips(root: pystac.Catalog, published: str | None) -> list[_Chip]:
     chips = []
     for collection_or_catalog, _, items in root.walk():
         collection = collection_or_catalog if isinstance(collection_or_catalog, pystac.Collection) else None
@@ -139,7 +141,8 @@ def _chips(root: pystac.Catalog) -> list[_Chip]:
                                    "on the item or its collection")
             labels = _label_asset(item)
             image_href, bands = _image_asset(item)
-            chips.append(_Chip(item, split, collection_or_catalog.get_self_href(), image_href, bands,
+            collection_href = reference(collection_or_catalog, root.get_self_href(), published)
+            chips.append(_Chip(item, split, collection_href, image_href, bands,
                                resolve_href(labels.href, item.get_self_href()), _classes(item, labels)))
     return chips
 
@@ -223,12 +226,14 @@ def _check_coverage(data: TrainingData) -> None:
                                "in train and validate (re-split, e.g. mlmkit chips --seed, or drop the class)")
 
 
-def read_training_data(source: str, task: str | None = None, bands: Sequence[str] = ()) -> TrainingData:
-    """Read and check every chip of the training catalog at `source` (directory, catalog.json or URL)."""
+def read_training_data(source: str, task: str | None = None, bands: Sequence[str] = (),
+                       published: str | None = None) -> TrainingData:
+    """Read and check every chip of the training catalog at `source` (directory, catalog.json or URL);
+    `published`: the URL the catalog is published at, where `source` is a copy of it."""
     root = read_stac(source)
     if isinstance(root, pystac.Item):
         raise InvalidInput(f"{source} is an Item; expected a training catalog (catalog.json with split collections)")
-    chips = _chips(root)
+    chips = _chips(root, published)
     if not chips:
         raise InvalidInput(f"{source} holds no label items; expected items with the label extension (label:type)")
     task = _task(chips, task)
@@ -254,8 +259,8 @@ def read_training_data(source: str, task: str | None = None, bands: Sequence[str
         expected = (image.shape, image.dtype.name)
         label = _read_labels(chip, task, lut, index_of_name, image.shape[1:])
         grouped.setdefault(chip.split, []).append((chip, image, label))
-    data = TrainingData(source if is_url(source) else root.get_self_href(), task, classes,
-                        [chips[0].bands[i] for i in indices])
+    data = TrainingData(reference(root, root.get_self_href(), published) or source, task, classes,
+                        [chips[0].bands[i] for i in indices], catalog_id=root.id)
     for split in SPLITS:
         if split in grouped:
             entries = grouped[split]

@@ -83,7 +83,7 @@ def convert_eurosat(folder: str | Path, outdir: str | Path, fractions: Sequence[
     bands = [eo_band(n) for n in _band_names(layout[0], band_names)]
     description = f"Scene classification chips converted from the EuroSAT-style folder {Path(folder).name}"
     with atomic_output_dir(outdir, overwrite) as work:
-        writer = TrainingCatalogWriter(work, name, SCENE_CLASSIFICATION, classes, bands, description)
+        writer = TrainingCatalogWriter(work, name, SCENE_CLASSIFICATION, classes, bands, description, Path(outdir))
         for (path, value), info, split in zip(chips, infos, splits):
             info.chip_id, info.split = f"{path.parent.name}-{path.stem}".replace(" ", "_"), split
             target = writer.chip_folder(info) / "image.tif"

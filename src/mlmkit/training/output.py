@@ -16,6 +16,7 @@ from pystac.utils import make_relative_href
 
 from mlmkit.errors import InvalidInput
 from mlmkit.mlm_item import ModelMetadata, build_model_item, write_model_catalog
+from mlmkit.provenance import lineage_href
 from mlmkit.release import PACKAGES, packages_dir
 from mlmkit.stacio import is_url
 from mlmkit.training.catalog_reader import TrainingData
@@ -28,21 +29,41 @@ CELL = 48
 
 
 class _DerivedFromLink(pystac.Link):
-    """A derived_from link that keeps its `ml-aoi:split` through Link.clone (which drops extra fields) and
-    is written relative to the Item like hierarchical links, so the model and training catalogs can move
-    together (pystac leaves other local links absolute: here, inside a temporary directory)."""
+    """A derived_from link that keeps its `ml-aoi:split` through Link.clone (which drops extra fields) and,
+    when `relative`, is written relative to the Item like hierarchical links, so the model and training
+    catalogs can move together (pystac leaves other local links absolute: here, inside a temporary directory
+    beside the output, so the relative href is the same as from the output)."""
+
+    relative = True
 
     def clone(self) -> _DerivedFromLink:
         link = super().clone()
         link.extra_fields = dict(self.extra_fields)
+        link.relative = self.relative
         return link
 
     def get_href(self, transform_href: bool = True) -> str | None:
         href = super().get_href(transform_href)
         owner = self.owner.get_self_href() if self.owner is not None else None
-        if transform_href and href and owner and os.path.isabs(href) and not is_url(owner):
+        if self.relative and transform_href and href and owner and os.path.isabs(href) and not is_url(owner):
             return make_relative_href(href, owner)
         return href
+
+
+def training_data_links(data: TrainingData, outdir: Path) -> list[_DerivedFromLink]:
+    """derived_from links to the split collections, by mlmkit.provenance's rules for a model catalog at `outdir`."""
+    links = []
+    for split, split_data in data.splits.items():
+        for href in split_data.collections:
+            what = f"training data ({split} split)"
+            settled = lineage_href(href, Path(outdir).absolute() / "catalog.json", what, "--training-data-href")
+            if settled is None:
+                continue
+            link = _DerivedFromLink("derived_from", href if not is_url(href) else settled, media_type="application/json",
+                                    title=what, extra_fields={"ml-aoi:split": split})
+            link.relative = not (is_url(settled) or os.path.isabs(settled))
+            links.append(link)
+    return links
 
 
 @dataclass(frozen=True)
@@ -139,7 +160,8 @@ def model_metadata(data: TrainingData, stats: BandStats, config: TrainConfig, re
                          "lr": config.lr, "weight_decay": config.weight_decay, "seed": config.seed,
                          "optimizer": "AdamW", "lr_schedule": "cosine", "loss": "cross-entropy"},
         input_name="input", output_name="logits",
-        description=(f"{ARCHITECTURES[config.arch][2]} trained by mlmkit on {data.source} for {data.task}; "
+        description=(f"{ARCHITECTURES[config.arch][2]} trained by mlmkit on the training catalog "
+                     f"{data.source if is_url(data.source) else repr(data.catalog_id)} for {data.task}; "
                      "inputs are z-scored per band with the training split's statistics; outputs are class logits."),
         keywords=["mlmkit", data.task], extra_properties=metrics)
 
@@ -154,10 +176,7 @@ def write_output_catalog(outdir: Path, workdir: Path, onnx_path: Path, data: Tra
     torch.save(result.model.state_dict(), checkpoint)
     item = build_model_item(onnx_path, model_metadata(data, stats, config, result, run))
     item.stac_extensions.append(ML_AOI_EXT)
-    for split, split_data in data.splits.items():
-        for href in split_data.collections:
-            item.add_link(_DerivedFromLink("derived_from", href, media_type="application/json",
-                                      title=f"training data ({split} split)", extra_fields={"ml-aoi:split": split}))
+    item.add_links(training_data_links(data, outdir))
     extra = {
         "metrics": (metrics_path, pystac.Asset("", "training and validation metrics", media_type="application/json",
                                                roles=["metadata"])),

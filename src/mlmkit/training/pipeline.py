@@ -37,13 +37,16 @@ def train_model(data: str, outdir: str | Path, *, task: str | None = None, arch:
                 epochs: int = 10, batch_size: int = 32, lr: float = 1e-3, seed: int = 0, width: int | None = None,
                 device: str | None = None, bands: Sequence[str] = (), model_id: str | None = None,
                 training_cwl: str | None = None, inference_cwl: str | None = None, overwrite: bool = False,
-                progress: bool = True) -> TrainSummary:
-    """Train on the training catalog `data` and write the model catalog to `outdir`."""
+                progress: bool = True, training_data_href: str | None = None) -> TrainSummary:
+    """Train on the training catalog `data` and write the model catalog to `outdir`.
+
+    `training_data_href`: the URL `data` is published at, for the MLM Item's derived_from links.
+    """
     outdir = Path(outdir)
     check_output_dir(outdir, overwrite)  # fail before training, not after it
     if epochs < 1 or batch_size < 1 or lr <= 0:
         raise InvalidInput(f"epochs={epochs}, batch size={batch_size}, lr={lr}; expected positive values")
-    training = read_training_data(data, task, bands)
+    training = read_training_data(data, task, bands, training_data_href)
     stats = band_stats(training.splits["train"].images)
     config = TrainConfig(arch or DEFAULT_ARCH[training.task], epochs, batch_size, lr, seed=seed, width=width,
                          device=pick_device(device), progress=progress)
