@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -32,3 +34,24 @@ def _offline_schemas(schema_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def mlm_examples() -> Path:
     return SHARED / "mlm-examples"
+
+
+@pytest.fixture(scope="module")
+def docker_images() -> None:
+    """The engine runs and holds exactly the images the CWL packages name (fails in CI, skips elsewhere)."""
+    from cwl_fixtures import docker_pulls
+
+    problem = None
+    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+        problem = "no Docker engine (bash scripts/services/docker.sh starts one)"
+    else:
+        images = {image for package in ("inference.cwl", "training.cwl")
+                  for image in docker_pulls(yaml.safe_load((REPO / "cwl" / package).read_text()))}
+        missing = sorted(image for image in images
+                         if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode != 0)
+        if missing:
+            problem = f"images {missing} not built (bash scripts/services/docker.sh builds them)"
+    if problem:
+        if require_services():
+            pytest.fail(problem)
+        pytest.skip(problem)

@@ -14,9 +14,8 @@ import pytest
 import rasterio
 import yaml
 
-from conftest import require_services
 from mlmkit import __version__
-from cwl_fixtures import SIZE, docker_pulls, WINDOWS, expected_vegetation, staged_scenes, vegetation_model
+from cwl_fixtures import SIZE, WINDOWS, expected_vegetation, staged_scenes, vegetation_model
 from mlmkit.training.chips import ChipOptions, build_chips
 from mlmkit.training.layout import parse_classes
 from train_fixtures import CLASSES_SPEC, write_scene
@@ -25,27 +24,6 @@ REPO = Path(__file__).resolve().parents[1]
 CWL = REPO / "cwl"
 BIN = Path(sys.executable).parent
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
-
-
-def _images(package: str) -> set[str]:
-    return set(docker_pulls(yaml.safe_load((CWL / package).read_text())))
-
-
-@pytest.fixture(scope="module")
-def docker_images() -> None:
-    """The engine runs and holds exactly the images the packages name."""
-    problem = None
-    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
-        problem = "no Docker engine (bash scripts/services/docker.sh starts one)"
-    else:
-        missing = [image for package in ("inference.cwl", "training.cwl") for image in _images(package)
-                   if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode != 0]
-        if missing:
-            problem = f"images {missing} not built (bash scripts/services/docker.sh builds them)"
-    if problem:
-        if require_services():
-            pytest.fail(problem)
-        pytest.skip(problem)
 
 
 def _job(path: Path, model: Path, scenes: list[Path], **tuning) -> Path:

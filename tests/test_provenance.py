@@ -102,6 +102,7 @@ def test_merge_keeps_lineage_pointing_at_the_same_documents(inputs, tmp_path: Pa
     item = json.loads(item_path.read_text())
     targets = {(item_path.parent / link["href"]).resolve() for link in item["links"] if link["rel"] == "derived_from"}
     assert targets == {next(scene.rglob("s2-window-0.json")).resolve(), next(model.rglob("nir-over-red.json")).resolve()}
+    assert [link.get("mlm:name") for link in item["links"] if link["rel"] == "derived_from"] == [None, "NIR over red"]
     expression = item["properties"]["processing:expression"]["expression"]
     assert (item_path.parent / expression).resolve() == next(model.rglob("nir-over-red.json")).resolve()
     assert validate_source(merged) == []

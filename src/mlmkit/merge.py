@@ -43,6 +43,8 @@ def _unique_items(sources: list[str]) -> list[pystac.Item]:
             if item.id in items:
                 raise InvalidInput(f"item id {item.id!r} occurs in more than one input; expected unique ids")
             copy = item.clone()
+            for link, original in zip(copy.links, item.links):  # pystac's Link.clone drops extra fields
+                link.extra_fields = dict(original.extra_fields)
             copy.make_asset_hrefs_absolute()
             absolute_lineage(copy)
             for rel in ("root", "parent", "collection"):
