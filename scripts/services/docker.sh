@@ -100,9 +100,8 @@ install_packages
 start_engine
 build_base
 stage_torch_wheel  # before the first build: the build context is the same for every target
-build_stages requirements deps src
+build_stages requirements
 build_image inference "mlmkit:$VERSION"
-build_stages deps-training
 build_image training "mlmkit:$VERSION-training"
 # With the vfs driver every superseded image is a full copy of its tree: remove those, keep the tagged stages.
 docker image prune -f >/dev/null
