@@ -1,6 +1,7 @@
-"""The CWL application packages, statically: CWL validity, EOAP rules, OGC descriptions, release copies,
-and the merge step that joins the scattered results (runs in-process; the container runs are in
-test_cwl_docker.py)."""
+"""The CWL application packages: CWL validity, EOAP rules, OGC descriptions, release copies, the merge
+step that joins the scattered results (in-process), and the training package run with
+`cwltool --no-container` (the DockerRequirement is a hint). The container runs are in test_cwl_docker.py,
+the staged (wrapped) runs in test_cwl_staged.py."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import rasterio
 import yaml
 from click.testing import CliRunner
 
-from cwl_fixtures import docker_pulls, staged_scenes, vegetation_model
+from cwl_fixtures import docker_pulls, run_training_package, staged_scenes, vegetation_model
 from mlmkit import __version__
 from mlmkit.checksum import file_checksum
 from mlmkit.cli import main
@@ -213,3 +214,11 @@ def test_merge_refuses_duplicate_items_and_writes_nothing(tmp_path: Path) -> Non
     assert result.output.strip() == ("Error: item id 's2-window-0' occurs in more than one input; "
                                      "expected unique ids")
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+
+
+@pytest.mark.slow
+def test_training_package_runs_without_containers(tmp_path: Path, schema_dir: Path) -> None:
+    run = run_training_package(tmp_path, schema_dir, "--no-container")
+    assert "docker" not in run.stderr
+    check = subprocess.run([BIN / "mlmkit", "validate", tmp_path / "out" / "model"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr

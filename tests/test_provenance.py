@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from cwl_fixtures import staged_scenes, vegetation_model
+from mlmkit import provenance
 from mlmkit.cli import main
 from mlmkit.merge import merge_catalogs
 from mlmkit.provenance import href_for, transient_root
@@ -27,6 +28,7 @@ def system_temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     temp = tmp_path / "systemp"
     temp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    monkeypatch.setattr(provenance, "SYSTEM_TEMP", temp)
     return temp
 
 

@@ -30,6 +30,8 @@ from mlmkit.stacio import is_url, resolve_href
 LINEAGE_RELS = ("derived_from", "source")
 # A cwltool/Toil staging directory, mlmkit's unfinished (.partial) or replaced (.old) outputs.
 _STAGING_NAME = re.compile(r"^(stg[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}|\..+\.(partial|old))$")
+# /tmp as well as $TMPDIR: a CWL runner gives each tool a TMPDIR of its own inside /tmp.
+SYSTEM_TEMP = Path("/tmp")
 # Where containerised CWL runners put a tool's output directory.
 _RUNNER_DIRS = (Path("/var/spool/cwl"),)
 _STAGING_TEXT = re.compile(r"/stg[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}(/|$)|\.partial(/|$)|/var/(lib|spool)/cwl/")
@@ -46,11 +48,11 @@ def transient_root(path: str | Path, temp_dir: bool = True) -> Path | None:
     `temp_dir=False` counts only staging and unfinished-output directories, not the system's temporary one.
     """
     real = Path(os.path.realpath(path))
-    temp = Path(os.path.realpath(tempfile.gettempdir())) if temp_dir else None
+    temps = {Path(os.path.realpath(tempfile.gettempdir())), SYSTEM_TEMP} if temp_dir else set()
     root = None
     for depth in range(1, len(real.parts) + 1):
         ancestor = Path(*real.parts[:depth])
-        if ancestor.parent == temp or ancestor in _RUNNER_DIRS or _STAGING_NAME.match(ancestor.name):
+        if ancestor.parent in temps or ancestor in _RUNNER_DIRS or _STAGING_NAME.match(ancestor.name):
             root = ancestor
     return root
 

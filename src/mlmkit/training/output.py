@@ -46,7 +46,7 @@ class _DerivedFromLink(pystac.Link):
         href = super().get_href(transform_href)
         owner = self.owner.get_self_href() if self.owner is not None else None
         if self.relative and transform_href and href and owner and os.path.isabs(href) and not is_url(owner):
-            return make_relative_href(href, owner)
+            return make_relative_href(href, os.path.realpath(owner))
         return href
 
 
@@ -59,9 +59,10 @@ def training_data_links(data: TrainingData, outdir: Path) -> list[_DerivedFromLi
             settled = lineage_href(href, Path(outdir).absolute() / "catalog.json", what, "--training-data-href")
             if settled is None:
                 continue
-            link = _DerivedFromLink("derived_from", href if not is_url(href) else settled, media_type="application/json",
-                                    title=what, extra_fields={"ml-aoi:split": split})
-            link.relative = not (is_url(settled) or os.path.isabs(settled))
+            relative = not (is_url(settled) or os.path.isabs(settled))  # then made relative when written
+            link = _DerivedFromLink("derived_from", os.path.realpath(href) if relative else settled,
+                                    media_type="application/json", title=what, extra_fields={"ml-aoi:split": split})
+            link.relative = relative
             links.append(link)
     return links
 
