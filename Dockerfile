@@ -34,13 +34,9 @@ RUN python3 -m venv /opt/mlmkit && /opt/mlmkit/bin/pip install -q -r /build/requ
 FROM deps AS inference
 ARG PIP_CERT
 ARG PIP_INDEX_URL
-COPY pyproject.toml README.md /build/mlmkit/
+COPY pyproject.toml README.md docker/install-mlmkit.sh /build/mlmkit/
 COPY src/ /build/mlmkit/src/
-RUN /opt/mlmkit/bin/pip install -q --no-deps --no-compile /build/mlmkit \
-    && python3 -m compileall -q --invalidation-mode unchecked-hash /opt/mlmkit/lib/python3*/site-packages/mlmkit \
-    && rm -rf /build/mlmkit \
-    && runuser -u mlmkit -- sh -c 'mlmkit --help && mlmkit predict --help && mlmkit merge --help \
-        && mlmkit stage-in --help && mlmkit stage-out --help && python -c "import boto3"' >/dev/null
+RUN sh /build/mlmkit/install-mlmkit.sh predict merge stage-in stage-out && python3 -c 'import boto3'
 USER mlmkit
 
 FROM deps AS deps-training
@@ -58,10 +54,7 @@ RUN /opt/mlmkit/bin/pip install -q --find-links /tmp/wheels \
 FROM deps-training AS training
 ARG PIP_CERT
 ARG PIP_INDEX_URL
-COPY pyproject.toml README.md /build/mlmkit/
+COPY pyproject.toml README.md docker/install-mlmkit.sh /build/mlmkit/
 COPY src/ /build/mlmkit/src/
-RUN /opt/mlmkit/bin/pip install -q --no-deps --no-compile /build/mlmkit \
-    && python3 -m compileall -q --invalidation-mode unchecked-hash /opt/mlmkit/lib/python3*/site-packages/mlmkit \
-    && rm -rf /build/mlmkit \
-    && runuser -u mlmkit -- sh -c 'mlmkit --help && mlmkit train --help' >/dev/null
+RUN sh /build/mlmkit/install-mlmkit.sh train
 USER mlmkit

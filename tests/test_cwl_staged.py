@@ -20,8 +20,8 @@ import pytest
 import rasterio
 import yaml
 
-from cwl_fixtures import WINDOWS, docker_pulls, expected_vegetation, staged_scenes, vegetation_model
-from http_helpers import download_prefix, s3_server, static_server
+from cwl_fixtures import WINDOWS, docker_pulls, expected_vegetation
+from http_helpers import download_prefix, s3_server
 from mlmkit import __version__
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,18 +47,6 @@ def wrap(package: str, output: Path) -> Path:
 def wrapped(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("wrapped")
     return {package: wrap(package, folder / f"{package}.cwl") for package in PACKAGES}
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory, schema_dir: Path):
-    """Three imagery Items (each in its own catalog) and the MLM model catalog, over loopback HTTP."""
-    root = tmp_path_factory.mktemp("served")
-    with pytest.MonkeyPatch.context() as patch:  # module scope runs before the per-test schema setting
-        patch.setenv("MLMKIT_SCHEMA_DIR", str(schema_dir))
-        staged_scenes(root / "scenes", 2)
-        vegetation_model(root / "model")
-    with static_server(root) as base:
-        yield root, base
 
 
 def _main(document: dict) -> dict:

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cwl_fixtures import staged_scenes, vegetation_model
-from http_helpers import download_prefix, s3_server, static_server
+from http_helpers import download_prefix, s3_server
 from mlmkit.checksum import file_checksum
 from mlmkit.cli import main
 from mlmkit.predict import PredictOptions, predict
@@ -23,18 +22,6 @@ from mlmkit.validate import validate_source
 
 BIN = Path(sys.executable).parent
 ITEM = "s2-window-{n}/s2-window-{n}.json"
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory, schema_dir: Path):
-    """Two imagery catalogs and an MLM model catalog under one folder, served over HTTP."""
-    root = tmp_path_factory.mktemp("served")
-    with pytest.MonkeyPatch.context() as patch:  # module scope runs before the per-test schema setting
-        patch.setenv("MLMKIT_SCHEMA_DIR", str(schema_dir))
-        staged_scenes(root / "scenes", 2)
-        vegetation_model(root / "model")
-    with static_server(root) as base:
-        yield root, base
 
 
 def _links(item: dict, rel: str) -> list[str]:
