@@ -42,11 +42,11 @@ $graph:
       - class: ScatterFeatureRequirement
     inputs:
       model:
-        type: [Directory, string]
+        type: Directory
         label: MLM model
         doc: >-
-          The model: a directory holding the MLM catalog (catalog.json linking the MLM Item and its ONNX asset),
-          or the URL of the MLM Item.
+          Staged MLM model catalog: a directory with catalog.json linking the MLM Item and its ONNX asset (an
+          ADES stages it from the MLM Item or catalog URL).
       imagery:
         type: Directory[]
         label: Input imagery
@@ -65,6 +65,17 @@ $graph:
         default: 8
         label: Batch size
         doc: Tiles per model call.
+      probabilities:
+        type: boolean?
+        default: false
+        label: Class scores
+        doc: Also write the class scores of classification outputs as a float32 COG beside the class map.
+      providers:
+        type: string[]?
+        label: Execution providers
+        doc: >-
+          onnxruntime execution providers in order of preference, e.g. [CUDAExecutionProvider,
+          CPUExecutionProvider] (default the CPU provider).
     outputs:
       results:
         type: Directory
@@ -83,6 +94,8 @@ $graph:
           tile_size: tile_size
           overlap: overlap
           batch_size: batch_size
+          probabilities: probabilities
+          providers: providers
         out: [prediction]
       merge:
         label: Merge
@@ -96,9 +109,10 @@ $graph:
     id: mlmkit-predict
     label: mlmkit predict
     doc: Runs the model an MLM Item describes over the Items of one STAC catalog; writes COGs and a STAC catalog.
-    requirements:
+    hints:
       - class: DockerRequirement
         dockerPull: mlmkit:0.1.0
+    requirements:
       - class: ResourceRequirement
         coresMin: 1
         coresMax: 4
@@ -114,9 +128,9 @@ $graph:
         valueFrom: $(runtime.cores)
     inputs:
       model:
-        type: [Directory, string]
+        type: Directory
         label: MLM model
-        doc: Directory with the MLM catalog, or the URL of the MLM Item.
+        doc: Directory with the MLM catalog.
         inputBinding:
           prefix: --model
       imagery:
@@ -143,6 +157,19 @@ $graph:
         doc: Tiles per model call.
         inputBinding:
           prefix: --batch-size
+      probabilities:
+        type: boolean?
+        label: Class scores
+        doc: Also write the class scores.
+        inputBinding:
+          prefix: --probabilities
+      providers:
+        type: string[]?
+        label: Execution providers
+        doc: onnxruntime execution providers in order of preference.
+        inputBinding:
+          prefix: --providers
+          itemSeparator: ","
     outputs:
       prediction:
         type: Directory
@@ -155,9 +182,10 @@ $graph:
     id: mlmkit-merge
     label: mlmkit merge
     doc: Merges several STAC catalogs into one self-contained catalog.
-    requirements:
+    hints:
       - class: DockerRequirement
         dockerPull: mlmkit:0.1.0
+    requirements:
       - class: ResourceRequirement
         coresMin: 1
         coresMax: 1

@@ -129,9 +129,10 @@ $graph:
     id: mlmkit-train
     label: mlmkit train
     doc: Trains on a STAC training catalog; writes ONNX + MLM Item (+ metrics, confusion matrix) as a catalog.
-    requirements:
+    hints:
       - class: DockerRequirement
         dockerPull: mlmkit:0.1.0-training
+    requirements:
       - class: ResourceRequirement
         coresMin: 1
         coresMax: 4

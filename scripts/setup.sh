@@ -48,7 +48,7 @@ fi
 
 if [ "$want" = skip ] && [ -z "$(installed_torch)" ]; then
   echo "setup.sh: MLMKIT_TORCH=skip and no torch: installing without the training extra (no train, no demo)" >&2
-  python -m pip install -q -e ".[dev]"
+  python -m pip install -q -e ".[stage,dev]"
 else
-  python -m pip install -q -e ".[train,dev]"
+  python -m pip install -q -e ".[train,stage,dev]"
 fi

@@ -38,7 +38,7 @@ def mlm_examples() -> Path:
 
 @pytest.fixture(scope="module")
 def docker_images() -> None:
-    """The engine runs and holds exactly the images the CWL packages name."""
+    """The engine runs and holds exactly the images the CWL packages name (fails in CI, skips elsewhere)."""
     from cwl_fixtures import docker_pulls
 
     problem = None
@@ -55,3 +55,19 @@ def docker_images() -> None:
         if require_services():
             pytest.fail(problem)
         pytest.skip(problem)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, schema_dir: Path):
+    """(root, base URL): two imagery Items, each in its own catalog (scenes/scene-N/), and an MLM model
+    catalog (model/) served over loopback HTTP, as a STAC API or object store would serve them."""
+    from cwl_fixtures import staged_scenes, vegetation_model
+    from http_helpers import static_server
+
+    root = tmp_path_factory.mktemp("served")
+    with pytest.MonkeyPatch.context() as patch:  # module scope runs before the per-test schema setting
+        patch.setenv("MLMKIT_SCHEMA_DIR", str(schema_dir))
+        staged_scenes(root / "scenes", 2)
+        vegetation_model(root / "model")
+    with static_server(root) as base:
+        yield root, base

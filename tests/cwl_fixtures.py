@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pystac
 import rasterio
+import yaml
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
@@ -116,3 +117,36 @@ def check_vegetation_results(results: Path, count: int) -> None:
         assert 0.2 < expected.mean() < 0.8  # land and water: both classes occur in the window
         np.testing.assert_array_equal(classes, expected)
     validate_catalog(results)
+
+
+RELEASE_URL = "https://github.com/mlmkit/mlmkit/releases/download/v0.1.0/"
+
+
+def run_training_package(tmp_path: Path, schema_dir: Path, *cwltool_args: str) -> subprocess.CompletedProcess:
+    """cwl/training.cwl by cwltool on a small chip catalog (2 epochs of a width-4 U-Net); checks the MLM Item."""
+    from mlmkit.training.chips import ChipOptions, build_chips
+    from mlmkit.training.layout import parse_classes
+    from train_fixtures import CLASSES_SPEC, write_scene
+
+    scene, labels = write_scene(tmp_path / "scene")
+    chips = tmp_path / "chips"
+    build_chips(str(scene), str(labels), parse_classes(CLASSES_SPEC), chips,
+                ChipOptions(chip_size=16, block_size=2, fractions=(0.5, 0.25, 0.25)))
+    job = {"training_data": {"class": "Directory", "path": str(chips)}, "task": "semantic-segmentation",
+           "architecture": "unet", "epochs": 2, "batch_size": 8, "width": 4, "seed": 3, "model_id": "cwl-unet",
+           "inference_cwl": RELEASE_URL + "inference.cwl", "training_cwl": RELEASE_URL + "training.cwl",
+           "schema_dir": {"class": "Directory", "path": str(schema_dir)}}
+    (tmp_path / "job.yml").write_text(yaml.safe_dump(job))
+    cwl = Path(__file__).resolve().parents[1] / "cwl" / "training.cwl"
+    run = subprocess.run([Path(sys.executable).parent / "cwltool", *cwltool_args, "--outdir", tmp_path / "out",
+                          f"{cwl}#mlmkit-training", tmp_path / "job.yml"], capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    text = next((tmp_path / "out" / "model").rglob("cwl-unet.json")).read_text()
+    item = json.loads(text)
+    assert "semantic-segmentation" in item["properties"]["mlm:tasks"]
+    runtime = {role: asset["href"] for asset in item["assets"].values() for role in asset["roles"]
+               if role.endswith("-runtime")}
+    assert runtime == {"mlm:inference-runtime": RELEASE_URL + "inference.cwl",
+                       "mlm:training-runtime": RELEASE_URL + "training.cwl"}
+    assert "/stg" not in text and "/var/lib/cwl" not in text  # the staged training data is not named
+    return run

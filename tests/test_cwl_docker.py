@@ -12,10 +12,8 @@ import pytest
 import yaml
 
 from mlmkit import __version__
-from cwl_fixtures import BIN, check_vegetation_results, staged_scenes, validate_catalog, vegetation_model
-from mlmkit.training.chips import ChipOptions, build_chips
-from mlmkit.training.layout import parse_classes
-from train_fixtures import CLASSES_SPEC, write_scene
+from cwl_fixtures import (BIN, check_vegetation_results, run_training_package, staged_scenes, validate_catalog,
+                          vegetation_model)
 
 REPO = Path(__file__).resolve().parents[1]
 CWL = REPO / "cwl"
@@ -66,23 +64,6 @@ def test_inference_scatters_in_parallel_on_toil(docker_images, inputs, tmp_path:
 
 def test_training_package_in_a_container(docker_images, tmp_path: Path, schema_dir: Path) -> None:
     """The model catalog is validated inside the container against the schema mirror handed in as a Directory."""
-    scene, labels = write_scene(tmp_path / "scene")
-    chips = tmp_path / "chips"
-    build_chips(str(scene), str(labels), parse_classes(CLASSES_SPEC), chips,
-                ChipOptions(chip_size=16, block_size=2, fractions=(0.5, 0.25, 0.25)))
-    url = "https://github.com/mlmkit/mlmkit/releases/download/v0.1.0/"
-    job = {"training_data": {"class": "Directory", "path": str(chips)}, "task": "semantic-segmentation",
-           "architecture": "unet", "epochs": 2, "batch_size": 8, "width": 4, "seed": 3, "model_id": "cwl-unet",
-           "inference_cwl": url + "inference.cwl", "training_cwl": url + "training.cwl",
-           "schema_dir": {"class": "Directory", "path": str(schema_dir)}}
-    (tmp_path / "job.yml").write_text(yaml.safe_dump(job))
-    run = subprocess.run([BIN / "cwltool", "--outdir", tmp_path / "out", f"{CWL / 'training.cwl'}#mlmkit-training",
-                          tmp_path / "job.yml"], capture_output=True, text=True, cwd=tmp_path)
-    assert run.returncode == 0, run.stderr[-3000:]
-    model = tmp_path / "out" / "model"
-    item = json.loads(next(model.rglob("cwl-unet.json")).read_text())
-    assert "semantic-segmentation" in item["properties"]["mlm:tasks"]
-    runtime = {role: asset["href"] for asset in item["assets"].values() for role in asset["roles"]
-               if role.endswith("-runtime")}
-    assert runtime == {"mlm:inference-runtime": url + "inference.cwl", "mlm:training-runtime": url + "training.cwl"}
-    validate_catalog(model)
+    run = run_training_package(tmp_path, schema_dir)
+    assert f"mlmkit:{__version__}-training" in run.stderr
+    validate_catalog(tmp_path / "out" / "model")

@@ -121,11 +121,12 @@ def test_output_catalog_metadata_and_validation(scene, tmp_path):
     item, item_dir = _result(out)
     props = item["properties"]
     assert props["processing:level"] == "L4"
-    assert props["processing:expression"] == {"format": "stac-mlm", "expression": str(model)}
+    # local inputs beside the output: relative hrefs, which survive moving the folders together
+    assert props["processing:expression"] == {"format": "stac-mlm", "expression": "../../model.json"}
     assert props["datetime"] == "2024-06-01T10:30:00Z"
     assert props["proj:code"] == "EPSG:32631" and props["proj:shape"] == [HEIGHT, WIDTH]
     derived = [link for link in item["links"] if link["rel"] == "derived_from"]
-    assert {link["href"] for link in derived} == {str(scene["item"]), str(model)}
+    assert {(item_dir / link["href"]).resolve() for link in derived} == {scene["item"].resolve(), model.resolve()}
     assert any(link.get("mlm:name") == "Test model" for link in derived)
     asset = item["assets"]["classes"]
     assert asset["href"].startswith("./") and "data" in asset["roles"]

@@ -29,3 +29,11 @@ def test_demo_runs_end_to_end_on_real_sentinel2(tmp_path: Path) -> None:
     # even one epoch learns the rules far better than the majority class (water, ~55% of the scene)
     assert result.agreement_with_rules > 0.6
     assert not any(p.name.endswith(".partial") for p in tmp_path.iterdir())
+    # every lineage href (prediction -> scene and model, model -> training data, chips -> scene) resolves in the output
+    demo = (tmp_path / "demo").resolve()
+    lineage = [(path, link["href"]) for path in demo.rglob("*.json") for link in json.loads(path.read_text()).get("links", [])
+               if link["rel"] in ("derived_from", "source")]
+    assert {path.parent.parent.name for path, _ in lineage} >= {"prediction", "train", "s2-rule-landcover-unet-collection"}
+    for path, href in lineage:
+        assert not href.startswith("/") and (path.parent / href).resolve().is_relative_to(demo) \
+            and (path.parent / href).exists(), (path, href)

@@ -70,7 +70,7 @@ build_base() {
   rm -rf "$rootfs"
 }
 
-build_image() {  # target tag; the layer cache makes an unchanged rebuild a few seconds
+build_image() {  # target tag; the layer cache makes an unchanged rebuild take seconds
   step "building $2 (target $1)"
   docker build -q --network host --target "$1" -t "$2" \
     --build-arg BASE_IMAGE="$BASE_IMAGE" \
@@ -80,7 +80,9 @@ build_image() {  # target tag; the layer cache makes an unchanged rebuild a few 
     . >/dev/null
 }
 
-build_stages() {  # the dependency stages get tags so that pruning superseded images keeps them as cache
+build_stages() {
+  # Every stage whose last layer no image builds FROM gets a tag: untagged, it would be a dangling
+  # image that the prune below deletes, and the next build would redo it (and every layer after it).
   local stage
   for stage in "$@"; do
     build_image "$stage" "mlmkit-stage:$VERSION-$stage"
@@ -90,19 +92,17 @@ build_stages() {  # the dependency stages get tags so that pruning superseded im
 stage_torch_wheel() {
   # A CPU torch wheel on this machine goes into the build context and no index is asked for torch;
   # without one the image takes torch from the PyTorch CPU index (the Dockerfile's default).
-  mkdir -p build/docker-wheels
-  find /opt/wheels -maxdepth 1 -name 'torch-*+cpu-cp311-*.whl' -exec cp -u {} build/docker-wheels/ \; 2>/dev/null || true
-  if ls build/docker-wheels/torch-*.whl >/dev/null 2>&1; then TORCH_WHEEL_STAGED=1; fi
+  find /opt/wheels -maxdepth 1 -name 'torch-*+cpu-cp311-*.whl' -exec cp -u {} docker/wheels/ \; 2>/dev/null || true
+  if ls docker/wheels/torch-*.whl >/dev/null 2>&1; then TORCH_WHEEL_STAGED=1; fi
 }
 
 install_packages
 start_engine
 build_base
-build_stages deps
+stage_torch_wheel  # before the first build: the build context is the same for every target
+build_stages requirements
 build_image inference "mlmkit:$VERSION"
-stage_torch_wheel
-build_stages deps-training
 build_image training "mlmkit:$VERSION-training"
-# With the vfs driver every superseded image is a full copy of its tree.
+# With the vfs driver every superseded image is a full copy of its tree: remove those, keep the tagged stages.
 docker image prune -f >/dev/null
 step "ready: $(docker image ls --format '{{.Repository}}:{{.Tag}}' | grep '^mlmkit' | tr '\n' ' ')"

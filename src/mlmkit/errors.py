@@ -53,3 +53,7 @@ class Terminated(BaseException):
     def __init__(self, signum: int = 15) -> None:
         super().__init__(f"signal {signum}")
         self.signum = signum
+
+
+class MlmkitWarning(UserWarning):
+    """Something a user should know that does not stop the run; the CLI prints it as one line."""

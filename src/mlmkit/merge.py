@@ -4,6 +4,8 @@ Each scattered `predict` job writes its own catalog; an ADES stage-out (and a us
 `catalog.json` linking every result Item, with local assets beside the Items under relative hrefs.
 Ids only name directories through safe names, and only files inside a source's catalog directory are
 copied: an asset href like `../../etc/passwd` (or a symlink out of the catalog) is refused.
+Lineage links (derived_from, source) are re-written for the Items' new place, so they keep pointing at
+the same documents.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pystac
 
 from mlmkit.atomic import atomic_output_dir
 from mlmkit.errors import InvalidInput
+from mlmkit.provenance import absolute_lineage, settle_lineage
 from mlmkit.safepath import layout_catalog, local_file_inside, safe_name
 from mlmkit.stacio import document_href, is_url, iter_items, local_files, read_stac
 from mlmkit.stacwrite import save_catalog
@@ -65,7 +68,10 @@ def _unique_items(sources: list[str]) -> list[_Source]:
             if item.id in items:
                 raise InvalidInput(f"item id {item.id!r} occurs in more than one input; expected unique ids")
             copy = item.clone()
+            for link, original in zip(copy.links, item.links):  # pystac's Link.clone drops extra fields
+                link.extra_fields = dict(original.extra_fields)
             copy.make_asset_hrefs_absolute()
+            absolute_lineage(copy)
             for rel in ("root", "parent", "collection"):
                 copy.clear_links(rel)
             copy.collection_id = None
@@ -95,5 +101,7 @@ def merge_catalogs(sources: list[str], outdir: str | Path, overwrite: bool = Fal
             item_dir = Path(entry.item.get_self_href()).parent
             item_dir.mkdir(parents=True)
             _copy_local_assets(entry, item_dir)
+            settle_lineage(entry.item, entry.item.get_self_href(), (work, Path(outdir).absolute()),
+                           "predict's --source-href")
         save_catalog(catalog)
     return Path(outdir) / "catalog.json"

@@ -17,6 +17,15 @@ def _workflow_id(document: dict, path: Path) -> str:
     return workflows[0]
 
 
+def _restore_falsy_defaults(inputs: dict[str, Any], workflow: Any) -> None:
+    """cwl2ogc writes a default only when it is truthy; 0, false and "" defaults are put back."""
+    for parameter in workflow.inputs:
+        name = parameter.id.rsplit("#", 1)[-1].rsplit("/", 1)[-1]
+        schema = inputs.get(name, {}).get("schema")
+        if parameter.default is not None and isinstance(schema, dict) and "default" not in schema:
+            schema["default"] = parameter.default
+
+
 def process_description(path: str | Path) -> dict[str, Any]:
     """The OGC process description (id, version, inputs, outputs) of the package's Workflow."""
     try:
@@ -29,6 +38,8 @@ def process_description(path: str | Path) -> dict[str, Any]:
     workflow_id = _workflow_id(document, path)
     workflow = load_document_by_uri(f"{path.as_uri()}#{workflow_id}")
     converter = BaseCWLtypes2OGCConverter(workflow)
+    inputs = converter.get_inputs()
+    _restore_falsy_defaults(inputs, workflow)
     return {
         "id": workflow_id,
         "title": workflow.label,
@@ -36,6 +47,6 @@ def process_description(path: str | Path) -> dict[str, Any]:
         "version": str(document.get("s:softwareVersion", "")),
         "jobControlOptions": ["async-execute"],
         "outputTransmission": ["reference"],
-        "inputs": converter.get_inputs(),
+        "inputs": inputs,
         "outputs": converter.get_outputs(),
     }

@@ -1,7 +1,8 @@
 """Release copies of the CWL application packages, as the EOAP packages' CI makes them.
 
 A released package must run the image it was tested with: every `dockerPull` is pinned to
-`image@sha256:<digest>`, `s:softwareVersion` is the release version, and the training package records
+`image@sha256:<digest>` and required (the development packages only hint it), `s:softwareVersion` is the
+release version, and the training package records
 the released package URLs in the MLM Items it writes. MLM Items already published can have their
 runtime assets pointed at the released packages too.
 """
@@ -73,8 +74,11 @@ def _load_cwl(path: Path) -> dict:
 
 
 def _pin_images(document: dict, images: dict[str, str], path: Path) -> None:
+    """Every DockerRequirement names its pinned image and becomes a requirement: the development packages
+    hint it (so they also run with `cwltool --no-container`), a release must run the image it names."""
     for process in document["$graph"]:
-        for entry in [*process.get("requirements", []), *process.get("hints", [])]:
+        hints = process.get("hints", [])
+        for entry in [*process.get("requirements", []), *hints]:
             if entry.get("class") != "DockerRequirement":
                 continue
             image = entry.get("dockerPull")
@@ -82,6 +86,12 @@ def _pin_images(document: dict, images: dict[str, str], path: Path) -> None:
                 raise InvalidInput(f"{path}: no pinned image for {image!r} (process {process.get('id')}); "
                                    f"expected --image {image}=REPOSITORY@sha256:DIGEST")
             entry["dockerPull"] = images[image]
+        docker = [entry for entry in hints if entry.get("class") == "DockerRequirement"]
+        if docker:
+            process["hints"] = [entry for entry in hints if entry not in docker]
+            process["requirements"] = [*docker, *process.get("requirements", [])]
+            if not process["hints"]:
+                del process["hints"]
 
 
 def _set_runtime_defaults(document: dict, spec: ReleaseSpec) -> None:

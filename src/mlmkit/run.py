@@ -21,9 +21,9 @@ from urllib.request import url2pathname
 from mlmkit.atomic import atomic_output_dir, check_output_dir
 from mlmkit.engines import EngineFailed, EngineJob, get_engine
 from mlmkit.errors import InvalidInput
-from mlmkit.localcopy import copy_items
 from mlmkit.mlm import ModelSpec, read_model
 from mlmkit.package import INFERENCE, TRAINING, Package, fetch_package
+from mlmkit.stage import stage_in
 from mlmkit.stacio import is_url, resolve_href, walk
 
 # What a model's catalog must carry into the package: the model and its external weights, not its checkpoint.
@@ -74,8 +74,9 @@ def _catalog_dir(source: str) -> Path | None:
 
 
 def _stage(inputs: Sequence[str], root: Path) -> list[Path]:
-    """One catalog directory per input (an Item or catalog, path or URL), Items and assets copied into it."""
-    return [copy_items(source, root / f"input-{n}") for n, source in enumerate(inputs)]
+    """One catalog directory per input (an Item or catalog, path or URL), Items and assets copied into it with a
+    canonical link to where each came from (what results name as their source)."""
+    return [stage_in([source], root / f"input-{n}") for n, source in enumerate(inputs)]
 
 
 def _input_dirs(inputs: Sequence[str], scratch: Path) -> list[Path]:
@@ -97,7 +98,8 @@ def _model_dir(source: str, spec: ModelSpec, scratch: Path) -> Path:
                     return directory.absolute()
             except InvalidInput:
                 pass  # the root catalog holds other MLM Items too: copy this one
-    return copy_items(spec.self_href or source, scratch / "model", MODEL_ROLES)
+    keys = [key for key, asset in spec.item.assets.items() if set(asset.roles or ()) & set(MODEL_ROLES)]
+    return stage_in([spec.self_href or source], scratch / "model", keys)
 
 
 def _job_order(package: Package, model_dir: Path | None, input_dirs: list[Path],
@@ -141,7 +143,8 @@ def run_model(model: str, inputs: Sequence[str], outdir: str | Path = ".", optio
     outdir = Path(outdir).absolute()
     try:
         outdir.mkdir(parents=True, exist_ok=True)
-        scratch = Path(tempfile.mkdtemp(prefix=".mlmkit-run-", dir=outdir))
+        # `.partial`: a temporary directory to mlmkit.provenance, so results name inputs where they stay
+        scratch = Path(tempfile.mkdtemp(prefix=".mlmkit-run-", suffix=".partial", dir=outdir))
     except OSError as exc:
         raise InvalidInput(f"cannot write into {outdir}: {exc.strerror}; expected a writable directory") from exc
     try:

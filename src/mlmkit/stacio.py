@@ -124,8 +124,19 @@ def stac_from_dict(data: dict, href: str | None) -> pystac.STACObject:
     except MALFORMED_STAC as exc:
         raise InvalidInput(f"{href} is not a readable STAC document: {_one_line(exc)}; expected a STAC "
                            f"{kind if isinstance(kind, str) else 'document'} as the specification defines it") from exc
+    published = _published_self(data)
+    if href and not is_url(href) and published and obj.get_single_link("canonical") is None:
+        obj.add_link(pystac.Link("canonical", published, media_type=pystac.MediaType.GEOJSON if kind == "Feature"
+                                 else pystac.MediaType.JSON))
     obj.set_self_href(href)
     return obj
+
+
+def _published_self(data: dict) -> str | None:
+    """The absolute URL a local copy of a published document names as its `self`: where it really lives."""
+    links = data.get("links") if isinstance(data.get("links"), list) else []
+    href = next((link.get("href") for link in links if isinstance(link, dict) and link.get("rel") == "self"), None)
+    return href if isinstance(href, str) and is_url(href) else None
 
 
 def iter_items(source: str | Path) -> Iterator[pystac.Item]:

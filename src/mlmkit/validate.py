@@ -16,6 +16,7 @@ from jsonschema import ValidationError
 
 from mlmkit.errors import InvalidInput
 from mlmkit.progress import QUIET, Progress
+from mlmkit.provenance import lineage_findings
 from mlmkit.schemas import SchemaStore
 from mlmkit.semantic import Finding, asset_file_findings, json_path, mlm_findings, shape_warnings
 from mlmkit.stacio import FOLLOWED_RELS, document_href, is_url, read_json, resolve_href
@@ -193,7 +194,8 @@ def validate_dict(
     findings = schema_findings(data, store)
     schema_valid = not findings  # MLM consistency is only meaningful once the Item has the shape schemas demand
     if semantic:
-        findings += [*asset_file_findings(data, href), *(mlm_findings(data, href) if schema_valid else [])]
+        model_findings = mlm_findings(data, href) if schema_valid else []
+        findings += [*asset_file_findings(data, href), *lineage_findings(data, href), *model_findings]
     problems = [Problem(document, path, " ".join(message.splitlines())) for path, message in findings]
     if warnings and semantic and schema_valid:
         problems += [Problem(document, path, " ".join(message.splitlines()), warning=True)

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 import click
 
 from mlmkit import __version__
-from mlmkit.errors import MlmkitError, Terminated, is_disk_full, no_space
+from mlmkit.errors import MlmkitError, MlmkitWarning, Terminated, is_disk_full, no_space
 
 EXIT_SIGINT = 128 + signal.SIGINT
 EXIT_SIGTERM = 128 + signal.SIGTERM
@@ -45,6 +45,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("mlmkit.cli.run:run", "Run a model through the CWL package its MLM Item names."),
     "merge": ("mlmkit.cli.merge:merge", "Merge several STAC catalogs into one (scattered CWL runs)."),
     "cache": ("mlmkit.cli.cache:cache", "Show or clear the model download cache."),
+    "stage-in": ("mlmkit.cli.stage:stage_in", "Copy STAC Items/catalogs by URL into a local catalog."),
+    "stage-out": ("mlmkit.cli.stage:stage_out", "Upload a result catalog to S3."),
 }
 
 
@@ -79,6 +81,7 @@ class LazyGroup(click.Group):
             formatter.write_dl([(name, summary) for name, (_, summary) in sorted(COMMANDS.items())])
 
     def invoke(self, ctx: click.Context):
+        warnings.showwarning = _show_warning
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt as exc:  # past click, which would print a blank line and "Aborted!"
@@ -191,7 +194,8 @@ class _HeldWarnings(logging.Handler):
 
     def show(self) -> None:
         for message in self.recorded:
-            self.lines[f"{message.category.__name__}: {' '.join(str(message.message).split())}"] = None
+            text = " ".join(str(message.message).split())  # mlmkit's own warnings need no category name
+            self.lines[text if issubclass(message.category, MlmkitWarning) else f"{message.category.__name__}: {text}"] = None
         self.lines.update(dict.fromkeys(self.native_lines()))
         for line in self.lines:
             click.echo(f"Warning: {line}", err=True)
@@ -248,6 +252,17 @@ def _writes_to_fd2(stream: typing.TextIO) -> bool:
         return stream.fileno() == 2
     except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
         return False
+
+
+_python_showwarning = warnings.showwarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """mlmkit's own warnings as one line on stderr; others as Python shows them."""
+    if issubclass(category, MlmkitWarning):
+        click.echo(f"Warning: {message}", err=True)
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -49,13 +49,18 @@ from mlmkit.progress import Progress
                    "mlm:hyperparameters iou_threshold, else 0.5).")
 @click.option("--allow-python-expressions", is_flag=True,
               help="Trust 'python' pre-processing expressions in the MLM Item (imports and runs that code).")
+@click.option("--source-href", metavar="URL", help="URL the --input document is published at, for the results' "
+              "derived_from links (default: its canonical link or the URL it was read from).")
+@click.option("--model-href", metavar="URL", help="URL the --model document is published at, for derived_from and "
+              "processing:expression (default: its canonical link or the URL it was read from).")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
 @progress_options
 def predict(model: str, inputs: str, output: Path, tile_size: int | None, overlap: int, blend: str, batch_size: int,
             threads: int | None, providers: str | None, device: str, model_asset: str | None, no_cache: bool,
             allow_native_code: bool, probabilities: bool, resolution: float | None,
             resampling: str | None, time_steps: int | None, score_threshold: float | None,
-            iou_threshold: float | None, allow_python_expressions: bool, overwrite: bool, progress: Progress) -> None:
+            iou_threshold: float | None, allow_python_expressions: bool, source_href: str | None,
+            model_href: str | None, overwrite: bool, progress: Progress) -> None:
     """Run the model an MLM Item describes over STAC imagery; write COGs (or boxes) and a STAC catalog.
 
     Bands, scaling, band math, tile size and classes all come from the MLM Item; the output catalog
@@ -74,7 +79,8 @@ def predict(model: str, inputs: str, output: Path, tile_size: int | None, overla
         probabilities=probabilities, resolution=resolution, resampling=resampling,
         allow_python=allow_python_expressions, overwrite=overwrite, time_steps=time_steps,
         score_threshold=score_threshold, iou_threshold=iou_threshold, device=device, model_asset=model_asset,
-        model_cache=not no_cache, allow_native_code=allow_native_code, progress=progress,
+        model_cache=not no_cache, allow_native_code=allow_native_code, progress=progress, source_href=source_href,
+        model_href=model_href,
     )
     catalog = run_predict(model, inputs, output, options)
     click.echo(str(catalog))

@@ -36,10 +36,12 @@ def _names(value: str | None) -> tuple[str, ...]:
 @click.option("--min-labelled", default=0.5, show_default=True, help="Keep chips with at least this labelled share.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the block split.")
 @click.option("--name", default="training-data", show_default=True, help="Catalog id (collections: NAME-SPLIT).")
+@click.option("--source-href", help="URL the --imagery Item is published at, for the chips' source links "
+                                    "(default: its canonical link or the URL it was read from).")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
 @progress_options
 def chips(imagery, labels, classes, label_property, eurosat_folder, output, bands, band_names, chip_size, split_spec,
-          block_size, block_deg, min_labelled, seed, name, overwrite, progress) -> None:
+          block_size, block_deg, min_labelled, seed, name, source_href, overwrite, progress) -> None:
     """Build a STAC training catalog: N x N chip COGs, label + ml-aoi extensions, one collection per split.
 
     \b
@@ -63,7 +65,7 @@ def chips(imagery, labels, classes, label_property, eurosat_folder, output, band
         if not (imagery and labels and classes):
             raise InvalidInput("--imagery, --labels and --classes are needed; expected all three (or --eurosat FOLDER)")
         options = ChipOptions(chip_size, _names(bands), fractions, block_size, seed, min_labelled, name,
-                              f"Training chips of {Path(imagery).name} labelled by {Path(labels).name}")
+                              f"Training chips of {Path(imagery).name} labelled by {Path(labels).name}", source_href)
         build_chips(imagery, labels, parse_classes(classes), output, options, label_property, overwrite, progress)
     click.echo(f"training catalog: {Path(output).absolute() / 'catalog.json'}")
 
@@ -101,11 +103,13 @@ def chips(imagery, labels, classes, label_property, eurosat_folder, output, band
               help=f"Offline STAC schema mirror (laid out <host>/<path>) the model catalog is validated against "
                    f"before it is written (default: ${SCHEMA_DIR_ENV}, else download once and cache in "
                    "~/.cache/mlmkit/schemas).")
+@click.option("--training-data-href", help="URL the --data catalog is published at, for the MLM Item's derived_from "
+                                           "links (default: its canonical link or the URL it was read from).")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def train(data, output, task, arch, epochs, batch_size, lr, seed, width, device, trees, max_samples, bands, model_id,
-          training_cwl_href, inference_cwl_href, model_version, experimental, citation, doi, schema_dir, overwrite,
-          quiet) -> None:
+          training_cwl_href, inference_cwl_href, model_version, experimental, citation, doi, schema_dir,
+          training_data_href, overwrite, quiet) -> None:
     """Train on a STAC training catalog; write ONNX + MLM Item (+ metrics, confusion matrix) as a catalog.
 
     Nets (PyTorch) use --epochs, --batch-size, --lr, --width, --device; pixel classifiers (scikit-learn,
@@ -137,7 +141,7 @@ def train(data, output, task, arch, epochs, batch_size, lr, seed, width, device,
                           width=width, device=device, bands=_names(bands), model_id=model_id,
                           training_cwl=training_cwl_href, inference_cwl=inference_cwl_href, overwrite=overwrite,
                           progress=not quiet, version=model_version, experimental=experimental, citation=citation,
-                          doi=doi, schema_dir=schema_dir)
+                          doi=doi, schema_dir=schema_dir, training_data_href=training_data_href)
     click.echo("chips: " + ", ".join(f"{split} {count}" for split, count in summary.samples.items()))
     click.echo(f"best epoch {summary.result.best_epoch}")
     _report(summary.result.validation, summary.result.test,

@@ -21,6 +21,7 @@ from mlmkit import __version__
 from mlmkit.checksum import file_checksum
 from mlmkit.mlm import ModelSpec
 from mlmkit.predict.reader import Grid
+from mlmkit.provenance import settle_lineage
 from mlmkit.safepath import layout_catalog
 from mlmkit.stacwrite import save_catalog
 
@@ -127,8 +128,13 @@ def _period(sources: Sequence[pystac.Item]) -> tuple[dt.datetime | None, dict]:
 
 
 def result_item(sources: Sequence[pystac.Item], spec: ModelSpec, model_href: str, grid: Grid,
-                results: Sequence[Result], quicklook: Path | None, item_dir: Path) -> pystac.Item:
-    """A result Item for one source Item (or a stack of dated ones); files already lie in `item_dir`."""
+                results: Sequence[Result], quicklook: Path | None, item_dir: Path,
+                source_hrefs: Sequence[str | None] = ()) -> pystac.Item:
+    """A result Item for one source Item (or a stack of dated ones); files already lie in `item_dir`.
+
+    `model_href` and `source_hrefs` (one per source) are the inputs' best hrefs
+    (mlmkit.provenance.reference); `write_catalog` settles them for where the Item ends up.
+    """
     geometry = _footprint(grid)
     datetime, properties = _period(sources)
     properties.update({
@@ -153,8 +159,7 @@ def result_item(sources: Sequence[pystac.Item], spec: ModelSpec, model_href: str
     if quicklook is not None:
         item.add_asset("quicklook", pystac.Asset(href=f"./{quicklook.relative_to(item_dir)}", media_type=pystac.MediaType.PNG,
                                                  title="Quicklook in class colours", roles=["overview", "thumbnail"]))
-    for source in sources:
-        source_href = source.get_self_href()
+    for source, source_href in zip(sources, source_hrefs or [None] * len(sources)):
         if source_href:
             item.add_link(pystac.Link("derived_from", source_href, media_type=pystac.MediaType.GEOJSON,
                                       title=f"Source imagery {source.id}"))
@@ -168,12 +173,17 @@ def slug(text: str) -> str:
     return "".join(ch if ch.isalnum() else "-" for ch in text.lower()).strip("-") or "model"
 
 
-def write_catalog(outdir: Path, items: list[pystac.Item], spec: ModelSpec) -> Path:
-    """OUTDIR/catalog.json with each result Item in OUTDIR/<id>/<id>.json (relative hrefs)."""
+def write_catalog(outdir: Path, items: list[pystac.Item], spec: ModelSpec, final: Path | None = None) -> Path:
+    """OUTDIR/catalog.json with each result Item in OUTDIR/<id>/<id>.json (relative hrefs).
+
+    `final`: where OUTDIR will be renamed to; lineage hrefs are written for that place.
+    """
     catalog = pystac.Catalog(id="mlmkit-predictions", title=f"Predictions of {spec.name}",
                              description=f"Results of running the MLM model {spec.name!r} with mlmkit predict.")
     for item in items:
         catalog.add_item(item)
     layout_catalog(catalog, outdir)
+    for item in items:
+        settle_lineage(item, item.get_self_href(), (outdir, final or outdir), "--source-href/--model-href")
     save_catalog(catalog)
     return outdir / "catalog.json"

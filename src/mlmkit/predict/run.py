@@ -15,7 +15,7 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,9 +42,10 @@ from mlmkit.predict.sinks import Sink, SinkContext
 from mlmkit.predict.stacks import stack_items
 from mlmkit.predict.tiler import TileLayout
 from mlmkit.predict.writer import quicklook_shape
-from mlmkit.safepath import safe_name
-from mlmkit.stacio import iter_items, local_files
 from mlmkit.progress import QUIET, Progress, Task
+from mlmkit.provenance import reference
+from mlmkit.safepath import safe_name
+from mlmkit.stacio import document_href, iter_items, local_files
 
 QUEUE_DEPTH = 2
 _RESIZE = {"interpolation-nearest": Resampling.nearest, "interpolation-linear": Resampling.bilinear,
@@ -77,6 +78,8 @@ class PredictOptions:
     model_cache: bool = True            # keep downloaded models in the cache (keyed by file:checksum)
     allow_native_code: bool = False     # load AOTInductor packages (compiled shared libraries)
     progress: Progress = field(default_factory=lambda: Progress(QUIET))  # tiles per item, -v details
+    source_href: str | None = None      # URL the input (Item or catalog) is published at, for derived_from
+    model_href: str | None = None       # URL the model (MLM Item or its catalog) is published at
 
 
 @dataclass
@@ -321,7 +324,7 @@ class _ItemRun:
             self.close()
             raise
 
-    def finish(self, model_href: str) -> pystac.Item:
+    def finish(self, model_href: str, source_href: Callable[[pystac.Item], str | None]) -> pystac.Item:
         """Write the result files (COGs, quicklook) and describe them."""
         try:
             results, preview = _finish(self.sinks)
@@ -331,7 +334,8 @@ class _ItemRun:
         self._open.close()
         self._started = False
         self.task.finish()
-        return result_item(self.stack, self.spec, model_href, self.grid, results, preview, self.item_dir)
+        return result_item(self.stack, self.spec, model_href, self.grid, results, preview, self.item_dir,
+                           [source_href(item) for item in self.stack])
 
     def close(self) -> None:
         """Stop reading and release files after a failure (safe to call twice)."""
@@ -343,7 +347,8 @@ class _ItemRun:
             self.task.finish(failed=True)
 
 
-def _run_items(stacks: list[tuple[pystac.Item, ...]], start, model_href: str) -> list[pystac.Item]:
+def _run_items(stacks: list[tuple[pystac.Item, ...]], start, model_href: str,
+               source_href: Callable[[pystac.Item], str | None]) -> list[pystac.Item]:
     """Every stack's result Item; the next stack is opened (its reads begin) before the current one is written."""
     results: list[pystac.Item] = []
     current = start(stacks[0])
@@ -352,7 +357,7 @@ def _run_items(stacks: list[tuple[pystac.Item, ...]], start, model_href: str) ->
             current.run()
             following = start(upcoming) if upcoming is not None else None
             try:
-                results.append(current.finish(model_href))
+                results.append(current.finish(model_href, source_href))
             except BaseException:
                 if following is not None:
                     following.close()
@@ -391,7 +396,8 @@ def predict(model: str, inputs: str, output: Path, options: PredictOptions | Non
     items = list(iter_items(inputs))
     if not items:
         raise InvalidInput(f"{inputs} holds no STAC Items; expected an Item or a catalog with Items")
-    model_href = spec.self_href or str(model)
+    model_href = reference(spec.item, document_href(model), options.model_href) or str(model)
+    input_href = document_href(inputs)
     runner = open_runtime(spec, RuntimeOptions(options.threads, options.providers, options.device, options.model_asset,
                                                options.model_cache, options.allow_native_code,
                                                options.progress.download_hook("download model")))
@@ -406,8 +412,9 @@ def predict(model: str, inputs: str, output: Path, options: PredictOptions | Non
             folds = FoldedRunners(runner)
             with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
                 results = _run_items(stacks, lambda stack: _ItemRun(stack, spec, runner, bound, sizes, workdir,
-                                                                    options, folds), model_href)
-            write_catalog(workdir, results, spec)
+                                                                    options, folds), model_href,
+                                     lambda item: reference(item, input_href, options.source_href))
+            write_catalog(workdir, results, spec, Path(output).absolute())
     finally:
         runner.close()
     return Path(output).absolute() / "catalog.json"

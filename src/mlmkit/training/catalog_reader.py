@@ -17,6 +17,7 @@ import rasterio
 
 from mlmkit.bandmeta import raster_fields
 from mlmkit.errors import InvalidInput
+from mlmkit.provenance import reference
 from mlmkit.stacio import is_url, read_json, read_stac, resolve_href
 from mlmkit.training.layout import (CLASS_PROPERTY, IMAGE_KEY, LABELS_KEY, PROCESSING_FIELDS, SCENE_CLASSIFICATION,
                                     SEGMENTATION, SPLITS, LabelClass, with_colours)
@@ -39,13 +40,14 @@ class SplitData:
 class TrainingData:
     """What training needs to know about a training catalog."""
 
-    source: str
+    source: str                 # the catalog's best href (mlmkit.provenance.reference): its URL where known
     task: str
     classes: list[LabelClass]
     bands: list[dict]  # eo fields, and raster ones (nodata, data_type, scale, offset) where the chips have them
     splits: dict[str, SplitData] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)  # every local document and chip file read: inputs to keep
     processing: dict[str, str] = field(default_factory=dict)  # processing:level/lineage of the chips' imagery
+    catalog_id: str = ""
 
     @property
     def chip_shape(self) -> tuple[int, int, int]:
@@ -131,7 +133,7 @@ def _label_asset(item: pystac.Item) -> pystac.Asset:
     raise InvalidInput(f"label item {item.id} has no labels asset; expected an asset `labels` (role labels)")
 
 
-def _chips(root: pystac.Catalog) -> list[_Chip]:
+def _chips(root: pystac.Catalog, published: str | None) -> list[_Chip]:
     chips = []
     for collection_or_catalog, _, items in root.walk():
         collection = collection_or_catalog if isinstance(collection_or_catalog, pystac.Collection) else None
@@ -144,7 +146,8 @@ def _chips(root: pystac.Catalog) -> list[_Chip]:
                                    "on the item or its collection")
             labels = _label_asset(item)
             image_href, bands = _image_asset(item)
-            chips.append(_Chip(item, split, collection_or_catalog.get_self_href(), image_href, bands,
+            collection_href = reference(collection_or_catalog, root.get_self_href(), published)
+            chips.append(_Chip(item, split, collection_href, image_href, bands,
                                resolve_href(labels.href, item.get_self_href()), _classes(item, labels)))
     return chips
 
@@ -239,12 +242,14 @@ def _check_coverage(data: TrainingData) -> None:
                                "classes; expected at least 2 (its accuracy would say nothing)")
 
 
-def read_training_data(source: str, task: str | None = None, bands: Sequence[str] = ()) -> TrainingData:
-    """Read and check every chip of the training catalog at `source` (directory, catalog.json or URL)."""
+def read_training_data(source: str, task: str | None = None, bands: Sequence[str] = (),
+                       published: str | None = None) -> TrainingData:
+    """Read and check every chip of the training catalog at `source` (directory, catalog.json or URL);
+    `published`: the URL the catalog is published at, where `source` is a copy of it."""
     root = read_stac(source)
     if isinstance(root, pystac.Item):
         raise InvalidInput(f"{source} is an Item; expected a training catalog (catalog.json with split collections)")
-    chips = _chips(root)
+    chips = _chips(root, published)
     if not chips:
         raise InvalidInput(f"{source} holds no label items; expected items with the label extension (label:type)")
     task = _task(chips, task)
@@ -270,8 +275,8 @@ def read_training_data(source: str, task: str | None = None, bands: Sequence[str
         expected = (image.shape, image.dtype.name)
         label = _read_labels(chip, task, lut, index_of_name, image.shape[1:])
         grouped.setdefault(chip.split, []).append((chip, image, label))
-    data = TrainingData(source if is_url(source) else root.get_self_href(), task, classes,
-                        [chips[0].bands[i] for i in indices],
+    data = TrainingData(reference(root, root.get_self_href(), published) or source, task, classes,
+                        [chips[0].bands[i] for i in indices], catalog_id=root.id,
                         files=[href for chip in chips for href in (chip.item.get_self_href(), chip.image_href,
                                                                    chip.labels_href) if href and not is_url(href)],
                         processing={k: chips[0].item.properties[k] for k in PROCESSING_FIELDS

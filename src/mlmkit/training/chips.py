@@ -24,7 +24,8 @@ from mlmkit.errors import InvalidInput
 from mlmkit.predict.bands import BandRef, BandResolver, imagery_bands
 from mlmkit.predict.reader import Grid, WindowReader, choose_grid
 from mlmkit.progress import QUIET, Progress, Task
-from mlmkit.stacio import asset_href, iter_items, local_files, read_json
+from mlmkit.provenance import reference
+from mlmkit.stacio import asset_href, document_href, iter_items, local_files, read_json
 from mlmkit.training.layout import (LABEL_NODATA, PROCESSING_FIELDS, SEGMENTATION, ChipInfo, LabelClass,
                                    TrainingCatalogWriter)
 from mlmkit.training.splits import assign_splits
@@ -44,6 +45,7 @@ class ChipOptions:
     min_labelled: float = 0.5
     name: str = "training-data"
     description: str = "Training chips"
+    source_href: str | None = None  # the URL the imagery Item is published at, for the chips' source links
 
 
 def _imagery_item(source: str) -> pystac.Item:
@@ -145,6 +147,7 @@ def build_chips(imagery: str, labels: str, classes: Sequence[LabelClass], outdir
     if any(c.value < 0 or c.value >= LABEL_NODATA for c in classes):
         raise InvalidInput(f"class values must be 0..{LABEL_NODATA - 1} for raster labels")
     item = _imagery_item(imagery)
+    source = reference(item, document_href(imagery), options.source_href)
     bands = select_bands(item, options.bands)
     grid = choose_grid(sorted({b.href for b in bands}))
     size = options.chip_size
@@ -155,18 +158,18 @@ def build_chips(imagery: str, labels: str, classes: Sequence[LabelClass], outdir
             atomic_output_dir(outdir, overwrite, inputs) as work:
         if labels.lower().endswith((".geojson", ".json")):
             strips = _vector_strips(labels, grid, classes, label_property)
-            _write(item, bands, grid, strips, classes, options, work, task)
+            _write(item, source, bands, grid, strips, classes, options, work, Path(outdir), task)
             return Path(outdir)
         with WindowReader([BandRef("labels", "labels", labels, 1)], grid, Resampling.nearest) as reader:
             def strips(row_off: int, rows: int) -> np.ndarray:
                 raw, valid = reader.read(Window(0, row_off, grid.width, rows))
                 return _label_values(raw[0], valid, classes, labels)
-            _write(item, bands, grid, strips, classes, options, work, task)
+            _write(item, source, bands, grid, strips, classes, options, work, Path(outdir), task)
     return Path(outdir)
 
 
-def _write(item: pystac.Item, bands: Sequence[BandRef], grid: Grid, strips: LabelStrips,
-           classes: Sequence[LabelClass], options: ChipOptions, work: Path, task: Task) -> None:
+def _write(item: pystac.Item, source: str | None, bands: Sequence[BandRef], grid: Grid, strips: LabelStrips,
+           classes: Sequence[LabelClass], options: ChipOptions, work: Path, outdir: Path, task: Task) -> None:
     size, rows = options.chip_size, grid.height // options.chip_size
     keep: list[tuple[int, int, dict[int, int]]] = []
     for row in range(rows):
@@ -181,7 +184,7 @@ def _write(item: pystac.Item, bands: Sequence[BandRef], grid: Grid, strips: Labe
     dtype = _common_dtype(bands)
     task.total, task.pixels = len(keep), len(keep) * size * size
     writer = TrainingCatalogWriter(work, options.name, SEGMENTATION, classes,
-                                   [_chip_band(item, b, dtype) for b in bands], options.description)
+                                   [_chip_band(item, b, dtype) for b in bands], options.description, outdir)
     when = item.datetime
     carried = {} if when else {k: item.properties[k] for k in ("start_datetime", "end_datetime") if k in item.properties}
     carried.update({k: item.properties[k] for k in PROCESSING_FIELDS if item.properties.get(k)})
@@ -197,7 +200,7 @@ def _write(item: pystac.Item, bands: Sequence[BandRef], grid: Grid, strips: Labe
             for col, counts, split in chips:
                 chip_transform = window_transform(Window(col * size, row * size, size, size), grid.transform)
                 info = ChipInfo(f"chip-{row:04d}-{col:04d}", split, grid.crs, chip_transform, (size, size), when,
-                                counts, item.get_self_href(), "application/geo+json", carried)
+                                counts, source, "application/geo+json", carried)
                 columns = slice(col * size, (col + 1) * size)
                 writer.add_segmentation_chip(info, np.ascontiguousarray(image[:, :, columns]),
                                              np.ascontiguousarray(labels[:, columns]))

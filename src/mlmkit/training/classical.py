@@ -24,8 +24,8 @@ from mlmkit.errors import InvalidInput, MlmkitError
 from mlmkit.mlm_item import ModelMetadata
 from mlmkit.training.catalog_reader import IGNORE_INDEX, SplitData, TrainingData, read_training_data
 from mlmkit.training.metrics import confusion_matrix, summarize
-from mlmkit.training.output import (RunInfo, check_model_id, documentation, training_extent, validation_metrics,
-                                    write_training_catalog)
+from mlmkit.training.output import (RunInfo, check_model_id, documentation, training_catalog_name,
+                                    training_extent, validation_metrics, write_training_catalog)
 
 PIXEL_ARCHITECTURES = {"random-forest": "RandomForestClassifier", "gradient-boosting": "GradientBoostingClassifier"}
 PIXEL_TASKS = ["semantic-segmentation", "classification"]
@@ -139,8 +139,8 @@ def _metadata(data: TrainingData, model, arch: str, run: RunInfo, metrics: dict,
         bbox=bbox, start_datetime=start, end_datetime=end, framework="scikit-learn",
         framework_version=sklearn.__version__, accelerator="amd64",
         hyperparameters=_hyperparameters(model, arch, max_samples, seed), input_name="input",
-        description=(f"{name} trained by mlmkit on pixels of {data.source}; one row of raw band values per pixel "
-                     "in, the class value (label) and class probabilities out."),
+        description=(f"{name} trained by mlmkit on pixels of {training_catalog_name(data)}; one row of raw band "
+                     "values per pixel in, the class value (label) and class probabilities out."),
         keywords=["mlmkit", "pixel-classification"], extra_properties=metrics, **documentation(data, run, arch))
 
 

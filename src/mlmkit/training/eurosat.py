@@ -86,7 +86,7 @@ def convert_eurosat(folder: str | Path, outdir: str | Path, fractions: Sequence[
     description = f"Scene classification chips converted from the EuroSAT-style folder {Path(folder).name}"
     with progress.task(f"chips {Path(folder).name}", len(chips), "chips") as task, \
             atomic_output_dir(outdir, overwrite, [folder]) as work:
-        writer = TrainingCatalogWriter(work, name, SCENE_CLASSIFICATION, classes, bands, description)
+        writer = TrainingCatalogWriter(work, name, SCENE_CLASSIFICATION, classes, bands, description, Path(outdir))
         for (path, value), info, split in zip(chips, infos, splits):
             info.chip_id, info.split = f"{path.parent.name}-{path.stem}".replace(" ", "_"), split
             target = writer.chip_folder(info) / "image.tif"

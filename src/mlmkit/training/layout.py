@@ -22,6 +22,7 @@ from rasterio.warp import transform_bounds
 
 from mlmkit.bandmeta import RASTER_SCHEMA_URL, eo_band_fields, raster_bands
 from mlmkit.errors import InvalidInput
+from mlmkit.provenance import lineage_href
 from mlmkit.safepath import safe_name
 from mlmkit.stacwrite import save_catalog
 
@@ -126,8 +127,9 @@ class TrainingCatalogWriter:
     """Writes chips into `root/<split>/<chip>/` and the catalog/collections around them."""
 
     def __init__(self, root: Path, name: str, task: str, classes: Sequence[LabelClass], bands: Sequence[dict],
-                 description: str):
+                 description: str, final: Path | None = None):
         self.root = root
+        self.final = Path(final).absolute() if final else root  # where root is renamed to (source link hrefs)
         self.name = name
         self.task = task
         self.classes = list(classes)
@@ -202,11 +204,14 @@ class TrainingCatalogWriter:
                        "classification:classes": [c.as_classification() for c in self.classes]}
         item.add_asset(LABELS_KEY, pystac.Asset(label_asset["href"], "labels", media_type=label_asset["type"],
                                                 roles=label_asset["roles"], extra_fields=label_extra))
-        if info.source_href:
-            item.add_link(pystac.Link("source", info.source_href, media_type=info.source_type,
+        document = self._item_json(info.split, info.chip_id)
+        source = lineage_href(info.source_href, document, "the chips' imagery", "--source-href",
+                              (self.root, self.final)) if info.source_href else None
+        if source:
+            item.add_link(pystac.Link("source", source, media_type=info.source_type,
                                       title="imagery the labels were drawn on",
                                       extra_fields={"label:assets": [LABELS_KEY]}))
-        item.set_self_href(str(self._item_json(info.split, info.chip_id)))
+        item.set_self_href(str(document))
         self.items[info.split].append(item)
 
     def finish(self) -> pystac.Catalog:

@@ -12,8 +12,8 @@ from mlmkit.artifacts import ArtifactKind
 from mlmkit.mlm_item import ModelMetadata, model_asset, model_asset_bands
 from mlmkit.training.catalog_reader import TrainingData
 from mlmkit.training.models import ARCHITECTURES
-from mlmkit.training.output import (RunInfo, documentation, task_names, training_extent, validation_metrics,
-                                    write_training_catalog)
+from mlmkit.training.output import (RunInfo, documentation, task_names, training_catalog_name, training_extent,
+                                    validation_metrics, write_training_catalog)
 from mlmkit.training.stats import BandStats
 from mlmkit.training.trainer import TrainConfig, TrainResult
 
@@ -57,7 +57,8 @@ def model_metadata(data: TrainingData, stats: BandStats, config: TrainConfig, re
                          "lr": config.lr, "weight_decay": config.weight_decay, "seed": config.seed,
                          "optimizer": "AdamW", "lr_schedule": "cosine", "loss": "cross-entropy"},
         input_name="input", output_name="logits",
-        description=(f"{ARCHITECTURES[config.arch][2]} trained by mlmkit on {data.source} for {data.task}; "
+        description=(f"{ARCHITECTURES[config.arch][2]} trained by mlmkit on {training_catalog_name(data)} "
+                     f"for {data.task}; "
                      "inputs are z-scored per band with the training split's statistics; outputs are class logits."),
         keywords=["mlmkit", data.task], extra_properties=metrics, **documentation(data, run, config.arch))
 

@@ -18,6 +18,7 @@ from pystac.utils import make_relative_href
 from mlmkit.drawing import PAD, TEXT_SIZE, font, text_width, vertical_text
 from mlmkit.errors import InvalidInput
 from mlmkit.mlm_item import ModelMetadata, build_model_item, write_model_catalog
+from mlmkit.provenance import lineage_href
 from mlmkit.release import INFERENCE_IMAGE, PACKAGES, packages_dir, source_code_url
 from mlmkit.stacio import is_url
 from mlmkit.training.catalog_reader import TrainingData
@@ -41,21 +42,48 @@ PUBLICATIONS = {
 
 
 class _DerivedFromLink(pystac.Link):
-    """A derived_from link that keeps its `ml-aoi:split` through Link.clone (which drops extra fields) and
-    is written relative to the Item like hierarchical links, so the model and training catalogs can move
-    together (pystac leaves other local links absolute: here, inside a temporary directory)."""
+    """A derived_from link that keeps its `ml-aoi:split` through Link.clone (which drops extra fields) and,
+    when `relative`, is written relative to the Item like hierarchical links, so the model and training
+    catalogs can move together (pystac leaves other local links absolute: here, inside a temporary directory
+    beside the output, so the relative href is the same as from the output)."""
+
+    relative = True
 
     def clone(self) -> _DerivedFromLink:
         link = super().clone()
         link.extra_fields = dict(self.extra_fields)
+        link.relative = self.relative
         return link
 
     def get_href(self, transform_href: bool = True) -> str | None:
         href = super().get_href(transform_href)
         owner = self.owner.get_self_href() if self.owner is not None else None
-        if transform_href and href and owner and os.path.isabs(href) and not is_url(owner):
-            return make_relative_href(href, owner)
+        if self.relative and transform_href and href and owner and os.path.isabs(href) and not is_url(owner):
+            return make_relative_href(href, os.path.realpath(owner))
         return href
+
+
+def training_catalog_name(data: TrainingData) -> str:
+    """How a model's description names its training data: the catalog's URL, else its id (never a local,
+    perhaps temporary, path)."""
+    return f"the training catalog {data.source if is_url(data.source) else repr(data.catalog_id)}"
+
+
+def training_data_links(data: TrainingData, outdir: Path) -> list[_DerivedFromLink]:
+    """derived_from links to the split collections, by mlmkit.provenance's rules for a model catalog at `outdir`."""
+    links = []
+    for split, split_data in data.splits.items():
+        for href in split_data.collections:
+            what = f"training data ({split} split)"
+            settled = lineage_href(href, Path(outdir).absolute() / "catalog.json", what, "--training-data-href")
+            if settled is None:
+                continue
+            relative = not (is_url(settled) or os.path.isabs(settled))  # then made relative when written
+            link = _DerivedFromLink("derived_from", os.path.realpath(href) if relative else settled,
+                                    media_type="application/json", title=what, extra_fields={"ml-aoi:split": split})
+            link.relative = relative
+            links.append(link)
+    return links
 
 
 @dataclass(frozen=True)
@@ -176,10 +204,7 @@ def write_training_catalog(outdir: Path, workdir: Path, onnx_path: Path, meta: M
     confusion_png(confusion, [c.name for c in data.classes], png_path)
     item = build_model_item(onnx_path, meta)
     item.stac_extensions.append(ML_AOI_EXT)
-    for split, split_data in data.splits.items():
-        for href in split_data.collections:
-            item.add_link(_DerivedFromLink("derived_from", href, media_type="application/json",
-                                           title=f"training data ({split} split)", extra_fields={"ml-aoi:split": split}))
+    item.add_links(training_data_links(data, outdir))
     assets = {
         "metrics": (metrics_path, pystac.Asset("", "training and validation metrics", media_type="application/json",
                                                roles=["metadata"])),

@@ -41,18 +41,20 @@ def train_model(data: str, outdir: str | Path, *, task: str | None = None, arch:
                 device: str | None = None, bands: Sequence[str] = (), model_id: str | None = None,
                 training_cwl: str | None = None, inference_cwl: str | None = None, overwrite: bool = False,
                 progress: bool = True, version: str = "1.0.0", experimental: bool = False,
-                citation: str | None = None, doi: str | None = None, schema_dir: Path | None = None) -> TrainSummary:
+                citation: str | None = None, doi: str | None = None, schema_dir: Path | None = None,
+                training_data_href: str | None = None) -> TrainSummary:
     """Train on the training catalog `data` and write the model catalog to `outdir`.
 
     `version`, `experimental`, `citation` and `doi` describe the model in its Item (version and scientific
-    extensions); `schema_dir` is the offline schema mirror the catalog is validated against.
+    extensions); `schema_dir` is the offline schema mirror the catalog is validated against;
+    `training_data_href` the URL `data` is published at, for the MLM Item's derived_from links.
     """
     outdir = Path(outdir)
     check_output_dir(outdir, overwrite, [data])
     check_model_id(model_id)
     if epochs < 1 or batch_size < 1 or lr <= 0:
         raise InvalidInput(f"epochs={epochs}, batch size={batch_size}, lr={lr}; expected positive values")
-    training = read_training_data(data, task, bands)
+    training = read_training_data(data, task, bands, training_data_href)
     check_output_dir(outdir, overwrite, training.files)  # before training, not after it
     stats = band_stats(training.splits["train"].images)
     config = TrainConfig(arch or DEFAULT_ARCH[training.task], epochs, batch_size, lr, seed=seed, width=width,
