@@ -3,7 +3,6 @@ staged catalogs of a real Sentinel-2 scene, in the images scripts/services/docke
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 from pathlib import Path

@@ -10,7 +10,6 @@ import numpy as np
 import onnxruntime as ort
 import pyarrow.parquet as pq
 import pytest
-import rasterio
 import shapely
 from PIL import Image
 from rasterio.warp import transform as warp_transform

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 
 import numpy as np
+import pystac
 import pytest
 
 from mlmkit.errors import InvalidInput
@@ -116,9 +117,7 @@ def test_blending_a_constant_gives_the_constant_everywhere(mode):
     np.testing.assert_allclose(result, 7.0, rtol=1e-6)
 
 
-def _item(assets: dict) -> "pystac.Item":
-    import pystac
-
+def _item(assets: dict) -> pystac.Item:
     item = pystac.Item("x", None, None, datetime.datetime(2024, 1, 1), {})
     for key, fields in assets.items():
         item.add_asset(key, pystac.Asset(f"/data/{key}.tif", media_type="image/tiff; application=geotiff",

@@ -48,7 +48,7 @@ def test_stage_in_copies_items_and_assets_keeping_canonical_links(served, tmp_pa
         item_path = out / href
         item = json.loads(item_path.read_text())
         assert _links(item, "canonical") == [_item_urls(base)[n]]
-        assert _links(item, "self") == [] and _links(item, "root") == [f"../../catalog.json"]
+        assert _links(item, "self") == [] and _links(item, "root") == ["../../catalog.json"]
         for key, asset in item["assets"].items():
             assert asset["href"] == f"./{key}.tif"
             served_file = root / "scenes" / f"scene-{n}" / f"s2-window-{n}" / f"{key}.tif"
