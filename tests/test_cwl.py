@@ -97,7 +97,7 @@ def test_ogc_description_of_inference() -> None:
     assert set(inputs) == {"model", "imagery", "tile_size", "overlap", "batch_size", "probabilities", "providers"}
     assert inputs["imagery"]["schema"]["type"] == "array" and inputs["imagery"]["minOccurs"] == 1
     assert inputs["model"]["schema"]["oneOf"][0] == {"type": "string", "format": "uri"}  # a staged Directory
-    assert inputs["tile_size"]["minOccurs"] == 0 and inputs["batch_size"]["schema"]["default"] == 8
+    assert inputs["tile_size"]["minOccurs"] == 0 and inputs["batch_size"]["schema"]["default"] == 4
     # cwl2ogc drops falsy defaults; they are put back
     assert inputs["overlap"]["schema"]["default"] == 0 and inputs["probabilities"]["schema"]["default"] is False
     assert inputs["providers"]["schema"]["items"] == {"type": "string"} and inputs["providers"]["minOccurs"] == 0
