@@ -117,13 +117,23 @@ def counting_server(directory: Path) -> Iterator[CountingServer]:
     state = CountingServer("")
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(directory, state))
     state.base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    with _serving(httpd):
+        yield state
+
+
+@contextlib.contextmanager
+def _serving(httpd: ThreadingHTTPServer, stopping: threading.Event | None = None) -> Iterator[None]:
+    """Serve on a daemon thread for the block; then set `stopping` (ends trickling answers) and shut down."""
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
-        yield state
+        yield
     finally:
+        if stopping is not None:
+            stopping.set()
         httpd.shutdown()
         httpd.server_close()
+        thread.join()
 
 
 @contextlib.contextmanager
@@ -134,12 +144,9 @@ def scripted_server(routes: dict[str, tuple]) -> Iterator[str]:
 
     For STAC API answers that are not what the specification promises (HTML, arrays, truncated JSON).
     """
-    import http.server
-    import threading
-
     stopping = threading.Event()
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(BaseHTTPRequestHandler):
         def _answer(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             if length:
@@ -166,17 +173,10 @@ def scripted_server(routes: dict[str, tuple]) -> Iterator[str]:
         def log_message(self, *args) -> None:  # quiet
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     base = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with _serving(server, stopping):
         yield base
-    finally:
-        stopping.set()
-        server.shutdown()
-        server.server_close()
-        thread.join()
 @contextlib.contextmanager
 def s3_server(bucket: str) -> Iterator[str]:
     """A moto S3 server on loopback with `bucket` created; yields its endpoint URL.
