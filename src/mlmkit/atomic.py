@@ -10,6 +10,7 @@ would delete the data it is computed from.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -31,8 +32,15 @@ FULL_MARGIN_BYTES = 1 << 20  # free space below which an unexplained write failu
 
 def check_output_dir(outdir: str | Path, overwrite: bool, inputs: Iterable[str | Path | None] = ()) -> None:
     """Fail early when `outdir` cannot receive new output: a file, a non-empty directory without overwrite,
-    or a path that is, contains or lies inside one of the `inputs` (local paths; URLs and None are skipped)."""
+    or a path that is, contains or lies inside one of the `inputs` (local paths; URLs and None are skipped).
+
+    What killed runs to `outdir` left beside it is recovered first (see `remove_stale`): a previous output
+    caught mid-replacement is back in place, so it counts as OUTDIR's content here.
+    """
     outdir = Path(outdir)
+    if outdir.parent.is_dir():
+        with _writable(outdir.parent):
+            remove_stale(outdir)
     if outdir.exists() and not outdir.is_dir():
         raise InvalidInput(f"output {outdir} exists and is not a directory; expected a directory path")
     for source in inputs:
@@ -66,32 +74,49 @@ def atomic_output_dir(outdir: str | Path, overwrite: bool = False,
     """
     outdir = Path(outdir).absolute()
     check_output_dir(outdir, overwrite, inputs)
-    parent = outdir.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        remove_stale(outdir)
+    with _writable(outdir.parent):
+        outdir.parent.mkdir(parents=True, exist_ok=True)
         workdir = _claimed_tempdir(outdir, PARTIAL_SUFFIX)
-    except OSError as exc:
-        if is_disk_full(exc):
-            raise no_space(parent, exc) from exc
-        raise InvalidInput(f"cannot write into {parent}: {exc.strerror}; expected a writable directory") from exc
+    trash = None
     try:
         yield workdir
         workdir.chmod(0o755)
         if outdir.exists():
             trash = _claimed_tempdir(outdir, OLD_SUFFIX)
             outdir.rename(trash / outdir.name)
-            workdir.rename(outdir)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            workdir.rename(outdir)
+        workdir.rename(outdir)
         (outdir / OWNER_MARK).unlink()
+        _put_back(trash, outdir)
     except BaseException as exc:
         full = _disk_full(exc, workdir)
         shutil.rmtree(workdir, ignore_errors=True)
+        with contextlib.suppress(OSError):  # what cannot be put back stays marked for the next run to recover
+            _put_back(trash, outdir)
         if full:
             raise no_space(outdir, exc) from exc
         raise
+
+
+@contextmanager
+def _writable(parent: Path) -> Iterator[None]:
+    """A failure to write beside OUTDIR as one error naming the directory."""
+    try:
+        yield
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise no_space(parent, exc) from exc
+        raise InvalidInput(f"cannot write into {parent}: {exc.strerror}; expected a writable directory") from exc
+
+
+def _put_back(trash: Path | None, outdir: Path) -> None:
+    """Remove the `.old` directory `trash`, first moving the previous output it holds back to OUTDIR when
+    OUTDIR is missing (a replacement that did not finish)."""
+    if trash is None:
+        return
+    kept = trash / outdir.name
+    if kept.is_dir() and not outdir.exists():
+        kept.rename(outdir)
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def _disk_full(exc: BaseException, workdir: Path) -> bool:
@@ -162,9 +187,9 @@ def remove_stale(outdir: str | Path) -> list[Path]:
             continue
         if not _own_stale(path, outdir):
             continue
-        kept = path / outdir.name
-        if name.endswith(OLD_SUFFIX) and kept.is_dir() and not outdir.exists():
-            kept.rename(outdir)
-        shutil.rmtree(path, ignore_errors=True)
+        if name.endswith(OLD_SUFFIX):
+            _put_back(path, outdir)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
         removed.append(path)
     return removed
