@@ -4,12 +4,15 @@ Sub-commands are imported only when invoked, so `mlmkit --help` stays fast and t
 not need the training dependencies. Every failure ends as one `Error: ...` line on stderr with a non-zero
 exit: library errors and usage errors exit 1 and 2, a full disk names the path, Ctrl-C (SIGINT) exits 130
 and SIGTERM (what cwltool, Toil, Slurm and Kubernetes send on cancel) 143, both after the temporary output
-is removed. Warnings from GDAL/rasterio are held back: shown after a success, dropped before an error.
+is removed. Warnings (Python's and mlmkit's own, GDAL messages, what C libraries write to stderr) are held
+back: shown after a success, dropped before an error. A native crash (segfault, abort) still prints
+faulthandler's trace on stderr.
 """
 
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import importlib
 import io
 import logging
@@ -81,7 +84,6 @@ class LazyGroup(click.Group):
             formatter.write_dl([(name, summary) for name, (_, summary) in sorted(COMMANDS.items())])
 
     def invoke(self, ctx: click.Context):
-        warnings.showwarning = _show_warning
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt as exc:  # past click, which would print a blank line and "Aborted!"
@@ -234,7 +236,8 @@ def _native_stderr_held(held: _HeldWarnings) -> Iterator[None]:
                           errors="backslashreplace", closefd=False)
     os.dup2(held.native.fileno(), 2)
     try:
-        yield
+        with _fatal_errors_to(saved):
+            yield
     finally:
         with contextlib.suppress(OSError, ValueError):
             sys.stderr.flush()
@@ -247,22 +250,28 @@ def _native_stderr_held(held: _HeldWarnings) -> Iterator[None]:
         held.native = None
 
 
+@contextlib.contextmanager
+def _fatal_errors_to(fd: int) -> Iterator[None]:
+    """A native crash (segfault, abort) during the run prints faulthandler's 'Fatal Python error' and the
+    Python stack on `fd`, the real stderr, not into the held file that dies with the process. What C
+    libraries wrote before the crash stays held: nothing in the process runs after a fatal signal to show it.
+    Afterwards faulthandler is as before (if it was on, it is on again, on sys.__stderr__)."""
+    was_enabled = faulthandler.is_enabled()
+    faulthandler.enable(file=fd, all_threads=True)
+    try:
+        yield
+    finally:
+        faulthandler.disable()
+        if was_enabled:
+            with contextlib.suppress(AttributeError, ValueError, RuntimeError, io.UnsupportedOperation):
+                faulthandler.enable(file=sys.__stderr__)
+
+
 def _writes_to_fd2(stream: typing.TextIO) -> bool:
     try:
         return stream.fileno() == 2
     except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
         return False
-
-
-_python_showwarning = warnings.showwarning
-
-
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """mlmkit's own warnings as one line on stderr; others as Python shows them."""
-    if issubclass(category, MlmkitWarning):
-        click.echo(f"Warning: {message}", err=True)
-    else:
-        _python_showwarning(message, category, filename, lineno, file, line)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
