@@ -143,6 +143,9 @@ def test_stage_in_of_an_item_on_s3_with_its_assets_on_s3(tmp_path: Path, monkeyp
         client.put_object(Bucket="scenes", Key="s2/B04.tif", Body=red)
         client.put_object(Bucket="bands", Key="nir/B08.tif", Body=nir)
         result = _stage_in("s3://scenes/s2/item.json", "-o", tmp_path / "out")
+        missing = _stage_in("s3://scenes/s2/none.json", "-o", tmp_path / "none")
+    assert _one_line_error(missing).startswith("Error: cannot read s3://scenes/s2/none.json: ")
+    assert not (tmp_path / "none").exists()
     assert result.returncode == 0, result.stderr
     catalog_path = Path(result.stdout.strip())
     (link,) = [link for link in json.loads(catalog_path.read_text())["links"] if link["rel"] == "item"]

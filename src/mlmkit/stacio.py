@@ -68,10 +68,10 @@ def read_json(href: str | Path) -> dict:
 
 def _object_bytes(href: str) -> bytes:
     """The content of an s3/gs/az object; a missing object or a refused read is an OSError."""
+    store, key = open_store(href)  # first: without obstore installed it says how to install it
     import obstore
     from obstore.exceptions import BaseError
 
-    store, key = open_store(href)
     try:
         return bytes(obstore.get(store, key).bytes())
     except BaseError as exc:

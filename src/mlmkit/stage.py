@@ -26,6 +26,7 @@ from mlmkit.safepath import safe_name
 from mlmkit.stacio import Node, confine, input_folder, is_url, node_files, published_self, resolve_href, walk
 
 HIERARCHY = ("self", "root", "parent", "child", "item", "collection")
+_NEVER_READ = ("self", "root", "parent")  # links a staged document drops or points at the staged tree
 _DOCUMENT_TYPES = {"Feature": "application/geo+json", "Catalog": "application/json", "Collection": "application/json"}
 
 
@@ -69,15 +70,18 @@ def _layout(nodes: list[Node], root_href: str | None, outdir: Path) -> dict[str,
 
 def _check_sources(tree: list[Node], keys: set[str]) -> None:
     """Refuse, before anything is written, a staged copy that would take a file from this machine's disk
-    (`confine`): the assets to be copied, and in documents read from a URL every asset and link."""
+    (`confine`): the assets to be copied, and in documents read from a URL every asset and every link the
+    staged copy keeps (a sloppy local `self` of a published document is dropped, not refused)."""
     folder = input_folder(tree[0].href)
     for node in tree:
         remote = is_url(node.href)
-        for key, asset in (node.data.get("assets") or {}).items() if node.kind == "Feature" else ():
+        assets = (node.data.get("assets") or {}) if node.kind == "Feature" else {}
+        for key, asset in assets.items():
             if remote or not keys or key in keys:
                 confine(resolve_href(asset["href"], node.href), node.href, folder, f"asset {key!r} of {node.href}")
-        for link in node.data.get("links", []) if remote else ():
-            confine(resolve_href(link["href"], node.href), node.href, folder, f"{link['rel']} link of {node.href}")
+        for link in node.data.get("links", []) if remote else []:
+            if link["rel"] not in _NEVER_READ:
+                confine(resolve_href(link["href"], node.href), node.href, folder, f"{link['rel']} link of {node.href}")
 
 
 def _taken_names(paths: Iterable[Path], outdir: Path) -> dict[Path, set[str]]:
