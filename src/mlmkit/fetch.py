@@ -28,6 +28,7 @@ import urllib3
 from mlmkit.checksum import verify_checksum
 from mlmkit.errors import InvalidInput, Terminated
 from mlmkit.objstore import is_object_store, open_store
+from mlmkit.safepath import safe_name
 from mlmkit.stacio import HTTP_TIMEOUT_S, is_url
 
 ProgressHook = Callable[[int, int | None], None]
@@ -36,7 +37,6 @@ ProgressHook = Callable[[int, int | None], None]
 CHUNK = 1 << 20
 ATTEMPTS = 4  # a dropped connection is resumed this many times before the download fails
 BACKOFF_S = 0.25  # then 0.5 s, 1 s: a pause before each retry
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 LOCK_NAME = ".lock"
 
 
@@ -100,7 +100,7 @@ def _http_refusal(href: str, status: int, reason: str) -> str:
     if status in (401, 403):
         return f"access to {href} was denied (HTTP {status}); expected a URL these credentials may read"
     if status == 404:
-        return f"{href} does not exist (HTTP 404); expected the model asset's href to be readable"
+        return f"{href} does not exist (HTTP 404); expected an href to a readable file"
     return f"cannot download {href}: HTTP {status} {reason}"
 
 
@@ -149,8 +149,8 @@ def _store_open(href: str, offset: int) -> _Response:
     try:
         result = obstore.get(store, key, options={"range": {"offset": offset}} if offset else None)
     except FileNotFoundError as exc:
-        raise InvalidInput(f"{href} does not exist (no such bucket or object); expected the model asset's "
-                           "href to name a stored object") from exc
+        raise InvalidInput(f"{href} does not exist (no such bucket or object); expected an href to a stored "
+                           "object") from exc
     except (PermissionDeniedError, UnauthenticatedError) as exc:
         raise InvalidInput(f"access to {href} was denied; expected credentials that may read it (or "
                            "*_NO_SIGN_REQUEST=YES for public data)") from exc
@@ -192,9 +192,26 @@ def _download(href: str, part: Path, progress: ProgressHook) -> None:
     raise InvalidInput(f"cannot download {href}: {last_error} ({ATTEMPTS} attempts)")
 
 
-def _safe_name(href: str) -> str:
-    name = _SAFE_NAME.sub("_", Path(href.split("?")[0]).name).strip("._")
-    return name or "model"
+def _file_name(href: str) -> str:
+    """A file name for what `href` names: its last path segment, made safe."""
+    return safe_name(Path(href.split("?")[0]).name, "model")
+
+
+def _quiet(done: int, total: int | None) -> None:
+    """No progress report."""
+
+
+def download(href: str, target: Path, checksum: str | None = None, progress: ProgressHook | None = _quiet) -> Path:
+    """Stream `href` (http(s), s3, gs or az) into `target` with retries, resuming a dropped connection, verified
+    against `checksum` when given; nothing is left at `target` unless the whole file arrived. `progress=None`
+    reports the download in one line on stderr."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(target.name + ".part")
+    try:
+        return _fetch_into(href, target, checksum, progress)
+    except InvalidInput:
+        part.unlink(missing_ok=True)
+        raise
 
 
 def _fetch_into(href: str, target: Path, checksum: str | None, progress: ProgressHook | None) -> Path:
@@ -249,7 +266,7 @@ def _cached(href: str, checksum: str, progress: ProgressHook | None) -> Path:
     except ValueError as exc:
         raise InvalidInput(f"file:checksum {checksum!r} of {href} is not a hex multihash") from exc
     entry = cache_root() / checksum.lower()
-    target = entry / _safe_name(href)
+    target = entry / _file_name(href)
     with _locked(entry):
         if target.exists():
             try:
@@ -279,6 +296,6 @@ def local_copy(href: str, checksum: str | None = None, *, cache: bool = True,
         return
     workdir = Path(tempfile.mkdtemp(prefix="mlmkit-model-"))
     try:
-        yield _fetch_into(href, workdir / _safe_name(href), checksum, progress)
+        yield _fetch_into(href, workdir / _file_name(href), checksum, progress)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -18,8 +18,9 @@ import yaml
 
 from mlmkit.checksum import verify_checksum
 from mlmkit.errors import InvalidInput
+from mlmkit.fetch import download
 from mlmkit.mlm import ModelSpec
-from mlmkit.stacio import download, is_url
+from mlmkit.stacio import is_url
 
 INFERENCE = "mlm:inference-runtime"
 TRAINING = "mlm:training-runtime"
@@ -177,9 +178,8 @@ def fetch_package(spec: ModelSpec, role: str, workdir: Path) -> Package:
                            f"{_DIRECT[role]}")
     href, _, fragment = asset.href.partition("#")
     if is_url(href):
-        workdir.mkdir(parents=True, exist_ok=True)
         # A fixed name: hrefs are data and never choose where a file is written.
-        path = download(href, workdir / f"{role.split(':')[1]}.cwl", f"the {role} package")
+        path = download(href, workdir / f"{role.split(':')[1]}.cwl")
     else:
         path = Path(href)
         if not path.is_file():

@@ -139,10 +139,9 @@ def lineage_findings(data: dict, href: str | None) -> list[tuple[str, str]]:
     targets = [(json_path("links", n, "href"), link["href"]) for n, link in enumerate(links)
                if isinstance(link, dict) and link.get("rel") in LINEAGE_RELS and isinstance(link.get("href"), str)]
     properties = data.get("properties") if isinstance(data.get("properties"), dict) else data
-    expression = properties.get("processing:expression")
-    if isinstance(expression, dict) and expression.get("format") == "stac-mlm" \
-            and isinstance(expression.get("expression"), str):
-        targets.append((json_path("properties", "processing:expression", "expression"), expression["expression"]))
+    expression = _model_expression(properties)
+    if expression is not None:
+        targets.append((json_path("properties", "processing:expression", "expression"), expression))
     for path, target in targets:
         if is_url(target):
             continue
@@ -161,8 +160,9 @@ def lineage_findings(data: dict, href: str | None) -> list[tuple[str, str]]:
     return findings
 
 
-def _model_expression(item: pystac.Item) -> str | None:
-    expression = item.properties.get("processing:expression")
+def _model_expression(properties: dict) -> str | None:
+    """The model href of a `stac-mlm` processing:expression in an Item's properties."""
+    expression = properties.get("processing:expression")
     if isinstance(expression, dict) and expression.get("format") == "stac-mlm" \
             and isinstance(expression.get("expression"), str):
         return expression["expression"]
@@ -175,7 +175,7 @@ def absolute_lineage(item: pystac.Item) -> None:
     for link in item.links:
         if link.rel in LINEAGE_RELS:
             link.target = link.get_absolute_href() or link.href
-    expression = _model_expression(item)
+    expression = _model_expression(item.properties)
     if expression is not None:
         item.properties["processing:expression"]["expression"] = resolve_href(expression, base)
 
@@ -189,7 +189,7 @@ def settle_lineage(item: pystac.Item, document: str | Path, moved: tuple[Path, P
             item.links.remove(link)
         else:
             link.target = href
-    expression = _model_expression(item)
+    expression = _model_expression(item.properties)
     if expression is not None:
         href = href_for(resolve_href(expression, item.get_self_href()), document, moved)
         if href is None:

@@ -123,8 +123,8 @@ def _rewrite(href: str, base: str, root_dir: str, base_href: str | None, asset: 
     if not inside:
         raise InvalidInput(f"{absolute} (referenced by {base}) is outside the catalog directory {root_dir}; "
                            "expected local files under the catalog to map under --base-href")
-    relative = os.path.relpath(absolute, root_dir)
-    return f"{base_href.rstrip('/')}/{Path(relative).as_posix()}", False
+    relative = Path(os.path.relpath(absolute, root_dir)).as_posix()
+    return f"{base_href.rstrip('/')}/{quote(relative)}", False  # quoted: a file named '%2e%2e' stays a name
 
 
 def _for_api(node: Node, root_dir: str, base_href: str | None) -> tuple[dict, int]:

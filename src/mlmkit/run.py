@@ -11,23 +11,26 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
-from mlmkit.atomic import atomic_output_dir, check_output_dir
+from mlmkit.atomic import PARTIAL_SUFFIX, _claimed_tempdir, atomic_output_dir, check_output_dir, remove_stale
 from mlmkit.engines import EngineFailed, EngineJob, get_engine
 from mlmkit.errors import InvalidInput
 from mlmkit.mlm import ModelSpec, read_model
 from mlmkit.package import INFERENCE, TRAINING, Package, fetch_package
+from mlmkit.safepath import is_within
+from mlmkit.stacio import is_url, node_files, resolve_href, walk
 from mlmkit.stage import stage_in
-from mlmkit.stacio import is_url, resolve_href, walk
 
 # What a model's catalog must carry into the package: the model and its external weights, not its checkpoint.
 MODEL_ROLES = ("mlm:model", "mlm:weights")
+# The scratch directories of runs into OUTDIR are `OUTDIR/.mlmkit-run-scratch.<random>.partial`, owner-marked
+# as mlmkit.atomic marks its work directories, so that the next run removes what a killed one left.
+SCRATCH_NAME = "mlmkit-run-scratch"
 
 
 @dataclass(frozen=True)
@@ -46,20 +49,25 @@ def _directory(path: Path) -> dict:
     return {"class": "Directory", "path": str(path)}
 
 
-def _inside(path: str, directory: Path) -> bool:
-    return is_url(path) or Path(path).resolve().is_relative_to(directory.resolve())
-
-
 def _self_contained(directory: Path) -> bool:
     """Whether every document and local asset of the catalog in `directory` lies inside it (what a container sees)."""
-    for node in walk(directory):
-        if not _inside(node.href, directory):
-            return False
-        assets = node.data.get("assets") or {}
-        if any(isinstance(a, dict) and not _inside(resolve_href(str(a.get("href", "")), node.href), directory)
-               for a in assets.values()):
-            return False
-    return True
+    return all(is_within(path, directory) for path in node_files(walk(directory)))
+
+
+def _files_read(sources: Sequence[str]) -> list[str]:
+    """The local files of the model and input catalogs (documents and assets): a result must not replace them."""
+    return node_files(node for source in sources if not is_url(source) for node in walk(source))
+
+
+def _scratch(outdir: Path) -> Path:
+    """A new owner-marked scratch directory in `outdir`, after removing those of killed runs."""
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+        remove_stale(outdir / SCRATCH_NAME)
+        # `.partial`: a temporary directory to mlmkit.provenance, so results name inputs where they stay
+        return _claimed_tempdir(outdir / SCRATCH_NAME, PARTIAL_SUFFIX)
+    except OSError as exc:
+        raise InvalidInput(f"cannot write into {outdir}: {exc.strerror}; expected a writable directory") from exc
 
 
 def _catalog_dir(source: str) -> Path | None:
@@ -141,16 +149,12 @@ def run_model(model: str, inputs: Sequence[str], outdir: str | Path = ".", optio
     engine = get_engine(options.engine)
     spec = read_model(model)
     outdir = Path(outdir).absolute()
-    try:
-        outdir.mkdir(parents=True, exist_ok=True)
-        # `.partial`: a temporary directory to mlmkit.provenance, so results name inputs where they stay
-        scratch = Path(tempfile.mkdtemp(prefix=".mlmkit-run-", suffix=".partial", dir=outdir))
-    except OSError as exc:
-        raise InvalidInput(f"cannot write into {outdir}: {exc.strerror}; expected a writable directory") from exc
+    scratch = _scratch(outdir)
     try:
         package = fetch_package(spec, TRAINING if options.train else INFERENCE, scratch / "runtime")
         result_name = package.result_output().name
-        check_output_dir(outdir / result_name, options.overwrite)
+        files_read = _files_read([model, *inputs])
+        check_output_dir(outdir / result_name, options.overwrite, files_read)
         job = EngineJob(process=package.process, job_order=scratch / "job.json", scratch=scratch,
                         log=options.log or outdir / f"{result_name}.log", container=options.container,
                         batch_system=options.batch_system, extra_args=options.engine_args)
@@ -159,7 +163,7 @@ def run_model(model: str, inputs: Sequence[str], outdir: str | Path = ".", optio
         order = _job_order(package, model_dir, _input_dirs(inputs, scratch), options.params)
         job.job_order.write_text(json.dumps(order, indent=2), encoding="utf-8")
         result = _result_dir(engine.run(job), result_name, job)
-        with atomic_output_dir(outdir / result_name, options.overwrite) as work:
+        with atomic_output_dir(outdir / result_name, options.overwrite, files_read) as work:
             for child in result.iterdir():
                 child.rename(work / child.name)
         if options.log is None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import posixpath
-import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,8 @@ import pystac
 import requests
 
 from mlmkit.errors import InvalidInput
-from mlmkit.objstore import is_object_store
+from mlmkit.objstore import is_object_store, open_store
+from mlmkit.safepath import local_file_inside
 
 HTTP_TIMEOUT_S = 60
 # What pystac (and pystac-client) raise on JSON that is not the STAC it should be: wrong types, missing fields.
@@ -48,7 +48,9 @@ def read_json(href: str | Path) -> dict:
     """Load a JSON object (every STAC document and GeoJSON file is one); failures name the document and the reason."""
     href = str(href)
     try:
-        if is_url(href):
+        if is_object_store(href):
+            data = json.loads(_object_bytes(href))
+        elif is_url(href):
             response = requests.get(href, timeout=HTTP_TIMEOUT_S)
             response.raise_for_status()
             data = response.json()
@@ -64,6 +66,18 @@ def read_json(href: str | Path) -> dict:
     return data
 
 
+def _object_bytes(href: str) -> bytes:
+    """The content of an s3/gs/az object; a missing object or a refused read is an OSError."""
+    store, key = open_store(href)  # first: without obstore installed it says how to install it
+    import obstore
+    from obstore.exceptions import BaseError
+
+    try:
+        return bytes(obstore.get(store, key).bytes())
+    except BaseError as exc:
+        raise OSError(str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__) from exc
+
+
 def json_type(value: object) -> str:
     """The JSON name of a parsed value's type, for messages."""
     names = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
@@ -72,18 +86,6 @@ def json_type(value: object) -> str:
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:300] or type(exc).__name__
-
-
-def download(url: str, target: Path, what: str = "file") -> Path:
-    """Stream `url` into `target` (never held in memory); failures name what was being fetched."""
-    try:
-        with requests.get(url, stream=True, timeout=HTTP_TIMEOUT_S) as response:
-            response.raise_for_status()
-            with open(target, "wb") as stream:
-                shutil.copyfileobj(response.raw, stream)
-    except (requests.RequestException, OSError) as exc:
-        raise InvalidInput(f"cannot download {what} {url}: {exc}") from exc
-    return target
 
 
 def document_href(source: str | Path) -> str:
@@ -124,7 +126,7 @@ def stac_from_dict(data: dict, href: str | None) -> pystac.STACObject:
     except MALFORMED_STAC as exc:
         raise InvalidInput(f"{href} is not a readable STAC document: {_one_line(exc)}; expected a STAC "
                            f"{kind if isinstance(kind, str) else 'document'} as the specification defines it") from exc
-    published = _published_self(data)
+    published = published_self(data)
     if href and not is_url(href) and published and obj.get_single_link("canonical") is None:
         obj.add_link(pystac.Link("canonical", published, media_type=pystac.MediaType.GEOJSON if kind == "Feature"
                                  else pystac.MediaType.JSON))
@@ -132,7 +134,7 @@ def stac_from_dict(data: dict, href: str | None) -> pystac.STACObject:
     return obj
 
 
-def _published_self(data: dict) -> str | None:
+def published_self(data: dict) -> str | None:
     """The absolute URL a local copy of a published document names as its `self`: where it really lives."""
     links = data.get("links") if isinstance(data.get("links"), list) else []
     href = next((link.get("href") for link in links if isinstance(link, dict) and link.get("rel") == "self"), None)
@@ -152,10 +154,21 @@ def asset_href(item: pystac.Item, key: str) -> str:
     return resolve_href(asset.href, item.get_self_href())
 
 
+def _local(documents: Iterable[tuple[str | None, Iterable[str]]]) -> list[str]:
+    """The local files among (document href, its asset hrefs as written) pairs."""
+    hrefs = [href for document, assets in documents
+             for href in (document, *(resolve_href(asset, document) for asset in assets))]
+    return [href for href in hrefs if href and not is_url(href)]
+
+
 def local_files(items: Iterable[pystac.Item]) -> list[str]:
     """The local files Items are read from (their documents and assets): inputs an output must not replace."""
-    hrefs = [href for item in items for href in (item.get_self_href(), *(asset_href(item, key) for key in item.assets))]
-    return [href for href in hrefs if href and not is_url(href)]
+    return _local((item.get_self_href(), [asset.href for asset in item.assets.values()]) for item in items)
+
+
+def node_files(nodes: Iterable[Node]) -> list[str]:
+    """The local files walked documents are read from (`local_files` for `walk`'s nodes)."""
+    return _local((node.href, [asset["href"] for asset in (node.data.get("assets") or {}).values()]) for node in nodes)
 
 
 FOLLOWED_RELS = ("child", "item")
@@ -174,10 +187,27 @@ class Node:
         return self.data.get("type", "")
 
 
-def walk(source: str | Path) -> Iterator[Node]:
+def confine(href: str, document: str, folder: str | None, what: str) -> None:
+    """Refuse an absolute `href` that a copy made from the `document` it is written in would read from this
+    machine: a local path in a document read from a URL, or a file outside `folder`, the local input's folder."""
+    if is_url(href):
+        return
+    if is_url(document) or folder is None:
+        raise InvalidInput(f"{what} is {href}, a local path in a document read from a URL; expected a URL "
+                           "(absolute, or relative to the document)")
+    local_file_inside(href, folder, what)
+
+
+def input_folder(root: str) -> str | None:
+    """The folder local files of the input whose document is `root` must lie in; None for a URL."""
+    return None if is_url(root) else os.path.dirname(root)
+
+
+def walk(source: str | Path, confined: bool = False) -> Iterator[Node]:
     """Every Catalog, Collection and Item reachable from a source through child/item links, parents first.
 
     Iterative, so a hostile chain of thousands of nested catalogs cannot exhaust the Python stack.
+    `confined`: links are followed only as `confine` allows, for copies of what is read.
     """
     root = document_href(source)
     pending: list[tuple[str, str | None, tuple[str, str] | None]] = [(root, None, None)]  # href, owner, (rel, from)
@@ -205,6 +235,8 @@ def walk(source: str | Path) -> Iterator[Node]:
         if kind != "Feature":
             followed = [(resolve_href(link["href"], href), owner, (link["rel"], href))
                         for link in links if link["rel"] in FOLLOWED_RELS]
+            for target, _, (rel, _) in followed if confined else ():
+                confine(target, href, input_folder(root), f"{rel} link of {href}")
             pending.extend(reversed(followed))
 
 

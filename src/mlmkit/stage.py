@@ -14,16 +14,19 @@ import os
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import chain, count
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from mlmkit.atomic import atomic_output_dir
 from mlmkit.checksum import verify_checksum
 from mlmkit.errors import InvalidInput
+from mlmkit.fetch import download
 from mlmkit.safepath import safe_name
-from mlmkit.stacio import Node, download, is_url, resolve_href, walk
+from mlmkit.stacio import Node, confine, input_folder, is_url, node_files, published_self, resolve_href, walk
 
 HIERARCHY = ("self", "root", "parent", "child", "item", "collection")
+_NEVER_READ = ("self", "root", "parent")  # links a staged document drops or points at the staged tree
 _DOCUMENT_TYPES = {"Feature": "application/geo+json", "Catalog": "application/json", "Collection": "application/json"}
 
 
@@ -35,13 +38,10 @@ class _Staged:
     path: Path
 
 
-def _canonical(node: Node) -> str | None:
+def _canonical(node: Node) -> str:
     """Where the document is published: its absolute self URL, else the URL it was read from, else (a local
     input staged for a run, e.g. into a container's view) the file it was copied from."""
-    for link in node.data.get("links", []):
-        if isinstance(link, dict) and link.get("rel") == "self" and is_url(str(link.get("href", ""))):
-            return link["href"]
-    return node.href if is_url(node.href) else os.path.realpath(node.href)
+    return published_self(node.data) or (node.href if is_url(node.href) else os.path.realpath(node.href))
 
 
 def _layout(nodes: list[Node], root_href: str | None, outdir: Path) -> dict[str, Path]:
@@ -58,7 +58,7 @@ def _layout(nodes: list[Node], root_href: str | None, outdir: Path) -> dict[str,
             relative = unquote(node.href[len(base) + 1:]) if is_url(node.href) else node.href[len(base) + 1:]
             candidate = (outdir / relative).resolve()
             if candidate.is_relative_to(outdir.resolve()) and candidate.suffix == ".json":
-                target = candidate
+                target = outdir / candidate.relative_to(outdir.resolve())
         if target is None or target in paths.values():
             ident = safe_name(str(node.data.get("id", "")), "document")
             target = outdir / ("items" if node.kind == "Feature" else "collections") / ident / f"{ident}.json"
@@ -68,11 +68,46 @@ def _layout(nodes: list[Node], root_href: str | None, outdir: Path) -> dict[str,
     return paths
 
 
+def _check_sources(tree: list[Node], keys: set[str]) -> None:
+    """Refuse, before anything is written, a staged copy that would take a file from this machine's disk
+    (`confine`): the assets to be copied, and in documents read from a URL every asset and every link the
+    staged copy keeps (a sloppy local `self` of a published document is dropped, not refused)."""
+    folder = input_folder(tree[0].href)
+    for node in tree:
+        remote = is_url(node.href)
+        assets = (node.data.get("assets") or {}) if node.kind == "Feature" else {}
+        for key, asset in assets.items():
+            if remote or not keys or key in keys:
+                confine(resolve_href(asset["href"], node.href), node.href, folder, f"asset {key!r} of {node.href}")
+        for link in node.data.get("links", []) if remote else []:
+            if link["rel"] not in _NEVER_READ:
+                confine(resolve_href(link["href"], node.href), node.href, folder, f"{link['rel']} link of {node.href}")
+
+
+def _taken_names(paths: Iterable[Path], outdir: Path) -> dict[Path, set[str]]:
+    """The names in each staged folder that documents (and the folders holding them) already take."""
+    taken: dict[Path, set[str]] = {}
+    for path in [outdir / "catalog.json", *paths]:
+        parts = path.relative_to(outdir).parts
+        for depth, name in enumerate(parts):
+            taken.setdefault(outdir.joinpath(*parts[:depth]), set()).add(name)
+    return taken
+
+
+def _free_name(name: str, key: str, taken: set[str]) -> str:
+    """`name`, else `<key>-<name>`, else `<key>-<n>-<name>`: the first not taken in its folder, which it then takes."""
+    prefix = safe_name(key, "asset")
+    free = next(c for c in chain([name, f"{prefix}-{name}"], (f"{prefix}-{n}-{name}" for n in count(2)))
+                if c not in taken)
+    taken.add(free)
+    return free
+
+
 def _fetch(href: str, target: Path) -> None:
     """Copy a file or stream a URL to `target`."""
     target.parent.mkdir(parents=True, exist_ok=True)
     if is_url(href):
-        download(href, target, "asset")
+        download(href, target)
         return
     try:
         shutil.copyfile(href, target)
@@ -80,10 +115,9 @@ def _fetch(href: str, target: Path) -> None:
         raise InvalidInput(f"cannot copy {href}: {exc.strerror}") from exc
 
 
-def _stage_assets(staged: _Staged, keys: Iterable[str]) -> None:
-    """Download the item's assets beside it (all, or the given keys) and point them at the copies."""
-    wanted = set(keys)
-    used: set[str] = set()
+def _stage_assets(staged: _Staged, wanted: set[str], taken: dict[Path, set[str]]) -> None:
+    """Download the item's assets beside it (all, or the `wanted` keys) under names not `taken` in that folder,
+    and point them at the copies."""
     for key, asset in (staged.node.data.get("assets") or {}).items():
         if not isinstance(asset, dict) or not isinstance(asset.get("href"), str):
             continue
@@ -92,9 +126,7 @@ def _stage_assets(staged: _Staged, keys: Iterable[str]) -> None:
             asset["href"] = source
             continue
         name = safe_name(os.path.basename(unquote(urlsplit(source).path)), safe_name(key, "asset"))
-        if name in used or name == staged.path.name:
-            name = f"{safe_name(key, 'asset')}-{name}"
-        used.add(name)
+        name = _free_name(name, key, taken.setdefault(staged.path.parent, set()))
         target = staged.path.parent / name
         _fetch(source, target)
         if isinstance(asset.get("file:checksum"), str):
@@ -142,17 +174,20 @@ def stage_in(hrefs: list[str], outdir: Path, asset_keys: Iterable[str] = (), ove
     downloaded (the others keep absolute hrefs to where they are)."""
     if not hrefs:
         raise InvalidInput("nothing to stage; expected one or more STAC Item/Catalog URLs")
-    keys = list(asset_keys)
-    with atomic_output_dir(outdir, overwrite) as work:
-        trees = [list(walk(href)) for href in hrefs]
+    keys = set(asset_keys)
+    trees = [list(walk(href, confined=True)) for href in hrefs]
+    for tree in trees:
+        _check_sources(tree, keys)
+    nodes = [node for tree in trees for node in tree]
+    with atomic_output_dir(outdir, overwrite, inputs=[*hrefs, *node_files(nodes)]) as work:
         single_tree = len(trees) == 1 and trees[0][0].kind != "Feature"
-        nodes = [node for tree in trees for node in tree]
         paths = _layout(nodes, trees[0][0].href if single_tree else None, work)
         staged = [_Staged(node, paths[node.href]) for node in nodes]
+        taken = _taken_names(paths.values(), work)
         for entry in staged:
             entry.path.parent.mkdir(parents=True, exist_ok=True)
             if entry.node.kind == "Feature":
-                _stage_assets(entry, keys)
+                _stage_assets(entry, keys, taken)
             _relink(entry, paths)
         if not single_tree:
             tops = [staged[sum(len(t) for t in trees[:n])] for n in range(len(trees))]
