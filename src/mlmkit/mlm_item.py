@@ -355,9 +355,12 @@ def model_asset_bands(meta: ModelMetadata) -> dict:
     return fields
 
 
+def _file_fields(path: Path) -> dict:
+    return {"file:size": path.stat().st_size, "file:checksum": file_checksum(path)}
+
+
 def _model_asset_fields(model_path: Path, meta: ModelMetadata, kind: ArtifactKind) -> dict:
-    return {"mlm:artifact_type": kind.value, "file:size": model_path.stat().st_size,
-            "file:checksum": file_checksum(model_path), **model_asset_bands(meta)}
+    return {"mlm:artifact_type": kind.value, **_file_fields(model_path), **model_asset_bands(meta)}
 
 
 def _add_side_car_assets(item: pystac.Item, meta: ModelMetadata) -> None:
@@ -415,7 +418,7 @@ def _add_external_weights(item: pystac.Item, model_path: Path, item_dir: Path) -
         item.add_asset(key, pystac.Asset(
             href=f"./{name}", media_type="application/octet-stream", title=f"ONNX external data {name}",
             roles=["mlm:weights"],
-            extra_fields={"file:size": target.stat().st_size, "file:checksum": file_checksum(target)},
+            extra_fields=_file_fields(target),
         ))
 
 
@@ -460,7 +463,9 @@ def write_model_catalog(
 ) -> Path:
     """Write catalog.json -> collection -> item + model copy, validated before it appears at `outdir`.
 
-    `runtime` maps mlm:inference-runtime / mlm:training-runtime to a CWL file (copied) or URL.
+    `extra_assets` (file, asset) are copied beside the model; an asset without file:size and file:checksum gets
+    them (one made by model_asset has them already). `runtime` maps mlm:inference-runtime /
+    mlm:training-runtime to a CWL file (copied) or URL.
     """
     item = item.clone()
     inputs = [model_path, *(path for path, _ in (extra_assets or {}).values()), *(runtime or {}).values()]
@@ -481,10 +486,11 @@ def write_model_catalog(
         for key, (path, asset) in (extra_assets or {}).items():
             target = item_dir / Path(path).name
             shutil.copy2(path, target)
-            item.add_asset(key, asset.clone())
-            item.assets[key].href = f"./{target.name}"
-            item.assets[key].extra_fields.update({"file:size": target.stat().st_size,
-                                                  "file:checksum": file_checksum(target)})
+            copy = asset.clone()
+            copy.href = f"./{target.name}"
+            if not {"file:size", "file:checksum"} <= copy.extra_fields.keys():  # model_asset() has them already
+                copy.extra_fields.update(_file_fields(target))
+            item.add_asset(key, copy)
         for role, href in (runtime or {}).items():
             item.add_asset(role.split(":", 1)[1], _runtime_asset(role, href, item_dir))
         _summarise(collection, item)

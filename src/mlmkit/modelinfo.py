@@ -19,21 +19,20 @@ from mlmkit.torchmodels import load_torch_model, probe_outputs
 
 @dataclass(frozen=True)
 class ModelFileInfo:
-    """Inputs and outputs (dynamic dimensions -1), size and companion files of one model file."""
+    """Inputs and outputs (dynamic dimensions -1) and size of one model file."""
 
     kind: ArtifactKind
     inputs: tuple[TensorInfo, ...]
     outputs: tuple[TensorInfo, ...]
     total_parameters: int | None
     memory_size: int | None
-    external_files: tuple[str, ...] = ()  # weight files beside the model, relative to it
     onnx_ml: bool = False                 # an ONNX graph of classical ML operators (trees, SVMs, ZipMap)
 
 
 def _onnx_info(path: Path) -> ModelFileInfo:
     graph = read_graph(path)
     return ModelFileInfo(ArtifactKind.ONNX, graph.inputs, graph.outputs, graph.total_parameters, graph.memory_size,
-                         graph.external_files, graph.onnx_ml)
+                         graph.onnx_ml)
 
 
 def _named(declared: Sequence[TensorInfo], names: tuple[str, ...] | None) -> tuple[TensorInfo, ...]:

@@ -16,7 +16,6 @@ import onnx
 from onnx.external_data_helper import uses_external_data
 
 from mlmkit.errors import InvalidInput
-from mlmkit.mlm import is_onnx_asset  # noqa: F401  (runtime and semantic checks import it from here)
 
 ML_DOMAIN = "ai.onnx.ml"
 

@@ -248,29 +248,19 @@ def _output_shape_findings(spec: ModelSpec) -> Iterator[Finding]:
                    "(batch, channels[, height, width]) or object-detection boxes")
 
 
-def shape_warnings(data: dict, href: str | None) -> list[Finding]:
-    """Tensor layouts an MLM Item describes that `mlmkit predict` cannot run (the Item may still be valid)."""
-    if data.get("type") != "Feature" or mlm_version(data) not in SUPPORTED_VERSIONS:
-        return []
-    try:
-        spec = spec_from_item(stac_from_dict(data, href))
-    except (InvalidInput, KeyError, TypeError, ValueError, pystac.STACError):
-        return []  # an error finding already
-    return [*_input_shape_findings(spec), *_output_shape_findings(spec)]
-
-
-def mlm_findings(data: dict, href: str | None) -> list[Finding]:
-    """Consistency of an MLM Item's inputs, outputs and model file; [] for non-MLM documents.
-
-    MLM versions mlmkit cannot read (< 1.3) get their schema checked only.
+def mlm_findings(data: dict, href: str | None) -> tuple[list[Finding], list[Finding]]:
+    """Consistency of an MLM Item's inputs, outputs and model file, and the tensor layouts it describes that
+    `mlmkit predict` cannot run (warnings: the Item may still be valid), from one reading of the Item;
+    ([], []) for non-MLM documents. MLM versions mlmkit cannot read (< 1.3) get their schema checked only.
     """
     if data.get("type") != "Feature" or mlm_version(data) not in SUPPORTED_VERSIONS:
-        return []
-    findings = list(_rank_findings(data.get("properties") or {}))
-    if findings:
-        return findings
+        return [], []
+    ranks = list(_rank_findings(data.get("properties") or {}))
     try:
         spec = spec_from_item(stac_from_dict(data, href))
     except (InvalidInput, KeyError, TypeError, ValueError, pystac.STACError) as exc:
-        return [("$.properties", f"not a readable MLM Item: {exc}")]
-    return [*_band_findings(spec), *_scaling_findings(spec), *_class_findings(spec), *_model_findings(spec)]
+        return ranks or [("$.properties", f"not a readable MLM Item: {exc}")], []
+    warnings = [*_input_shape_findings(spec), *_output_shape_findings(spec)]
+    if ranks:
+        return ranks, warnings
+    return [*_band_findings(spec), *_scaling_findings(spec), *_class_findings(spec), *_model_findings(spec)], warnings

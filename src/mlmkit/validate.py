@@ -18,7 +18,7 @@ from mlmkit.errors import InvalidInput
 from mlmkit.progress import QUIET, Progress
 from mlmkit.provenance import lineage_findings
 from mlmkit.schemas import SchemaStore
-from mlmkit.semantic import Finding, asset_file_findings, json_path, mlm_findings, shape_warnings
+from mlmkit.semantic import Finding, asset_file_findings, json_path, mlm_findings
 from mlmkit.stacio import FOLLOWED_RELS, document_href, is_url, read_json, resolve_href
 
 _CORE_SCHEMAS = {
@@ -193,13 +193,13 @@ def validate_dict(
     document = href or str(data.get("id", "<document>"))
     findings = schema_findings(data, store)
     schema_valid = not findings  # MLM consistency is only meaningful once the Item has the shape schemas demand
+    model_findings, model_warnings = mlm_findings(data, href) if semantic and schema_valid else ([], [])
     if semantic:
-        model_findings = mlm_findings(data, href) if schema_valid else []
         findings += [*asset_file_findings(data, href), *lineage_findings(data, href), *model_findings]
     problems = [Problem(document, path, " ".join(message.splitlines())) for path, message in findings]
-    if warnings and semantic and schema_valid:
+    if warnings:
         problems += [Problem(document, path, " ".join(message.splitlines()), warning=True)
-                     for path, message in shape_warnings(data, href)]
+                     for path, message in model_warnings]
     return problems
 
 

@@ -130,7 +130,7 @@ def train(data, output, task, arch, epochs, batch_size, lr, seed, width, device,
                                          bands=_names(bands), model_id=model_id, training_cwl=training_cwl_href,
                                          inference_cwl=inference_cwl_href, overwrite=overwrite,
                                          version=model_version, experimental=experimental, citation=citation, doi=doi,
-                                         schema_dir=schema_dir)
+                                         schema_dir=schema_dir, training_data_href=training_data_href)
         click.echo("pixels: " + ", ".join(f"{split} {count}" for split, count in summary.samples.items()))
         _report(summary.validation, summary.test, f"ONNX vs scikit-learn max abs probability difference: "
                 f"{summary.onnx_max_abs_diff:.2e}", summary.catalog)

@@ -19,10 +19,10 @@ from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
 from mlmkit.atomic import atomic_output_dir
-from mlmkit.bandmeta import raster_fields
+from mlmkit.bandmeta import eo_band_fields, raster_fields
 from mlmkit.errors import InvalidInput
 from mlmkit.predict.bands import BandRef, BandResolver, imagery_bands
-from mlmkit.predict.reader import Grid, WindowReader, choose_grid
+from mlmkit.predict.reader import Grid, WindowReader, choose_grid, in_metres
 from mlmkit.progress import QUIET, Progress, Task
 from mlmkit.provenance import reference
 from mlmkit.stacio import asset_href, document_href, iter_items, local_files, read_json
@@ -55,25 +55,35 @@ def _imagery_item(source: str) -> pystac.Item:
     return items[0]
 
 
+def _listed(item: pystac.Item, asset_key: str, lists: Sequence[str], index: int) -> dict:
+    """Entry `index` (1-based) of the first of the asset's band `lists` it has, or {} where that list has no
+    such entry or it is not an object (the metadata is untrusted: such entries are skipped, as predict does)."""
+    fields = item.assets[asset_key].extra_fields
+    entries = next((fields[name] for name in lists if fields.get(name)), [])
+    entry = entries[index - 1] if isinstance(entries, list) and index <= len(entries) else {}
+    return entry if isinstance(entry, dict) else {}
+
+
 def _band_entry(item: pystac.Item, asset_key: str, index: int) -> dict:
     """The eo:bands/bands entry of band `index` (1-based) of an asset, or {}."""
-    fields = item.assets[asset_key].extra_fields
-    entries = fields.get("eo:bands") or fields.get("bands") or []
-    return entries[index - 1] if index <= len(entries) else {}
+    return _listed(item, asset_key, ("eo:bands", "bands"), index)
 
 
-def _chip_band(item: pystac.Item, ref: BandRef, dtype: np.dtype) -> dict:
+def _chip_band(item: pystac.Item, ref: BandRef, dtype: np.dtype, grid: Grid) -> dict:
     """The band as the chips hold it: name, common name, wavelength, and (when the imagery says) nodata,
-    scale and offset, with the chips' own data type."""
+    scale and offset, with the chips' own data type and resolution (every band is resampled onto `grid`)."""
     entry = _band_entry(item, ref.asset, ref.index)
-    keys = ("common_name", "center_wavelength", "full_width_half_max", "description")
-    band = {"name": entry.get("name", ref.name), **{k: entry[k] for k in keys if entry.get(k) is not None}}
-    stored = item.assets[ref.asset].extra_fields.get("raster:bands") or []
-    raster = raster_fields(stored[ref.index - 1]) if ref.index <= len(stored) else {}
+    band = eo_band_fields({**entry, "name": entry.get("name") or ref.name})
+    raster = raster_fields(_listed(item, ref.asset, ("raster:bands",), ref.index))
     if ref.nodata is not None:
         raster.setdefault("nodata", ref.nodata)
     if raster:
         raster["data_type"] = dtype.name
+    if "spatial_resolution" in raster:  # the source band's own resolution is not the chips'
+        if in_metres(grid):
+            raster["spatial_resolution"] = grid.resolution
+        else:
+            del raster["spatial_resolution"]
     return {**band, **raster}
 
 
@@ -184,7 +194,7 @@ def _write(item: pystac.Item, source: str | None, bands: Sequence[BandRef], grid
     dtype = _common_dtype(bands)
     task.total, task.pixels = len(keep), len(keep) * size * size
     writer = TrainingCatalogWriter(work, options.name, SEGMENTATION, classes,
-                                   [_chip_band(item, b, dtype) for b in bands], options.description, outdir)
+                                   [_chip_band(item, b, dtype, grid) for b in bands], options.description, outdir)
     when = item.datetime
     carried = {} if when else {k: item.properties[k] for k in ("start_datetime", "end_datetime") if k in item.properties}
     carried.update({k: item.properties[k] for k in PROCESSING_FIELDS if item.properties.get(k)})

@@ -19,12 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from mlmkit.atomic import check_output_dir
 from mlmkit.errors import InvalidInput, MlmkitError
 from mlmkit.mlm_item import ModelMetadata
-from mlmkit.training.catalog_reader import IGNORE_INDEX, SplitData, TrainingData, read_training_data
+from mlmkit.training.catalog_reader import IGNORE_INDEX, SplitData, TrainingData
 from mlmkit.training.metrics import confusion_matrix, summarize
-from mlmkit.training.output import (RunInfo, check_model_id, documentation, training_catalog_name,
+from mlmkit.training.output import (RunInfo, documentation, read_run_data, training_catalog_name,
                                     training_extent, validation_metrics, write_training_catalog)
 
 PIXEL_ARCHITECTURES = {"random-forest": "RandomForestClassifier", "gradient-boosting": "GradientBoostingClassifier"}
@@ -150,17 +149,16 @@ def train_pixel_classifier(data: str, outdir: str | Path, *, task: str | None = 
                            model_id: str | None = None, training_cwl: str | None = None,
                            inference_cwl: str | None = None, overwrite: bool = False, version: str = "1.0.0",
                            experimental: bool = False, citation: str | None = None, doi: str | None = None,
-                           schema_dir: Path | None = None) -> PixelTrainSummary:
+                           schema_dir: Path | None = None, training_data_href: str | None = None) -> PixelTrainSummary:
     """Train a pixel classifier on the training catalog `data` and write the model catalog to `outdir`
-    (`version` ... `schema_dir` as for `train_model`)."""
+    (`version` ... `training_data_href` as for `train_model`)."""
     outdir = Path(outdir)
-    check_output_dir(outdir, overwrite)
-    check_model_id(model_id)
     if arch not in PIXEL_ARCHITECTURES:
         raise InvalidInput(f"unknown pixel architecture {arch!r}; expected one of {sorted(PIXEL_ARCHITECTURES)}")
     if trees < 1 or max_samples < 1:
         raise InvalidInput(f"trees={trees}, max samples={max_samples}; expected positive values")
-    training = read_training_data(data, task, bands)  # scene chips lend their class to every pixel
+    training = read_run_data(data, outdir, overwrite=overwrite, model_id=model_id, task=task, bands=bands,
+                             published=training_data_href)  # scene chips lend their class to every pixel
     names = [c.name for c in training.classes]
     values = np.array([c.value for c in training.classes])
     pixels, indices = sample_pixels(training.splits["train"], len(names), max_samples, seed)

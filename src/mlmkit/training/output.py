@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,13 +16,14 @@ import pystac
 from PIL import Image, ImageDraw
 from pystac.utils import make_relative_href
 
+from mlmkit.atomic import check_output_dir
 from mlmkit.drawing import PAD, TEXT_SIZE, font, text_width, vertical_text
 from mlmkit.errors import InvalidInput
 from mlmkit.mlm_item import ModelMetadata, build_model_item, write_model_catalog
 from mlmkit.provenance import lineage_href
 from mlmkit.release import INFERENCE_IMAGE, PACKAGES, packages_dir, source_code_url
 from mlmkit.stacio import is_url
-from mlmkit.training.catalog_reader import TrainingData
+from mlmkit.training.catalog_reader import TrainingData, read_training_data
 from mlmkit.training.layout import ML_AOI_EXT, SEGMENTATION
 
 CELL = 56
@@ -111,6 +113,18 @@ def check_model_id(model_id: str | None) -> None:
     if model_id is not None and not MLM_NAME.fullmatch(model_id):
         raise InvalidInput(f"model id {model_id!r} is not a valid mlm:name (the model's id is its name); expected a letter first, then letters, "
                            "digits, '_', '.', '-' or spaces, ending in a letter or digit (e.g. unet-s2-water)")
+
+
+def read_run_data(data: str, outdir: Path, *, overwrite: bool, model_id: str | None, task: str | None,
+                  bands: Sequence[str], published: str | None) -> TrainingData:
+    """What every trainer checks and reads before it spends training time: an output directory apart from the
+    training catalog `data` and from every file read from it, a valid model id, and the training data, read
+    with `published` (the URL `data` is published at) for the MLM Item's derived_from links."""
+    check_output_dir(outdir, overwrite, inputs=[data])
+    check_model_id(model_id)
+    training = read_training_data(data, task, bands, published)
+    check_output_dir(outdir, overwrite, inputs=training.files)
+    return training
 
 
 def runtime_hrefs(training: str | None, inference: str | None) -> dict[str, str]:

@@ -10,15 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-from mlmkit.atomic import check_output_dir
 from mlmkit.errors import InvalidInput
-from mlmkit.training.catalog_reader import read_training_data
 from mlmkit.training.dataset import ChipBatches
 from mlmkit.training.export import compare_onnx, compare_program, export_onnx, export_program
 from mlmkit.training.layout import SEGMENTATION
 from mlmkit.training.models import DEFAULT_ARCH
 from mlmkit.training.net_catalog import write_output_catalog
-from mlmkit.training.output import RunInfo, check_model_id
+from mlmkit.training.output import RunInfo, read_run_data
 from mlmkit.training.stats import band_stats
 from mlmkit.training.trainer import TrainConfig, TrainResult, fit, pick_device
 
@@ -50,12 +48,10 @@ def train_model(data: str, outdir: str | Path, *, task: str | None = None, arch:
     `training_data_href` the URL `data` is published at, for the MLM Item's derived_from links.
     """
     outdir = Path(outdir)
-    check_output_dir(outdir, overwrite, [data])
-    check_model_id(model_id)
     if epochs < 1 or batch_size < 1 or lr <= 0:
         raise InvalidInput(f"epochs={epochs}, batch size={batch_size}, lr={lr}; expected positive values")
-    training = read_training_data(data, task, bands, training_data_href)
-    check_output_dir(outdir, overwrite, training.files)  # before training, not after it
+    training = read_run_data(data, outdir, overwrite=overwrite, model_id=model_id, task=task, bands=bands,
+                             published=training_data_href)
     stats = band_stats(training.splits["train"].images)
     config = TrainConfig(arch or DEFAULT_ARCH[training.task], epochs, batch_size, lr, seed=seed, width=width,
                          device=pick_device(device), progress=progress)
