@@ -32,7 +32,7 @@ from mlmkit.predict.bands import BandRef
 from mlmkit.predict.binding import BoundInput, bind_inputs, bind_item, input_geometry, preview_sources, stack_depth
 from mlmkit.predict.catalog import Result, result_item, slug, stack_id, write_catalog
 from mlmkit.predict.feeders import Feeder, make_feeder
-from mlmkit.predict.direct import direct_input, in_input_order
+from mlmkit.predict.direct import direct_input, in_input_order, scaled_in_place
 from mlmkit.predict.folding import FoldedRunners
 from mlmkit.predict.geometry import TileFit, TileSizes, tile_sizes
 from mlmkit.predict.plans import Plan, plan_outputs
@@ -300,6 +300,7 @@ class _ItemRun:
             fit = _fit(bound, layout)
             direct = direct_input(bound, fit, self.feeder)
             folded = folds.for_input(direct, reader.dtype) if direct is not None else None
+            direct = direct if folded is not None else scaled_in_place(direct)
             self.producer = _Producer(reader, layout, bound, self.feeder.tiles_per_batch(options.batch_size), fit,
                                       direct, reader.dtype if folded else None)
             self.runner = folded or runner
