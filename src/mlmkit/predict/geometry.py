@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from mlmkit.errors import InvalidInput
+from mlmkit.predict.detection import Detections
 
 DEFAULT_TILE = 256
 PROBE_MULTIPLES = (1, 2, 4, 8, 16, 32, 64, 128)
@@ -162,8 +163,14 @@ class TileFit:
         return _pad(array, self.tile, _pad_mode(self.resize_type))
 
     def from_tile(self, result):
-        """(K, *tile) → (K, *window); results without height/width (scene classes, boxes) pass through."""
-        if self.identity or not isinstance(result, np.ndarray) or result.ndim != 3:
+        """(K, *tile) → (K, *window); boxes scaled to the window where it was resized (a padded window's boxes
+        stay: the sink clips them to the window); results without height/width (scene classes) pass through."""
+        if self.identity:
+            return result
+        if isinstance(result, Detections):
+            return result.scaled(self.window[0] / self.tile[0], self.window[1] / self.tile[1]) if self.resizes \
+                else result
+        if not isinstance(result, np.ndarray) or result.ndim != 3:
             return result
         array = result
         if self.resizes:
