@@ -408,7 +408,8 @@ def predict(model: str, inputs: str, output: Path, options: PredictOptions | Non
         stacks = stack_items(items, stack_depth(bound), _grid_key(bound, spec, options))
         _, first = bind_item(bound, stacks[0], spec)  # channel counts as Items give them (band-less inputs)
         sizes = tile_sizes(input_geometry(first), options.tile_size, _accepts(spec, runner, make_feeder(first), options))
-        inputs_read = [model, inputs, spec.model_asset.href, *local_files(items)]
+        models = [asset.href for asset in spec.model_assets or (spec.model_asset,)]  # --model-asset may pick any
+        inputs_read = [model, inputs, *models, *local_files(items)]
         with atomic_output_dir(output, options.overwrite, inputs_read) as workdir:
             folds = FoldedRunners(runner)
             with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
