@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidInput, ModelRunError, TileSizeError
 from mlmkit.predict.detection import Detections
 
 DEFAULT_TILE = 256
@@ -73,15 +73,22 @@ def _probe_tile(fixed: tuple[int | None, int | None], size: int) -> tuple[int, i
 
 
 def probe_multiple(fixed: tuple[int | None, int | None], accepts: Accepts, names: str) -> int:
-    """The smallest power of two m whose odd multiple 3·m the model takes (and gives back at that size)."""
-    tried = []
+    """The smallest power of two m whose odd multiple 3·m the model takes (and gives back at that size).
+
+    `accepts` says no by returning False or by raising ModelRunError / TileSizeError; when no size is taken,
+    the first such error is quoted, so a model that fails for another reason than its size says which.
+    """
+    tried, first = [], ""
     for multiple in PROBE_MULTIPLES:
         tile = _probe_tile(fixed, 3 * multiple)
         tried.append(tile)
-        if accepts(tile):
-            return multiple
+        try:
+            if accepts(tile):
+                return multiple
+        except (ModelRunError, TileSizeError) as exc:
+            first = first or f"; at {tile[1]}×{tile[0]} px: {(str(exc).strip().splitlines() or [''])[0]}"
     shown = ", ".join(f"{w}×{h}" for h, w in tried)
-    raise InvalidInput(f"input {names}: the model took none of the tile sizes tried ({shown} px); "
+    raise InvalidInput(f"input {names}: the model took none of the tile sizes tried ({shown} px{first}); "
                        "expected a model that runs on some height/width (declare its size multiple as "
                        "'mlmkit:size_multiple' on the MLM input if it needs a larger one)")
 

@@ -26,7 +26,7 @@ from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from mlmkit.atomic import atomic_output_dir
-from mlmkit.errors import InvalidInput, ModelRunError, TileSizeError
+from mlmkit.errors import InvalidInput
 from mlmkit.mlm import ModelSpec, read_model
 from mlmkit.predict.bands import BandRef
 from mlmkit.predict.binding import BoundInput, bind_inputs, bind_item, input_geometry, preview_sources, stack_depth
@@ -245,13 +245,11 @@ def _grid(hrefs: list[str], requested: float | None, model_resolution: float | N
 
 
 def _accepts(spec: ModelSpec, runner: ModelRunner, feeder: Feeder, options: PredictOptions):
-    """Whether the model runs on a tile size and gives its per-pixel outputs back at that size."""
+    """Whether the model runs on a tile size and gives its per-pixel outputs back at that size: True, or the
+    ModelRunError / TileSizeError saying why not (geometry.probe_multiple counts it as a no and quotes it)."""
     def accepts(tile: tuple[int, int]) -> bool:
-        try:
-            plan_outputs(spec, runner, feeder, tile, options.allow_python, options.score_threshold,
-                         options.iou_threshold)
-        except (ModelRunError, TileSizeError):
-            return False
+        plan_outputs(spec, runner, feeder, tile, options.allow_python, options.score_threshold,
+                     options.iou_threshold)
         return True
     return accepts
 
