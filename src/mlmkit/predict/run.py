@@ -294,7 +294,8 @@ class _ItemRun:
             names = preview_sources(bound, spec.band_info)
             context = SinkContext(grid, layout, self.item_dir, options.probabilities, options.blend,
                                   lambda: reader.preview(names, quicklook_shape(grid.width, grid.height)))
-            self.sinks = [plan.sink(context) for plan in self.plans]
+            for plan in self.plans:  # one by one: a sink that fails to open leaves the earlier ones to close()
+                self.sinks.append(plan.sink(context))
             fit = _fit(bound, layout)
             direct = direct_input(bound, fit, self.feeder)
             folded = folds.for_input(direct, reader.dtype) if direct is not None else None
