@@ -233,9 +233,10 @@ def _describe_run(progress: Progress, name: str, refs: list[BandRef], grid: Grid
                     f"overlap {layout.overlap}")
 
 
-def _grid(hrefs: list[str], requested: float | None, model_resolution: float | None) -> Grid:
-    """--resolution, else the resolution the MLM Item says the model expects (on metric grids), else the finest band's."""
-    grid = choose_grid(hrefs, requested)
+def _grid(hrefs: list[str], requested: float | None, model_resolution: float | None, known: dict[str, Grid]) -> Grid:
+    """--resolution, else the resolution the MLM Item says the model expects (on metric grids), else the finest band's;
+    `known`: the assets' grids read so far in this run (reader.choose_grid)."""
+    grid = choose_grid(hrefs, requested, known)
     if requested is None and model_resolution is not None and in_metres(grid) \
             and not math.isclose(model_resolution, grid.resolution):
         log.warning("note: the model expects %g m pixels and the imagery's finest are %g m; resampling onto a "
@@ -269,11 +270,11 @@ class _ItemRun:
 
     def __init__(self, stack: tuple[pystac.Item, ...], spec: ModelSpec, runner: ModelRunner,
                  bound: list[BoundInput], sizes: TileSizes, workdir: Path, options: PredictOptions,
-                 folds: FoldedRunners) -> None:
+                 folds: FoldedRunners, grids: dict[str, Grid]) -> None:
         self.stack, self.spec = stack, spec
         refs, bound = bind_item(bound, stack, spec)  # this stack's copies: the shared inputs stay as they are
         refs = in_input_order(refs, bound)
-        self.grid = grid = _grid(sorted({ref.href for ref in refs}), options.resolution, spec.resolution)
+        self.grid = grid = _grid(sorted({ref.href for ref in refs}), options.resolution, spec.resolution, grids)
         tile = sizes.tile_for(grid.height, grid.width)
         self.feeder = make_feeder(bound)
         self.plans = plan_outputs(spec, runner, self.feeder, tile, options.allow_python, options.score_threshold,
@@ -376,11 +377,12 @@ def _pinned(runner: ModelRunner, arrays: list[np.ndarray]) -> contextlib.Abstrac
     return pinned(arrays) if pinned is not None else contextlib.nullcontext()
 
 
-def _grid_key(bound: list[BoundInput], spec: ModelSpec, options: PredictOptions):
+def _grid_key(bound: list[BoundInput], spec: ModelSpec, options: PredictOptions, grids: dict[str, Grid]):
     """The grid an Item is read on, as a key: Items of one time stack must share it."""
     def key(item: pystac.Item) -> tuple:
         refs, _ = bind_item(bound, (item,), spec)
-        grid = choose_grid(sorted({ref.href for ref in refs}), options.resolution)  # Items on one grid share any regrid
+        # Items on one grid share any regrid
+        grid = choose_grid(sorted({ref.href for ref in refs}), options.resolution, grids)
         return grid.crs.to_wkt(), tuple(grid.transform)[:6], grid.width, grid.height
     return key
 
@@ -404,7 +406,8 @@ def predict(model: str, inputs: str, output: Path, options: PredictOptions | Non
     options.progress.detail(f"model {spec.name}: {runner.description}")
     try:
         bound = bind_inputs(spec, runner, options.allow_python, options.time_steps)
-        stacks = stack_items(items, stack_depth(bound), _grid_key(bound, spec, options))
+        grids: dict[str, Grid] = {}  # each imagery asset's grid, read once in this run (stacking, then each stack)
+        stacks = stack_items(items, stack_depth(bound), _grid_key(bound, spec, options, grids))
         _, first = bind_item(bound, stacks[0], spec)  # channel counts as Items give them (band-less inputs)
         sizes = tile_sizes(input_geometry(first), options.tile_size, _accepts(spec, runner, make_feeder(first), options))
         models = [asset.href for asset in spec.model_assets or (spec.model_asset,)]  # --model-asset may pick any
@@ -413,7 +416,7 @@ def predict(model: str, inputs: str, output: Path, options: PredictOptions | Non
             folds = FoldedRunners(runner)
             with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
                 results = _run_items(stacks, lambda stack: _ItemRun(stack, spec, runner, bound, sizes, workdir,
-                                                                    options, folds), model_href,
+                                                                    options, folds, grids), model_href,
                                      lambda item: reference(item, input_href, options.source_href))
             write_catalog(workdir, results, spec, Path(output).absolute())
     finally:
