@@ -49,6 +49,10 @@ class Detections:
     labels: np.ndarray
     scores: np.ndarray
 
+    def scaled(self, y: float, x: float) -> Detections:
+        """The same boxes with x coordinates times `x` and y coordinates times `y`."""
+        return Detections(self.boxes * (x, y, x, y), self.labels, self.scores)
+
 
 def to_xyxy(coords: np.ndarray, fmt: str) -> np.ndarray:
     """(n, 4) boxes in `fmt` (one of BOX_FORMATS) as x0, y0, x1, y1."""
@@ -177,7 +181,7 @@ class DetectionPlan:
         self.single = real[0].value if self.layout.labels is None else None
 
     def results(self, raw: list) -> list[Detections]:
-        """Per tile of the batch: its boxes with a score ≥ the threshold, clipped to the tile."""
+        """Per tile of the batch: its boxes with a score ≥ the threshold, in the tile's pixels."""
         first = raw[self.indexes[0]]
         return [self._tile([raw[index][slot] for index in self.indexes]) for slot in range(len(first))]
 
@@ -213,7 +217,7 @@ class DetectionSink(Sink):
     def __init__(self, plan: DetectionPlan, context: SinkContext) -> None:
         self.plan, self.key, self.context = plan, plan.key, context
         self.grid, self.rows = context.grid, context.layout.rows
-        self.tile = (context.layout.tile_h, context.layout.tile_w)
+        self.window = (context.layout.window_h, context.layout.window_w)  # the tile, but in scenes smaller than it
         self.names = {int(c.value): c.name for c in plan.classes}
         self.writer = GeoParquetWriter(context.directory / f"{self.key}.parquet", self.grid.crs)
         self._boxes: list[np.ndarray] = []
@@ -224,8 +228,8 @@ class DetectionSink(Sink):
         if result is None or not len(result.scores):
             return
         boxes = result.boxes.copy()
-        np.clip(boxes[:, 0::2], 0, self.tile[1], out=boxes[:, 0::2])
-        np.clip(boxes[:, 1::2], 0, self.tile[0], out=boxes[:, 1::2])
+        np.clip(boxes[:, 0::2], 0, self.window[1], out=boxes[:, 0::2])  # boxes in padding are left empty
+        np.clip(boxes[:, 1::2], 0, self.window[0], out=boxes[:, 1::2])
         kept = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
         self._boxes.append(boxes[kept] + (x, y, x, y))
         self._labels.append(result.labels[kept])

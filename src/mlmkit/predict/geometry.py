@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidInput, ModelRunError, TileSizeError
+from mlmkit.predict.detection import Detections
 
 DEFAULT_TILE = 256
 PROBE_MULTIPLES = (1, 2, 4, 8, 16, 32, 64, 128)
@@ -72,15 +73,22 @@ def _probe_tile(fixed: tuple[int | None, int | None], size: int) -> tuple[int, i
 
 
 def probe_multiple(fixed: tuple[int | None, int | None], accepts: Accepts, names: str) -> int:
-    """The smallest power of two m whose odd multiple 3·m the model takes (and gives back at that size)."""
-    tried = []
+    """The smallest power of two m whose odd multiple 3·m the model takes (and gives back at that size).
+
+    `accepts` says no by returning False or by raising ModelRunError / TileSizeError; when no size is taken,
+    the first such error is quoted, so a model that fails for another reason than its size says which.
+    """
+    tried, first = [], ""
     for multiple in PROBE_MULTIPLES:
         tile = _probe_tile(fixed, 3 * multiple)
         tried.append(tile)
-        if accepts(tile):
-            return multiple
+        try:
+            if accepts(tile):
+                return multiple
+        except (ModelRunError, TileSizeError) as exc:
+            first = first or f"; at {tile[1]}×{tile[0]} px: {(str(exc).strip().splitlines() or [''])[0]}"
     shown = ", ".join(f"{w}×{h}" for h, w in tried)
-    raise InvalidInput(f"input {names}: the model took none of the tile sizes tried ({shown} px); "
+    raise InvalidInput(f"input {names}: the model took none of the tile sizes tried ({shown} px{first}); "
                        "expected a model that runs on some height/width (declare its size multiple as "
                        "'mlmkit:size_multiple' on the MLM input if it needs a larger one)")
 
@@ -162,8 +170,14 @@ class TileFit:
         return _pad(array, self.tile, _pad_mode(self.resize_type))
 
     def from_tile(self, result):
-        """(K, *tile) → (K, *window); results without height/width (scene classes, boxes) pass through."""
-        if self.identity or not isinstance(result, np.ndarray) or result.ndim != 3:
+        """(K, *tile) → (K, *window); boxes scaled to the window where it was resized (a padded window's boxes
+        stay: the sink clips them to the window); results without height/width (scene classes) pass through."""
+        if self.identity:
+            return result
+        if isinstance(result, Detections):
+            return result.scaled(self.window[0] / self.tile[0], self.window[1] / self.tile[1]) if self.resizes \
+                else result
+        if not isinstance(result, np.ndarray) or result.ndim != 3:
             return result
         array = result
         if self.resizes:

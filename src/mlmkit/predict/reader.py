@@ -79,15 +79,20 @@ def _check_overlap(dataset, grid: Grid, href: str) -> None:
                            "the same area (is its CRS right?)")
 
 
-def choose_grid(hrefs: list[str], resolution: float | None = None) -> Grid:
-    """The finest grid among the assets (or the finest's extent at `resolution`)."""
-    grids = []
-    with _remote_env(hrefs):
-        for href in hrefs:
+def choose_grid(hrefs: list[str], resolution: float | None = None, known: dict[str, Grid] | None = None) -> Grid:
+    """The finest grid among the assets (or the finest's extent at `resolution`).
+
+    `known`: each asset's own grid by href, from assets opened before in the same run; the assets not in it
+    are opened (remote ones cost requests) and added to it.
+    """
+    known = {} if known is None else known
+    missing = [href for href in hrefs if href not in known]
+    with _remote_env(missing):
+        for href in missing:
             with _open(href) as dataset:
                 _check_georeference(dataset, href)
-                grids.append(Grid(dataset.crs, dataset.transform, dataset.width, dataset.height))
-    finest = min(grids, key=lambda grid: grid.resolution)
+                known[href] = Grid(dataset.crs, dataset.transform, dataset.width, dataset.height)
+    finest = min((known[href] for href in hrefs), key=lambda grid: grid.resolution)
     return finest if resolution is None else regrid(finest, resolution)
 
 

@@ -26,13 +26,13 @@ from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from mlmkit.atomic import atomic_output_dir
-from mlmkit.errors import InvalidInput, ModelRunError, TileSizeError
+from mlmkit.errors import InvalidInput
 from mlmkit.mlm import ModelSpec, read_model
 from mlmkit.predict.bands import BandRef
 from mlmkit.predict.binding import BoundInput, bind_inputs, bind_item, input_geometry, preview_sources, stack_depth
 from mlmkit.predict.catalog import Result, result_item, slug, stack_id, write_catalog
 from mlmkit.predict.feeders import Feeder, make_feeder
-from mlmkit.predict.direct import direct_input, in_input_order
+from mlmkit.predict.direct import direct_input, in_input_order, scaled_in_place
 from mlmkit.predict.folding import FoldedRunners
 from mlmkit.predict.geometry import TileFit, TileSizes, tile_sizes
 from mlmkit.predict.plans import Plan, plan_outputs
@@ -233,9 +233,10 @@ def _describe_run(progress: Progress, name: str, refs: list[BandRef], grid: Grid
                     f"overlap {layout.overlap}")
 
 
-def _grid(hrefs: list[str], requested: float | None, model_resolution: float | None) -> Grid:
-    """--resolution, else the resolution the MLM Item says the model expects (on metric grids), else the finest band's."""
-    grid = choose_grid(hrefs, requested)
+def _grid(hrefs: list[str], requested: float | None, model_resolution: float | None, known: dict[str, Grid]) -> Grid:
+    """--resolution, else the resolution the MLM Item says the model expects (on metric grids), else the finest band's;
+    `known`: the assets' grids read so far in this run (reader.choose_grid)."""
+    grid = choose_grid(hrefs, requested, known)
     if requested is None and model_resolution is not None and in_metres(grid) \
             and not math.isclose(model_resolution, grid.resolution):
         log.warning("note: the model expects %g m pixels and the imagery's finest are %g m; resampling onto a "
@@ -245,13 +246,11 @@ def _grid(hrefs: list[str], requested: float | None, model_resolution: float | N
 
 
 def _accepts(spec: ModelSpec, runner: ModelRunner, feeder: Feeder, options: PredictOptions):
-    """Whether the model runs on a tile size and gives its per-pixel outputs back at that size."""
+    """Whether the model runs on a tile size and gives its per-pixel outputs back at that size: True, or the
+    ModelRunError / TileSizeError saying why not (geometry.probe_multiple counts it as a no and quotes it)."""
     def accepts(tile: tuple[int, int]) -> bool:
-        try:
-            plan_outputs(spec, runner, feeder, tile, options.allow_python, options.score_threshold,
-                         options.iou_threshold)
-        except (ModelRunError, TileSizeError):
-            return False
+        plan_outputs(spec, runner, feeder, tile, options.allow_python, options.score_threshold,
+                     options.iou_threshold)
         return True
     return accepts
 
@@ -271,11 +270,11 @@ class _ItemRun:
 
     def __init__(self, stack: tuple[pystac.Item, ...], spec: ModelSpec, runner: ModelRunner,
                  bound: list[BoundInput], sizes: TileSizes, workdir: Path, options: PredictOptions,
-                 folds: FoldedRunners) -> None:
+                 folds: FoldedRunners, grids: dict[str, Grid]) -> None:
         self.stack, self.spec = stack, spec
         refs, bound = bind_item(bound, stack, spec)  # this stack's copies: the shared inputs stay as they are
         refs = in_input_order(refs, bound)
-        self.grid = grid = _grid(sorted({ref.href for ref in refs}), options.resolution, spec.resolution)
+        self.grid = grid = _grid(sorted({ref.href for ref in refs}), options.resolution, spec.resolution, grids)
         tile = sizes.tile_for(grid.height, grid.width)
         self.feeder = make_feeder(bound)
         self.plans = plan_outputs(spec, runner, self.feeder, tile, options.allow_python, options.score_threshold,
@@ -296,10 +295,12 @@ class _ItemRun:
             names = preview_sources(bound, spec.band_info)
             context = SinkContext(grid, layout, self.item_dir, options.probabilities, options.blend,
                                   lambda: reader.preview(names, quicklook_shape(grid.width, grid.height)))
-            self.sinks = [plan.sink(context) for plan in self.plans]
+            for plan in self.plans:  # one by one: a sink that fails to open leaves the earlier ones to close()
+                self.sinks.append(plan.sink(context))
             fit = _fit(bound, layout)
             direct = direct_input(bound, fit, self.feeder)
             folded = folds.for_input(direct, reader.dtype) if direct is not None else None
+            direct = direct if folded is not None else scaled_in_place(direct)
             self.producer = _Producer(reader, layout, bound, self.feeder.tiles_per_batch(options.batch_size), fit,
                                       direct, reader.dtype if folded else None)
             self.runner = folded or runner
@@ -376,11 +377,12 @@ def _pinned(runner: ModelRunner, arrays: list[np.ndarray]) -> contextlib.Abstrac
     return pinned(arrays) if pinned is not None else contextlib.nullcontext()
 
 
-def _grid_key(bound: list[BoundInput], spec: ModelSpec, options: PredictOptions):
+def _grid_key(bound: list[BoundInput], spec: ModelSpec, options: PredictOptions, grids: dict[str, Grid]):
     """The grid an Item is read on, as a key: Items of one time stack must share it."""
     def key(item: pystac.Item) -> tuple:
         refs, _ = bind_item(bound, (item,), spec)
-        grid = choose_grid(sorted({ref.href for ref in refs}), options.resolution)  # Items on one grid share any regrid
+        # Items on one grid share any regrid
+        grid = choose_grid(sorted({ref.href for ref in refs}), options.resolution, grids)
         return grid.crs.to_wkt(), tuple(grid.transform)[:6], grid.width, grid.height
     return key
 
@@ -404,15 +406,17 @@ def predict(model: str, inputs: str, output: Path, options: PredictOptions | Non
     options.progress.detail(f"model {spec.name}: {runner.description}")
     try:
         bound = bind_inputs(spec, runner, options.allow_python, options.time_steps)
-        stacks = stack_items(items, stack_depth(bound), _grid_key(bound, spec, options))
+        grids: dict[str, Grid] = {}  # each imagery asset's grid, read once in this run (stacking, then each stack)
+        stacks = stack_items(items, stack_depth(bound), _grid_key(bound, spec, options, grids))
         _, first = bind_item(bound, stacks[0], spec)  # channel counts as Items give them (band-less inputs)
         sizes = tile_sizes(input_geometry(first), options.tile_size, _accepts(spec, runner, make_feeder(first), options))
-        inputs_read = [model, inputs, spec.model_asset.href, *local_files(items)]
+        models = [asset.href for asset in spec.model_assets or (spec.model_asset,)]  # --model-asset may pick any
+        inputs_read = [model, inputs, *models, *local_files(items)]
         with atomic_output_dir(output, options.overwrite, inputs_read) as workdir:
             folds = FoldedRunners(runner)
             with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
                 results = _run_items(stacks, lambda stack: _ItemRun(stack, spec, runner, bound, sizes, workdir,
-                                                                    options, folds), model_href,
+                                                                    options, folds, grids), model_href,
                                      lambda item: reference(item, input_href, options.source_href))
             write_catalog(workdir, results, spec, Path(output).absolute())
     finally:

@@ -17,6 +17,8 @@ from PIL import Image, ImageDraw
 from rasterio.crs import CRS
 from rasterio.warp import transform_geom
 
+from mlmkit.predict.writer import grey_stretch, save_png
+
 ROW_GROUP = 65536
 GEOPARQUET_TYPE = "application/vnd.apache.parquet"
 _WKB_POLYGON = np.dtype([("order", "u1"), ("type", "<u4"), ("rings", "<u4"), ("points", "<u4"), ("xy", "<f8", (10,))])
@@ -118,12 +120,7 @@ def write_geojson(source: Path, target: Path, crs: CRS) -> Path:
 def _stretch(background: np.ndarray) -> np.ndarray:
     """(bands, h, w) imagery as 8-bit RGB with a 2–98 % stretch per band (grey for one band)."""
     bands = background if len(background) >= 3 else np.repeat(background[:1], 3, axis=0)
-    out = np.zeros((*bands.shape[1:], 3), dtype=np.uint8)
-    for index, band in enumerate(bands[:3]):
-        finite = band[np.isfinite(band)]
-        low, high = np.percentile(finite, (2, 98)) if finite.size else (0.0, 1.0)
-        out[..., index] = np.clip((np.nan_to_num(band) - low) / ((high - low) or 1.0) * 255, 0, 255)
-    return out
+    return np.stack([grey_stretch(band) for band in bands[:3]], axis=-1)
 
 
 def boxes_quicklook(source: Path, target: Path, background: np.ndarray, transform, shape: tuple[int, int],
@@ -139,5 +136,4 @@ def boxes_quicklook(source: Path, target: Path, background: np.ndarray, transfor
             box = [math.floor(min(c0, c1) * scale_x), math.floor(min(r0, r1) * scale_y),
                    math.ceil(max(c0, c1) * scale_x), math.ceil(max(r0, r1) * scale_y)]
             draw.rectangle(box, outline=colours.get(int(value), (255, 255, 0)))
-    image.save(target, format="PNG", optimize=True)
-    return target
+    return save_png(image, target)
