@@ -76,13 +76,13 @@ def atomic_output_dir(outdir: str | Path, overwrite: bool = False,
     check_output_dir(outdir, overwrite, inputs)
     with _writable(outdir.parent):
         outdir.parent.mkdir(parents=True, exist_ok=True)
-        workdir = _claimed_tempdir(outdir, PARTIAL_SUFFIX)
+        workdir = claimed_tempdir(outdir)
     trash = None
     try:
         yield workdir
         workdir.chmod(0o755)
         if outdir.exists():
-            trash = _claimed_tempdir(outdir, OLD_SUFFIX)
+            trash = claimed_tempdir(outdir, OLD_SUFFIX)
             outdir.rename(trash / outdir.name)
         workdir.rename(outdir)
         (outdir / OWNER_MARK).unlink()
@@ -132,8 +132,9 @@ def _disk_full(exc: BaseException, workdir: Path) -> bool:
         return False
 
 
-def _claimed_tempdir(outdir: Path, suffix: str) -> Path:
-    """A new `.OUTDIR.<random><suffix>` beside outdir, marked as this process's own."""
+def claimed_tempdir(outdir: Path, suffix: str = PARTIAL_SUFFIX) -> Path:
+    """A new `.OUTDIR.<random><suffix>` beside outdir, marked as this process's own, so that `remove_stale`
+    removes it once this process is gone (also for scratch space that is never renamed into place)."""
     path = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", suffix=suffix, dir=outdir.parent))
     mark = {"outdir": str(outdir), "host": socket.gethostname(), "pid": os.getpid(), "started": _start_time(os.getpid())}
     (path / OWNER_MARK).write_text(json.dumps(mark), encoding="utf-8")

@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
-from mlmkit.atomic import PARTIAL_SUFFIX, _claimed_tempdir, atomic_output_dir, check_output_dir, remove_stale
+from mlmkit.atomic import atomic_output_dir, check_output_dir, claimed_tempdir, remove_stale
 from mlmkit.engines import EngineFailed, EngineJob, get_engine
 from mlmkit.errors import InvalidInput
 from mlmkit.mlm import ModelSpec, read_model
@@ -65,7 +65,7 @@ def _scratch(outdir: Path) -> Path:
         outdir.mkdir(parents=True, exist_ok=True)
         remove_stale(outdir / SCRATCH_NAME)
         # `.partial`: a temporary directory to mlmkit.provenance, so results name inputs where they stay
-        return _claimed_tempdir(outdir / SCRATCH_NAME, PARTIAL_SUFFIX)
+        return claimed_tempdir(outdir / SCRATCH_NAME)
     except OSError as exc:
         raise InvalidInput(f"cannot write into {outdir}: {exc.strerror}; expected a writable directory") from exc
 
