@@ -140,7 +140,9 @@ def test_every_scene_runs_and_matches_the_model_fed_directly(models, tmp_path, k
     catalog, onnx_path = models[kind]
     item, data = _scene(tmp_path / "scene", height, width)
     _predict_cli(catalog, item, tmp_path / "out", "--probabilities", *option)
+    _predict_cli(catalog, item, tmp_path / "plain", *option)  # classes only: tiles finalised as they come
     assert _read(tmp_path / "out", "classes").shape == (1, height, width)
+    np.testing.assert_array_equal(_read(tmp_path / "plain", "classes"), _read(tmp_path / "out", "classes"))
     y, x, h, w = window
     pixels = data[:, y:y + h, x:x + w]
     tile = 256 if kind == "fixed" else 112 if (h, w) == (100, 100) else 256
