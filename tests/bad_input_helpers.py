@@ -52,6 +52,7 @@ class Sandbox:
         return self.work / "out"
 
     def start(self) -> None:
+        assert Path.cwd() == self.work  # relative writes of the command land in the snapshot
         self.before = snapshot(self.root)
 
     def outside_changes(self, outdir: Path | None = None) -> set[str]:
@@ -135,7 +136,8 @@ def write_model(folder: Path, bands: list | None = None, output_name: str = "out
 
 @pytest.fixture()
 def box(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
-    """A sandbox with its own temporary directory (so leftovers of a run are seen) and cache."""
+    """A sandbox with its own temporary directory (so leftovers of a run are seen) and cache, and the working
+    directory of the command: what a run writes to a relative path (`touch pwned`) lands in its snapshot."""
     temp = tmp_path / "tmp"
     temp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temp))
@@ -143,4 +145,5 @@ def box(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     sandbox = Sandbox(tmp_path / "sandbox")
     sandbox.work.mkdir(parents=True)
+    monkeypatch.chdir(sandbox.work)
     return sandbox

@@ -137,6 +137,7 @@ def test_a_model_without_checksum_is_not_cached(tmp_path, scene, served):
         _run(model, scene, tmp_path / "first")
         _run(model, scene, tmp_path / "second")
         assert len(server.gets("/m.onnx")) == 2
+    assert not cache_root().exists()
     assert list((tmp_path / "tmp").iterdir()) == []
 
 

@@ -2,8 +2,10 @@
 
 The models are a real stride-16 U-Net (four poolings and skip concatenations: it fails inside the graph on
 sizes that are not multiples of 16) exported from torch with dynamic and with fixed 256×256 height/width, and
-described by `mlmkit describe` as a user would. Every result is compared with the same ONNX model fed the
-same pixels directly (padded by numpy where the scene is smaller than the tile).
+described by `mlmkit describe` as a user would. Every result (classes and class scores) is compared with the
+same ONNX model fed the same pixels directly (padded by numpy where the scene is smaller than the tile). The
+biases are zeroed so the classes follow the pixels rather than one dominant bias: every compared class map
+holds all classes, so a shifted window, the wrong padding or mixed-up bands cannot go unnoticed.
 """
 
 from __future__ import annotations
@@ -53,8 +55,12 @@ class StrideUNet(torch.nn.Module):
 
 
 def _export(path: Path, fixed: int | None) -> Path:
-    torch.manual_seed(0)
+    torch.manual_seed(3)
     model = StrideUNet().eval()
+    with torch.no_grad():  # with its random biases, one class wins every pixel of [0, 1) imagery
+        for module in model.modules():
+            if isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+                module.bias.zero_()
     axes = {0: "batch"} if fixed else {0: "batch", 2: "height", 3: "width"}
     example = torch.zeros(1, len(BANDS), fixed or 64, fixed or 64)
     torch.onnx.export(model, (example,), str(path), input_names=["image"], output_names=["logits"],
@@ -92,15 +98,23 @@ def _scene(directory: Path, height: int, width: int) -> tuple[Path, np.ndarray]:
 
 
 def _run_model(onnx_path: Path, pixels: np.ndarray) -> np.ndarray:
-    """Classes the ONNX model gives for (bands, h, w) pixels fed to it directly."""
+    """Class scores (logits) the ONNX model gives for (bands, h, w) pixels fed to it directly."""
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    logits = session.run(None, {"image": pixels[None].astype(np.float32)})[0][0]
-    return logits.argmax(axis=0)
+    return session.run(None, {"image": pixels[None].astype(np.float32)})[0][0]
 
 
-def _classes(outdir: Path) -> np.ndarray:
-    with rasterio.open(next(outdir.glob("*/*.tif"))) as dataset:
-        return dataset.read(1)
+def _read(outdir: Path, key: str) -> np.ndarray:
+    with rasterio.open(next(outdir.glob(f"*/{key}.tif"))) as dataset:
+        return dataset.read()
+
+
+def _assert_matches(outdir: Path, expected_scores: np.ndarray, window: tuple[int, int, int, int]) -> None:
+    """The classes and class scores predict wrote in `window` (y, x, h, w) are those of the direct run."""
+    y, x, h, w = window
+    expected = expected_scores.argmax(axis=0)
+    assert set(np.unique(expected)) == set(range(CLASSES))  # a constant map would hide offsets and padding
+    np.testing.assert_array_equal(_read(outdir, "classes")[0, y:y + h, x:x + w], expected)
+    np.testing.assert_allclose(_read(outdir, "scores")[:, y:y + h, x:x + w], expected_scores, rtol=0, atol=1e-5)
 
 
 def _predict_cli(model: Path, item: Path, out: Path, *extra: str) -> str:
@@ -116,7 +130,7 @@ CASES = [  # scene height, width, tile option, the window compared directly: (y,
     (1000, 1000, (), (256, 256, 256, 256)),
     (100, 100, ("--tile-size", "256"), (0, 0, 100, 100)),
     (257, 300, ("--tile-size", "256"), (1, 44, 256, 256)),
-    (1000, 1000, ("--tile-size", "256"), (512, 256, 256, 256)),
+    (1000, 1000, ("--tile-size", "256"), (744, 256, 256, 256)),  # the last row, shifted back to end on the edge
 ]
 
 
@@ -125,26 +139,25 @@ CASES = [  # scene height, width, tile option, the window compared directly: (y,
 def test_every_scene_runs_and_matches_the_model_fed_directly(models, tmp_path, kind, height, width, option, window):
     catalog, onnx_path = models[kind]
     item, data = _scene(tmp_path / "scene", height, width)
-    _predict_cli(catalog, item, tmp_path / "out", *option)
-    classes = _classes(tmp_path / "out")
-    assert classes.shape == (height, width)
+    _predict_cli(catalog, item, tmp_path / "out", "--probabilities", *option)
+    _predict_cli(catalog, item, tmp_path / "plain", *option)  # classes only: tiles finalised as they come
+    assert _read(tmp_path / "out", "classes").shape == (1, height, width)
+    np.testing.assert_array_equal(_read(tmp_path / "plain", "classes"), _read(tmp_path / "out", "classes"))
     y, x, h, w = window
     pixels = data[:, y:y + h, x:x + w]
     tile = 256 if kind == "fixed" else 112 if (h, w) == (100, 100) else 256
     padded = np.pad(pixels, ((0, 0), (0, tile - h), (0, tile - w)), mode="reflect")
-    expected = _run_model(onnx_path, padded)[:h, :w]
-    np.testing.assert_array_equal(classes[y:y + h, x:x + w], expected)
+    _assert_matches(tmp_path / "out", _run_model(onnx_path, padded)[:, :h, :w], window)
 
 
 def test_tile_size_is_rounded_to_the_multiple_the_model_needs(models, tmp_path, caplog):
     catalog, onnx_path = models["dynamic"]
     item, data = _scene(tmp_path / "scene", 1000, 1000)
     with caplog.at_level(logging.WARNING):
-        predict(str(catalog), str(item), tmp_path / "out", PredictOptions(tile_size=250))
+        predict(str(catalog), str(item), tmp_path / "out", PredictOptions(tile_size=250, probabilities=True))
     assert "--tile-size 250 is not a multiple of 16" in caplog.text and "using 256" in caplog.text
-    classes = _classes(tmp_path / "out")
-    assert classes.shape == (1000, 1000)
-    np.testing.assert_array_equal(classes[256:512, 256:512], _run_model(onnx_path, data[:, 256:512, 256:512]))
+    assert _read(tmp_path / "out", "classes").shape == (1, 1000, 1000)
+    _assert_matches(tmp_path / "out", _run_model(onnx_path, data[:, 256:512, 256:512]), (256, 256, 256, 256))
 
 
 def test_the_cli_prints_the_rounding_note_on_stderr(models, tmp_path):
@@ -166,10 +179,11 @@ def test_a_declared_size_multiple_skips_the_probe(models, tmp_path, monkeypatch)
     probes = []
     monkeypatch.setattr("mlmkit.predict.geometry.probe_multiple", lambda *args: probes.append(args) or 1)
     scene, pixels = _scene(tmp_path / "scene", 100, 100)
-    predict(str(catalog), str(scene), tmp_path / "out", PredictOptions())
+    predict(str(catalog), str(scene), tmp_path / "out", PredictOptions(probabilities=True))
     assert not probes
     padded = np.pad(pixels, ((0, 0), (0, 28), (0, 28)), mode="reflect")  # 100 → 128, the next multiple of 32
-    np.testing.assert_array_equal(_classes(tmp_path / "out"), _run_model(onnx_path, padded)[:100, :100])
+    assert _read(tmp_path / "out", "classes").shape == (1, 100, 100)
+    _assert_matches(tmp_path / "out", _run_model(onnx_path, padded)[:, :100, :100], (0, 0, 100, 100))
     result = CliRunner().invoke(main, ["validate", str(catalog)])
     assert result.exit_code == 0, result.output  # the declaration is valid MLM
 
@@ -181,9 +195,13 @@ def test_resize_type_pad_pads_with_zeros(models, tmp_path):
     data["properties"]["mlm:input"][0]["resize_type"] = "pad"
     Path(spec.self_href).write_text(json.dumps(data))
     item, pixels = _scene(tmp_path / "scene", 70, 90)
-    predict(str(catalog), str(item), tmp_path / "out", PredictOptions())
+    predict(str(catalog), str(item), tmp_path / "out", PredictOptions(probabilities=True))
     padded = np.pad(pixels, ((0, 0), (0, 256 - 70), (0, 256 - 90)), mode="constant")
-    np.testing.assert_array_equal(_classes(tmp_path / "out"), _run_model(onnx_path, padded)[:70, :90])
+    expected = _run_model(onnx_path, padded)[:, :70, :90]
+    assert _read(tmp_path / "out", "classes").shape == (1, 70, 90)
+    _assert_matches(tmp_path / "out", expected, (0, 0, 70, 90))
+    reflected = np.pad(pixels, ((0, 0), (0, 256 - 70), (0, 256 - 90)), mode="reflect")
+    assert not np.allclose(_run_model(onnx_path, reflected)[:, :70, :90], expected, atol=1e-3)  # modes differ
 
 
 def test_stated_resolution_resamples_the_imagery(tmp_path):

@@ -214,15 +214,28 @@ def test_sigterm_stops_the_engine_and_cleans_up(workspace: Workspace, tmp_path: 
     process = subprocess.Popen([BIN / "mlmkit", "run", "--model", str(workspace.model), "--input",
                                 str(workspace.scenes[0]), "--outdir", str(outdir), "--engine", "toil", "--no-container"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    for _ in range(600):  # until the job order is written: the engine is about to start
-        if list(outdir.glob(".mlmkit-run-*/job.json")) or process.poll() is not None:
+    log = outdir / "results.log"
+    deadline = time.monotonic() + 60
+    while process.poll() is None and time.monotonic() < deadline:  # until the engine logs beyond its command line
+        if list(outdir.glob(".mlmkit-run-*/job.json")) and log.is_file() and len(log.read_text().splitlines()) > 1:
             break
         time.sleep(0.05)
+    engines = _children(process.pid)
+    assert process.poll() is None and engines, log.read_text() if log.is_file() else os.listdir(outdir)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode != 0, stderr
+    assert process.returncode == 143, stderr
+    assert stderr.splitlines() == ["Error: terminated (SIGTERM); temporary output removed"]
+    assert not [pid for pid in engines if Path(f"/proc/{pid}").exists()]  # the engine stopped and was reaped
     assert not (outdir / "results").exists()
     assert not list(outdir.glob(".mlmkit-run-*")), os.listdir(outdir)
+    assert_nothing_left(outdir, "results.log")  # the log of the stopped run is kept
+
+
+def _children(pid: int) -> list[int]:
+    """The processes `pid` started (Linux)."""
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
 def test_package_interface_is_read_from_the_shipped_files() -> None:

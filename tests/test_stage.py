@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from http_helpers import download_prefix, s3_server
 from mlmkit.checksum import file_checksum
 from mlmkit.cli import main
+from mlmkit.errors import InvalidInput
 from mlmkit.predict import PredictOptions, predict
 from mlmkit.safepath import safe_name
 from mlmkit.stage import stage_in, stage_out
@@ -150,7 +151,9 @@ def test_stage_out_refuses_a_catalog_with_assets_outside_it(served, tmp_path: Pa
     shutil.copytree(root / "scenes" / "scene-0", catalog)
     item_path = catalog / ITEM.format(n=0)
     item = json.loads(item_path.read_text())
-    item["assets"]["B04"]["href"] = str(root / "scenes" / "scene-1" / ITEM.format(n=1))
+    outside = str(root / "scenes" / "scene-1" / ITEM.format(n=1))
+    item["assets"]["B04"]["href"] = outside
     item_path.write_text(json.dumps(item))
-    with pytest.raises(Exception, match="not a file inside"):
+    with pytest.raises(InvalidInput, match="not a file inside") as info:
         stage_out(catalog, "s3://bucket/x", "http://127.0.0.1:9")
+    assert f"asset 'B04' of {item_path} is {outside}, which is not a file inside {catalog}; " in str(info.value)

@@ -63,15 +63,19 @@ def _train_images(catalog: Path) -> np.ndarray:
     return np.stack(chips)
 
 
-def _checkpoint_classes(item: pystac.Item, model: torch.nn.Module, image: np.ndarray) -> np.ndarray:
-    """Argmax of the checkpointed torch model on one z-scored image, outside mlmkit's pipeline."""
+def _checkpoint_scores(item: pystac.Item, model: torch.nn.Module, image: np.ndarray) -> np.ndarray:
+    """Class scores of the checkpointed torch model on one z-scored image, outside mlmkit's pipeline."""
     model.load_state_dict(torch.load(item.assets["checkpoint"].get_absolute_href()))
     scaling = item.properties["mlm:input"][0]["value_scaling"]
     mean = np.array([s["mean"] for s in scaling])[:, None, None]
     std = np.array([s["stddev"] for s in scaling])[:, None, None]
     with torch.no_grad():
-        logits = model.eval()(torch.from_numpy(((image - mean) / std)[None].astype("float32")))
-    return logits.argmax(dim=1)[0].numpy()
+        return model.eval()(torch.from_numpy(((image - mean) / std)[None].astype("float32")))[0].numpy()
+
+
+def _checkpoint_classes(item: pystac.Item, model: torch.nn.Module, image: np.ndarray) -> np.ndarray:
+    """Argmax of the checkpointed torch model on one z-scored image, outside mlmkit's pipeline."""
+    return _checkpoint_scores(item, model, image).argmax(axis=0)
 
 
 def test_model_item_is_true_to_the_model(trained: Path, training_catalog: Path) -> None:
@@ -139,18 +143,28 @@ def test_the_exported_program_is_a_second_model_asset(trained: Path) -> None:
 
 def test_predict_gives_the_same_classes_from_onnx_and_the_exported_program(trained: Path, scene,
                                                                            tmp_path: Path) -> None:
-    maps = {}
+    maps, scores = {}, {}
     for key in ("model", "model-pt2"):
         result = CliRunner().invoke(main, ["predict", "--model", str(trained / "catalog.json"), "--input",
-                                           str(scene[0]), "--output", str(tmp_path / key), "--model-asset", key])
+                                           str(scene[0]), "--output", str(tmp_path / key), "--model-asset", key,
+                                           "--probabilities"])
         assert result.exit_code == 0, result.output
-        with rasterio.open(next((tmp_path / key).rglob("*.tif"))) as src:
+        with rasterio.open(next((tmp_path / key).rglob("classes.tif"))) as src:
             maps[key] = src.read(1)
-    expected = _checkpoint_classes(_model_item(trained), UNet(4, 3, width=4), scene_arrays()[0])
+        with rasterio.open(next((tmp_path / key).rglob("scores.tif"))) as src:
+            scores[key] = src.read()
+    expected_scores = _checkpoint_scores(_model_item(trained), UNet(4, 3, width=4), scene_arrays()[0])
+    expected = expected_scores.argmax(axis=0)
     agreement = float(np.mean(maps["model"] == maps["model-pt2"]))
     print(f"ONNX vs ExportedProgram: {agreement:.5f}; vs torch: ONNX {np.mean(maps['model'] == expected):.5f}, "
           f"ExportedProgram {np.mean(maps['model-pt2'] == expected):.5f} of {expected.size} pixels")
     assert agreement >= 0.999
+    assert maps["model"].shape == maps["model-pt2"].shape == expected.shape
+    assert np.mean(maps["model"] == expected) >= 0.999 and np.mean(maps["model-pt2"] == expected) >= 0.999
+    # three epochs leave one class winning nearly everywhere: the scores, which vary over the scene, are compared
+    assert np.ptp(expected_scores, axis=(1, 2)).min() > 1e-3
+    for key in ("model", "model-pt2"):
+        np.testing.assert_allclose(scores[key], expected_scores, rtol=0, atol=1e-5, err_msg=key)
 
 
 def test_model_item_follows_the_mlm_best_practices(trained: Path) -> None:
@@ -206,15 +220,19 @@ def test_model_catalog_passes_validate(trained: Path) -> None:
 def test_predict_runs_the_item_unchanged_and_matches_torch(trained: Path, scene, tmp_path: Path) -> None:
     out = tmp_path / "prediction"
     result = CliRunner().invoke(main, ["predict", "--model", str(trained / "catalog.json"), "--input",
-                                       str(scene[0]), "--output", str(out)])
+                                       str(scene[0]), "--output", str(out), "--probabilities"])
     assert result.exit_code == 0, result.output
-    maps = sorted(out.rglob("*.tif"))
-    with rasterio.open(maps[0]) as src:
+    with rasterio.open(next(out.rglob("classes.tif"))) as src:
         predicted = src.read(1)
     # the same model, run here from its checkpoint with the training statistics
-    expected = _checkpoint_classes(_model_item(trained), UNet(4, 3, width=4), scene_arrays()[0])
+    expected_scores = _checkpoint_scores(_model_item(trained), UNet(4, 3, width=4), scene_arrays()[0])
+    expected = expected_scores.argmax(axis=0)
     assert predicted.shape == expected.shape
     assert np.mean(predicted == expected) > 0.97
+    # nearly one class everywhere after three epochs: the scores tell whether the Item is run as trained
+    assert np.ptp(expected_scores, axis=(1, 2)).min() > 1e-3
+    with rasterio.open(next(out.rglob("scores.tif"))) as src:
+        np.testing.assert_allclose(src.read(), expected_scores, rtol=0, atol=1e-5)
 
 
 def test_normalised_training_data_has_zero_mean_unit_std(training_catalog: Path) -> None:
