@@ -73,7 +73,7 @@ def timed(function: Callable[[], object]) -> dict:
 
 def run_predict(model: str, inputs: str, out: str, **options) -> dict:
     """`predict` end to end in this (child) process, timed; `options` are PredictOptions fields."""
-    from mlmkit.predict import PredictOptions, predict
+    from mlmkit.inference import PredictOptions, predict
 
     return timed(lambda: predict(model, inputs, Path(out), PredictOptions(overwrite=True, **options)))
 
@@ -122,7 +122,7 @@ def write_conv_model(path: Path, bands: int, classes: int, width: int = 32) -> P
 def write_mlm_item(path: Path, model: Path, bands: list[str], scaling: list[dict], classes: int,
                    tile: int | None = None) -> Path:
     """An MLM Item for a segmentation ONNX model (N, bands, H, W) → (N, classes, H, W) logits."""
-    from mlmkit.checksum import file_checksum
+    from mlmkit.stac.checksum import file_checksum
 
     side = tile or -1
     item = {

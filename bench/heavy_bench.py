@@ -130,9 +130,9 @@ def whole_process(command: list[str]) -> dict:
 
 def model_only(mlm: str, batch: int, bands: list[str]) -> dict:
     """mlmkit's tiles of this scene (read and scaled beforehand) straight into onnxruntime."""
-    from mlmkit.mlm import read_model
-    from mlmkit.predict.runtime import open_runtime
-    from mlmkit.predict.tiler import TileLayout
+    from mlmkit.mlm.spec import read_model
+    from mlmkit.inference.runtime import open_runtime
+    from mlmkit.inference.tiler import TileLayout
     import rasterio
 
     spec = read_model(mlm)

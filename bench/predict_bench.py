@@ -42,9 +42,9 @@ def model_only(model: str, scene: str, threads: int, batch: int, tiles: int) -> 
     import rasterio
     from rasterio.windows import Window
 
-    from mlmkit.mlm import read_model
-    from mlmkit.predict.runtime import RuntimeOptions, open_runtime
-    from mlmkit.stacio import asset_href, iter_items
+    from mlmkit.mlm.spec import read_model
+    from mlmkit.inference.runtime import RuntimeOptions, open_runtime
+    from mlmkit.stac.read import asset_href, iter_items
 
     runner = open_runtime(read_model(model), RuntimeOptions(threads=threads or None))
     item = next(iter_items(scene))

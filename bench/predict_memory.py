@@ -1,7 +1,7 @@
 """Memory over repeated library `predict` calls in one process: it must stay flat (nothing kept per call).
 
 A long-lived process (a notebook, a service, a worker looping over scenes) calls
-`mlmkit.predict.predict` again and again. This writes a small scene (3 bands, 512², uint16) and a
+`mlmkit.inference.predict` again and again. This writes a small scene (3 bands, 512², uint16) and a
 1×1-convolution segmentation model with its MLM Item, calls `predict` N times (each into a fresh output
 directory, removed afterwards) and prints the resident set size after call 1, after a warm-up of 10 calls
 and at the end, with the ratio end / warm (goal: ≤ 1.05; a leak of a tile per call would show here).
@@ -35,7 +35,7 @@ def _inputs(workdir: Path, size: int) -> tuple[Path, Path]:
     from affine import Affine
     from onnx import TensorProto, helper, numpy_helper
 
-    from mlmkit.checksum import file_checksum
+    from mlmkit.stac.checksum import file_checksum
 
     workdir.mkdir(parents=True, exist_ok=True)
     data = np.random.default_rng(0).integers(1, 5000, (3, size, size)).astype("uint16")
@@ -83,7 +83,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/mlmkit-memory"))
     args = parser.parse_args()
-    from mlmkit.predict import PredictOptions, predict
+    from mlmkit.inference import PredictOptions, predict
 
     model, scene = _inputs(args.workdir, args.size)
     figures = {}

@@ -11,7 +11,7 @@ import rasterio
 from affine import Affine
 from onnx import TensorProto, helper, numpy_helper
 
-from mlmkit.checksum import file_checksum
+from mlmkit.stac.checksum import file_checksum
 
 CRS = "EPSG:32631"
 ORIGIN = (500000.0, 5000000.0)

@@ -12,7 +12,7 @@ import pystac
 import pytest
 from click.testing import CliRunner
 
-from mlmkit.atomic import OWNER_MARK, atomic_output_dir
+from mlmkit.stac.atomic import OWNER_MARK, atomic_output_dir
 from mlmkit.cli import main
 from mlmkit.errors import InvalidInput, Terminated
 

@@ -15,7 +15,7 @@ from bad_input_helpers import (BANDS, Sandbox, assert_one_line_failure, assert_r
                                write_model, write_scene)
 from http_helpers import scripted_server
 from mlm_fixtures import make_segmenter
-from mlmkit.predict.expressions import MAX_DEPTH, MAX_LENGTH, MAX_NODES
+from mlmkit.inference.expressions import MAX_DEPTH, MAX_LENGTH, MAX_NODES
 from predict_helpers import imagery_item, write_raster
 from train_fixtures import write_scene as write_training_scene
 

@@ -23,7 +23,7 @@ from bad_input_helpers import (BANDS, Sandbox, assert_refused, box, invoke, left
 from conftest import require_services
 from http_helpers import scripted_server
 from mlm_fixtures import make_segmenter
-from mlmkit.atomic import OWNER_MARK, remove_stale
+from mlmkit.stac.atomic import OWNER_MARK, remove_stale
 from predict_helpers import imagery_item, mlm_input, mlm_item, mlm_output, write_raster
 from train_fixtures import write_eurosat_folder, write_scene as write_training_scene
 

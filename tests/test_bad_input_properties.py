@@ -14,11 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlmkit.errors import MlmkitError
-from mlmkit.mlm import read_model
-from mlmkit.predict.expressions import MAX_DEPTH, Expression
-from mlmkit.publish import plan_publication
-from mlmkit.search import ModelQuery
-from mlmkit.stacio import iter_items, stac_from_dict, walk
+from mlmkit.mlm.spec import read_model
+from mlmkit.inference.expressions import MAX_DEPTH, Expression
+from mlmkit.catalog.publish import plan_publication
+from mlmkit.catalog.search import ModelQuery
+from mlmkit.stac.read import iter_items, stac_from_dict, walk
 
 # FUZZ_EXAMPLES=3000 searches longer (CI keeps the default)
 SETTINGS = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 150)), deadline=None,

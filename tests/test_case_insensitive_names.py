@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from mlmkit.cli import main
 from mlmkit.errors import InvalidInput
-from mlmkit.safepath import layout_catalog
+from mlmkit.stac.safepath import layout_catalog
 
 WHEN = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
 

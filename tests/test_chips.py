@@ -16,7 +16,7 @@ from mlmkit.errors import InvalidInput
 from mlmkit.training.chips import ChipOptions, build_chips
 from mlmkit.training.eurosat import convert_eurosat
 from mlmkit.training.layout import LABEL_NODATA, parse_classes
-from mlmkit.validate import validate_source
+from mlmkit.catalog.validate import validate_source
 from train_fixtures import (CHIP_OPTIONS, CLASSES_SPEC, scene, scene_arrays, training_catalog,  # noqa: F401
                             write_eurosat_folder, write_raster, write_vector_labels)
 

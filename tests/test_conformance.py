@@ -11,8 +11,8 @@ import pytest
 import requests
 
 from mlm_fixtures import item_path, write_water_catalog
-from mlmkit.mlm import read_model
-from mlmkit.validate import Problem, validate_dict, validate_source
+from mlmkit.mlm.spec import read_model
+from mlmkit.catalog.validate import Problem, validate_dict, validate_source
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "shared" / "mlm-examples").glob("item_*.json"))
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from mlmkit.atomic import atomic_output_dir
-from mlmkit.checksum import file_checksum, verify_checksum
+from mlmkit.stac.atomic import atomic_output_dir
+from mlmkit.stac.checksum import file_checksum, verify_checksum
 from mlmkit.errors import InvalidInput
-from mlmkit.stacio import iter_items, read_stac, resolve_href
+from mlmkit.stac.read import iter_items, read_stac, resolve_href
 
 
 def test_sha256_multihash_matches_hashlib(tmp_path: Path) -> None:

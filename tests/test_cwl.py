@@ -17,9 +17,9 @@ from click.testing import CliRunner
 
 from cwl_fixtures import docker_pulls, run_training_package, staged_scenes, vegetation_model
 from mlmkit import __version__
-from mlmkit.checksum import file_checksum
+from mlmkit.stac.checksum import file_checksum
 from mlmkit.cli import main
-from mlmkit.ogc import process_description
+from mlmkit.packages.ogc import process_description
 
 REPO = Path(__file__).resolve().parents[1]
 CWL = REPO / "cwl"

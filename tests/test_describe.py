@@ -16,12 +16,12 @@ from click.testing import CliRunner
 from mlm_fixtures import (CLASSES, S2_BANDS, item_path, make_classifier, make_segmenter, water_metadata,
                           write_water_catalog)
 from mlmkit.cli import main
-from mlmkit.describe import load_spec, metadata_from_spec
+from mlmkit.mlm.describe import load_spec, metadata_from_spec
 from mlmkit.errors import InvalidInput
-from mlmkit.mlm import MLM_SCHEMA_URL, read_model
-from mlmkit.mlm_item import build_model_item, write_model_catalog
-from mlmkit.onnxinfo import data_type_name, read_graph
-from mlmkit.validate import validate_source
+from mlmkit.mlm.spec import MLM_SCHEMA_URL, read_model
+from mlmkit.mlm.build import build_model_item, write_model_catalog
+from mlmkit.runtimes.onnx_info import data_type_name, read_graph
+from mlmkit.catalog.validate import validate_source
 from stac_model_check import assert_stac_model_reads
 
 REPO = Path(__file__).resolve().parents[1]
@@ -184,7 +184,7 @@ def test_example_spec_file_through_the_cli(tmp_path: Path) -> None:
     assert {(b["scale"], b["offset"], b["nodata"], b["data_type"]) for b in model["raster:bands"]} == \
         {(0.0001, 0, 0, "uint16")}
     assert "scale" not in model["eo:bands"][0] and model["eo:bands"][0]["common_name"] == "red"
-    assert item["assets"]["source-code"]["mlm:entrypoint"] == "mlmkit.predict:predict"
+    assert item["assets"]["source-code"]["mlm:entrypoint"] == "mlmkit.inference:predict"
     assert item["assets"]["container"] == {"href": "mlmkit:0.1.0", "type": "application/vnd.oci.image.index.v1+json",
                                            "title": "Container image that runs Sentinel-2 water segmenter",
                                            "roles": ["mlm:container", "runtime"]}

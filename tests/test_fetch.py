@@ -14,14 +14,14 @@ import pytest
 import rasterio
 from click.testing import CliRunner
 
-from mlmkit.checksum import file_checksum, verify_checksum
+from mlmkit.stac.checksum import file_checksum, verify_checksum
 from mlmkit.cli import main
 from mlmkit.errors import InvalidInput
-from mlmkit.fetch import cache_root, cache_size, local_copy
-from mlmkit.objstore import gdal_config, gdal_path, store_config
-from mlmkit.predict import PredictOptions, predict
+from mlmkit.stac.fetch import cache_root, cache_size, local_copy
+from mlmkit.stac.objstore import gdal_config, gdal_path, store_config
+from mlmkit.inference import PredictOptions, predict
 from mlmkit.progress import NORMAL, Progress
-from mlmkit.stacio import resolve_href
+from mlmkit.stac.read import resolve_href
 from http_helpers import counting_server
 from predict_helpers import conv_model, imagery_item, mlm_input, mlm_item, mlm_output, write_raster
 from s3_helpers import moto_s3, s3_environment

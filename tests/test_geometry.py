@@ -11,7 +11,6 @@ holds all classes, so a shifted window, the wrong padding or mixed-up bands cann
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +20,10 @@ import rasterio
 from click.testing import CliRunner
 
 from mlmkit.cli import main
-from mlmkit.errors import InvalidInput
-from mlmkit.mlm import read_model
-from mlmkit.predict import PredictOptions, predict
-from mlmkit.predict.geometry import InputGeometry, TileFit, TileSizes, probe_multiple, tile_sizes
+from mlmkit.errors import InvalidInput, OptionAdjusted
+from mlmkit.mlm.spec import read_model
+from mlmkit.inference import PredictOptions, predict
+from mlmkit.inference.geometry import InputGeometry, TileFit, TileSizes, probe_multiple, tile_sizes
 from predict_helpers import imagery_item, write_raster
 
 torch = pytest.importorskip("torch")
@@ -150,12 +149,12 @@ def test_every_scene_runs_and_matches_the_model_fed_directly(models, tmp_path, k
     _assert_matches(tmp_path / "out", _run_model(onnx_path, padded)[:, :h, :w], window)
 
 
-def test_tile_size_is_rounded_to_the_multiple_the_model_needs(models, tmp_path, caplog):
+def test_tile_size_is_rounded_to_the_multiple_the_model_needs(models, tmp_path):
     catalog, onnx_path = models["dynamic"]
     item, data = _scene(tmp_path / "scene", 1000, 1000)
-    with caplog.at_level(logging.WARNING):
+    with pytest.warns(OptionAdjusted, match="tile size 250 is not a multiple of 16") as said:
         predict(str(catalog), str(item), tmp_path / "out", PredictOptions(tile_size=250, probabilities=True))
-    assert "--tile-size 250 is not a multiple of 16" in caplog.text and "using 256" in caplog.text
+    assert any("using 256" in str(warning.message) for warning in said)
     assert _read(tmp_path / "out", "classes").shape == (1, 1000, 1000)
     _assert_matches(tmp_path / "out", _run_model(onnx_path, data[:, 256:512, 256:512]), (256, 256, 256, 256))
 
@@ -177,7 +176,7 @@ def test_a_declared_size_multiple_skips_the_probe(models, tmp_path, monkeypatch)
     data["properties"]["mlm:input"][0]["mlmkit:size_multiple"] = 32
     item_file.write_text(json.dumps(data))
     probes = []
-    monkeypatch.setattr("mlmkit.predict.geometry.probe_multiple", lambda *args: probes.append(args) or 1)
+    monkeypatch.setattr("mlmkit.inference.geometry.probe_multiple", lambda *args: probes.append(args) or 1)
     scene, pixels = _scene(tmp_path / "scene", 100, 100)
     predict(str(catalog), str(scene), tmp_path / "out", PredictOptions(probabilities=True))
     assert not probes

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mlmkit.errors import InvalidInput
-from mlmkit.mlm import DimRole, dim_role, read_model
+from mlmkit.mlm.spec import DimRole, dim_role, read_model
 
 
 def _write(tmp_path: Path, data: dict, name: str = "item.json") -> Path:

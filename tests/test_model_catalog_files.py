@@ -10,9 +10,9 @@ from pathlib import Path
 import pystac
 import pytest
 
-import mlmkit.mlm_item
-from mlmkit.artifacts import ArtifactKind
-from mlmkit.mlm_item import build_model_item, model_asset, write_model_catalog
+import mlmkit.mlm.build
+from mlmkit.runtimes.artifacts import ArtifactKind
+from mlmkit.mlm.build import build_model_item, model_asset, write_model_catalog
 from mlm_fixtures import item_path, make_segmenter, water_metadata
 
 
@@ -23,13 +23,13 @@ def test_extra_files_are_hashed_once_and_described_by_their_copies(tmp_path: Pat
     notes = tmp_path / "notes.json"
     notes.write_text('{"epochs": 3}')
     hashed: Counter[str] = Counter()
-    checksum = mlmkit.mlm_item.file_checksum
+    checksum = mlmkit.mlm.build.file_checksum
 
     def counting(path, *args):
         hashed[Path(path).name] += 1
         return checksum(path, *args)
 
-    monkeypatch.setattr(mlmkit.mlm_item, "file_checksum", counting)
+    monkeypatch.setattr(mlmkit.mlm.build, "file_checksum", counting)
     meta = water_metadata()
     extra = {"model-copy": (other, model_asset(other, meta, ArtifactKind.ONNX)),
              "notes": (notes, pystac.Asset("", "notes", media_type="application/json", roles=["metadata"]))}

@@ -11,8 +11,8 @@ import rasterio
 from click.testing import CliRunner
 
 from mlmkit.cli import main
-from mlmkit.predict import PredictOptions, predict
-from mlmkit.validate import validate_source
+from mlmkit.inference import PredictOptions, predict
+from mlmkit.catalog.validate import validate_source
 from http_helpers import static_server
 from predict_helpers import (conv_model, imagery_item, mlm_input, mlm_item, mlm_output, scene_model,
                              two_input_model, write_raster)

@@ -18,8 +18,8 @@ from click.testing import CliRunner
 
 from mlmkit.cli import main
 from mlmkit.errors import InvalidInput
-from mlmkit.predict import PredictOptions, predict
-from mlmkit.validate import validate_source
+from mlmkit.inference import PredictOptions, predict
+from mlmkit.catalog.validate import validate_source
 from predict_helpers import CRS, ORIGIN, boxes_model, imagery_item, mlm_item, mlm_output, write_raster, yolo_model
 
 HEIGHT, WIDTH, TILE = 130, 150, 64

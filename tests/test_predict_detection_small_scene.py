@@ -13,7 +13,7 @@ import onnxruntime as ort
 import pytest
 from PIL import Image
 
-from mlmkit.predict import PredictOptions, predict
+from mlmkit.inference import PredictOptions, predict
 from predict_helpers import ORIGIN, imagery_item, mlm_item, mlm_output, write_raster, yolo_model
 from test_predict_detection import BANDS, CLASSES, DETECT, TILE, _nms, _result, _to_crs, _written, _yolo_tile
 

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 
 from mlmkit.cli import main
 from mlmkit.errors import InvalidInput
-from mlmkit.predict import PredictOptions, predict
-from mlmkit.predict.runtimes.onnx import OnnxRunner
-from mlmkit.predict.sinks import PixelSink
+from mlmkit.inference import PredictOptions, predict
+from mlmkit.runtimes.onnx import OnnxRunner
+from mlmkit.inference.sinks import PixelSink
 from predict_helpers import conv_model, imagery_item, mlm_input, mlm_item, mlm_output, scene_model, write_raster
 
 SEG = ["semantic-segmentation"]

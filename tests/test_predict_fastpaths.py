@@ -14,16 +14,16 @@ import pytest
 import rasterio
 from onnx import TensorProto, helper, numpy_helper
 
-from mlmkit.mlm import read_model
-from mlmkit.predict import PredictOptions, predict
-from mlmkit.predict.binding import bind_inputs
-from mlmkit.predict.feeders import make_feeder
-from mlmkit.predict import run as run_module
-from mlmkit.predict.direct import direct_input
-from mlmkit.predict.folding import AffineScaling, FoldedRunners, affine_scaling, fold_scaling
-from mlmkit.predict.geometry import TileFit
-from mlmkit.predict.runtime import open_runtime
-from mlmkit.predict.runtimes.onnx import OnnxRunner
+from mlmkit.mlm.spec import read_model
+from mlmkit.inference import PredictOptions, predict
+from mlmkit.inference.binding import bind_inputs
+from mlmkit.inference.feeders import make_feeder
+from mlmkit.inference import pipeline as run_module
+from mlmkit.inference.direct import direct_input
+from mlmkit.inference.folding import AffineScaling, FoldedRunners, affine_scaling, fold_scaling
+from mlmkit.inference.geometry import TileFit
+from mlmkit.inference.runtime import open_runtime
+from mlmkit.runtimes.onnx import OnnxRunner
 from predict_helpers import _save, imagery_item, mlm_input, mlm_item, mlm_output, write_raster
 
 BANDS = ["B02", "B03", "B04"]

@@ -10,8 +10,8 @@ from collections import Counter
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
-from mlmkit.predict import PredictOptions, predict
-from mlmkit.predict import reader as reader_module
+from mlmkit.inference import PredictOptions, predict
+from mlmkit.inference import reader as reader_module
 from predict_helpers import _save, imagery_item, mlm_item, mlm_output, write_raster
 
 DATES = ["2024-05-01", "2024-06-01", "2024-07-01"]

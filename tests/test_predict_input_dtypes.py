@@ -12,9 +12,9 @@ import pytest
 import rasterio
 from onnx import TensorProto, helper
 
-from mlmkit.predict import PredictOptions, predict
-from mlmkit.predict.folding import FoldedRunners
-from mlmkit.predict.runtimes.onnx import OnnxRunner
+from mlmkit.inference import PredictOptions, predict
+from mlmkit.inference.folding import FoldedRunners
+from mlmkit.runtimes.onnx import OnnxRunner
 from predict_helpers import _save, imagery_item, mlm_input, mlm_item, mlm_output, write_raster
 
 BANDS = ["B02", "B03", "B04"]

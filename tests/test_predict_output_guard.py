@@ -7,7 +7,7 @@ import json
 import shutil
 
 from bad_input_helpers import assert_one_line_failure, invoke, write_model, write_scene
-from mlmkit.checksum import file_checksum
+from mlmkit.stac.checksum import file_checksum
 
 
 def test_overwrite_is_refused_where_the_output_holds_the_model_asset_run(tmp_path):

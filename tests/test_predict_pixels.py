@@ -16,8 +16,8 @@ from rasterio.windows import Window
 
 from mlmkit.cli import main
 from mlmkit.errors import InvalidInput
-from mlmkit.predict import PredictOptions, predict
-from mlmkit.validate import validate_source
+from mlmkit.inference import PredictOptions, predict
+from mlmkit.catalog.validate import validate_source
 from predict_helpers import imagery_item, mlm_item
 
 sklearn = pytest.importorskip("sklearn")

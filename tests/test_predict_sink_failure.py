@@ -9,8 +9,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from mlmkit.errors import MlmkitError
-from mlmkit.predict import PredictOptions, predict
-from mlmkit.predict import sinks as sinks_module
+from mlmkit.inference import PredictOptions, predict
+from mlmkit.inference import sinks as sinks_module
 from bad_input_helpers import write_scene
 from predict_helpers import _save, mlm_input, mlm_item, mlm_output
 

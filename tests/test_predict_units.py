@@ -9,11 +9,11 @@ import pystac
 import pytest
 
 from mlmkit.errors import InvalidInput
-from mlmkit.mlm import ValueScaling
-from mlmkit.predict.bands import BandResolver
-from mlmkit.predict.expressions import Expression, check_format
-from mlmkit.predict.preprocess import scaling_step
-from mlmkit.predict.tiler import Strip, TileLayout, blend_weights, edge_weights, starts
+from mlmkit.mlm.spec import ValueScaling
+from mlmkit.inference.bands import BandResolver
+from mlmkit.inference.expressions import Expression, check_format
+from mlmkit.inference.preprocess import scaling_step
+from mlmkit.inference.tiler import Strip, TileLayout, blend_weights, edge_weights, starts
 
 A = np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32)
 B = np.array([[4.0, 3.0], [2.0, 0.0]], dtype=np.float32)
@@ -151,26 +151,26 @@ def test_band_resolver_matches_every_way_a_stac_item_names_bands():
     (["b", "c", "h", "w"], 4, (0, 2, 3, 4)),               # unknown names: the layout by rank
 ])
 def test_input_layouts_from_dim_order(dims, rank, axes):
-    from mlmkit.shapes import input_axes
+    from mlmkit.mlm.shapes import input_axes
 
     assert input_axes("x", dims, rank) == axes
 
 
 def test_input_layout_with_height_but_no_width():
-    from mlmkit.shapes import input_axes
+    from mlmkit.mlm.shapes import input_axes
 
     with pytest.raises(InvalidInput, match="one of height/width without the other"):
         input_axes("x", ["batch", "bands", "height"], 3)
 
 
 def _output(name: str, dims: list[str], data_type: str = "float32"):
-    from mlmkit.mlm import ModelOutput
+    from mlmkit.mlm.spec import ModelOutput
 
     return ModelOutput(name, tuple(-1 for _ in dims), tuple(dims), data_type, tasks=("object-detection",))
 
 
 def test_detection_layouts():
-    from mlmkit.shapes import DetectionLayout, detection_layout
+    from mlmkit.mlm.shapes import DetectionLayout, detection_layout
 
     assert detection_layout([_output("output0", ["batch", "cxcywh+class", "detection"])]) == DetectionLayout(yolo=0)
     separate = [_output("dets", ["detection", "xyxy"]), _output("class", ["detection"], "int64"),
@@ -202,10 +202,10 @@ def test_streamed_nms_equals_global_nms(tmp_path):
     from affine import Affine
     from rasterio.crs import CRS
 
-    from mlmkit.mlm import ModelClass
-    from mlmkit.predict.detection import DetectionSink, Detections
-    from mlmkit.predict.reader import Grid
-    from mlmkit.predict.sinks import SinkContext
+    from mlmkit.mlm.spec import ModelClass
+    from mlmkit.inference.detection import DetectionSink, Detections
+    from mlmkit.inference.reader import Grid
+    from mlmkit.inference.sinks import SinkContext
 
     layout = TileLayout(100, 100, 32, 32, overlap=12)
     plan = type("Plan", (), {"key": "detections", "iou_threshold": 0.3,

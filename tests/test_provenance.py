@@ -1,4 +1,4 @@
-"""Lineage hrefs that survive the run: the rules of mlmkit.provenance, and predict, merge, train and
+"""Lineage hrefs that survive the run: the rules of mlmkit.catalog.provenance, and predict, merge, train and
 validate applying them to inputs read from staging directories."""
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import pytest
 from click.testing import CliRunner
 
 from cwl_fixtures import staged_scenes, vegetation_model
-from mlmkit import provenance
+from mlmkit.catalog import provenance
 from mlmkit.cli import main
-from mlmkit.merge import merge_catalogs
-from mlmkit.provenance import href_for, transient_root
-from mlmkit.validate import validate_source
+from mlmkit.catalog.merge import merge_catalogs
+from mlmkit.catalog.provenance import href_for, transient_root
+from mlmkit.catalog.validate import validate_source
 
 STG = "stg0b8d3c2e-1111-4222-8333-444455556666"
 

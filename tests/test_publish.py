@@ -16,8 +16,8 @@ from rasterio.transform import Affine
 
 from mlmkit.cli import main
 from mlmkit.errors import InvalidInput
-from mlmkit.publish import PublishError, auth_headers, parse_header, plan_publication, publish
-from mlmkit.search import ModelQuery, open_api, search_api, search_local, server_candidates
+from mlmkit.catalog.publish import PublishError, auth_headers, parse_header, plan_publication, publish
+from mlmkit.catalog.search import ModelQuery, open_api, search_api, search_local, server_candidates
 from model_catalogs import NIR_BANDS, S2_BANDS, edit_item, item_path, model_catalog
 from pgstac_server import free_port, pgstac_api, running_pgstac  # noqa: F401  (fixture)
 

@@ -7,7 +7,7 @@ import posixpath
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from mlmkit.publish import plan_publication
+from mlmkit.catalog.publish import plan_publication
 from model_catalogs import NIR_BANDS, item_path, model_catalog
 
 BASE = "https://models.example.org/published/"

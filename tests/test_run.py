@@ -24,9 +24,9 @@ from cwl_fixtures import (BIN, WINDOWS, check_vegetation_results, staged_scene, 
                           vegetation_model)
 from http_helpers import static_server
 from mlmkit import __version__
-from mlmkit.checksum import file_checksum
+from mlmkit.stac.checksum import file_checksum
 from mlmkit.errors import InvalidInput
-from mlmkit.package import read_package
+from mlmkit.packages.cwl import read_package
 from mlmkit.training.chips import ChipOptions, build_chips
 from mlmkit.training.layout import parse_classes
 from train_fixtures import CLASSES_SPEC, write_scene

@@ -15,7 +15,7 @@ import pytest
 
 from cwl_fixtures import BIN, staged_scene, vegetation_model
 from mlmkit.errors import InvalidInput
-from mlmkit.run import run_model
+from mlmkit.packages.runner import run_model
 
 CWL = Path(__file__).resolve().parents[1] / "cwl"
 
@@ -60,7 +60,7 @@ def test_run_refuses_a_result_that_would_replace_what_it_reads(sources: tuple[Pa
 
 
 def _marked(directory: Path, owner: Path, pid: int) -> Path:
-    """A scratch directory carrying the owner mark mlmkit.atomic documents: outdir, host, pid, start time."""
+    """A scratch directory carrying the owner mark mlmkit.stac.atomic documents: outdir, host, pid, start time."""
     directory.mkdir()
     (directory / "job.json").write_text("{}")
     mark = {"outdir": str(owner), "host": socket.gethostname(), "pid": pid, "started": None}

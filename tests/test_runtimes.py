@@ -20,14 +20,14 @@ from click.testing import CliRunner
 from torch import nn
 
 from mlmkit.cli import main
-from mlmkit.describe import describe_model
+from mlmkit.mlm.describe import describe_model
 from mlmkit.errors import InvalidInput
-from mlmkit.predict import PredictOptions, predict
-from mlmkit.predict.runtime import choose_device
-from mlmkit.predict.runtimes.onnx import providers_for
+from mlmkit.inference import PredictOptions, predict
+from mlmkit.inference.runtime import choose_device
+from mlmkit.runtimes.onnx import providers_for
 from mlmkit.training.export import export_onnx, export_program
 from mlmkit.training.models import UNet
-from mlmkit.validate import validate_source
+from mlmkit.catalog.validate import validate_source
 from train_fixtures import BANDS, scene_arrays, write_scene
 
 CLASSES = [{"value": i, "name": name} for i, name in enumerate(("water", "forest", "field"))]

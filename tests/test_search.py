@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from mlmkit.cli import main
 from mlmkit.errors import InvalidInput
-from mlmkit.search import ModelQuery, parse_interval, search_local
+from mlmkit.catalog.search import ModelQuery, parse_interval, search_local
 
 ALL_MLM = ["item_bands_expression", "item_basic", "item_datacube_variables", "item_eo_and_raster_bands",
            "item_eo_bands", "item_eo_bands_summarized", "item_multi_io", "item_pytorch_geo_unet",

@@ -14,13 +14,13 @@ import pytest
 from click.testing import CliRunner
 
 from http_helpers import download_prefix, s3_server
-from mlmkit.checksum import file_checksum
+from mlmkit.stac.checksum import file_checksum
 from mlmkit.cli import main
 from mlmkit.errors import InvalidInput
-from mlmkit.predict import PredictOptions, predict
-from mlmkit.safepath import safe_name
-from mlmkit.stage import stage_in, stage_out
-from mlmkit.validate import validate_source
+from mlmkit.inference import PredictOptions, predict
+from mlmkit.stac.safepath import safe_name
+from mlmkit.packages.stage import stage_in, stage_out
+from mlmkit.catalog.validate import validate_source
 
 BIN = Path(sys.executable).parent
 ITEM = "s2-window-{n}/s2-window-{n}.json"

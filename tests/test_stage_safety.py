@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from http_helpers import static_server
-from mlmkit.stage import stage_in
+from mlmkit.packages.stage import stage_in
 from s3_helpers import moto_s3, s3_environment
 
 BIN = Path(sys.executable).parent

@@ -17,10 +17,10 @@ import torch
 from click.testing import CliRunner
 
 from mlmkit import __version__
-from mlmkit.checksum import file_checksum
+from mlmkit.stac.checksum import file_checksum
 from mlmkit.cli import main
 from mlmkit.errors import InvalidInput
-from mlmkit.mlm import read_model
+from mlmkit.mlm.spec import read_model
 from mlmkit.training.catalog_reader import IGNORE_INDEX, read_training_data
 from mlmkit.training.dataset import ChipBatches
 from mlmkit.training.chips import build_chips
@@ -28,7 +28,7 @@ from mlmkit.training.eurosat import convert_eurosat
 from mlmkit.training.layout import parse_classes
 from mlmkit.training.models import SmallCNN, UNet
 from mlmkit.training.stats import band_stats
-from mlmkit.validate import validate_source
+from mlmkit.catalog.validate import validate_source
 from http_helpers import static_server
 from stac_model_check import assert_stac_model_reads
 from train_fixtures import (CHIP_OPTIONS, CLASSES_SPEC, scene, scene_arrays, training_catalog,  # noqa: F401
@@ -180,7 +180,7 @@ def test_model_item_follows_the_mlm_best_practices(trained: Path) -> None:
     assert checkpoint["file:checksum"] == file_checksum(checkpoint_file)
     assert read_model(str(trained / "catalog.json")).model_asset.key == "model"  # predict still runs the ONNX one
     assert assets["source-code"]["href"] == f"https://github.com/mlmkit/mlmkit/tree/v{__version__}"
-    assert assets["source-code"]["mlm:entrypoint"] == "mlmkit.predict:predict"
+    assert assets["source-code"]["mlm:entrypoint"] == "mlmkit.inference:predict"
     assert assets["container"]["href"] == f"mlmkit:{__version__}"  # pinned by digest with `mlmkit release`
     assert props["sci:publications"][0]["doi"] == "10.1007/978-3-319-24574-4_28"  # U-Net
     assert props["version"] == "1.0.0"

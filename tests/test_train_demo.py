@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from mlmkit.demo import run_demo
-from mlmkit.validate import validate_source
+from mlmkit.catalog.validate import validate_source
 from stac_model_check import assert_stac_model_reads
 
 

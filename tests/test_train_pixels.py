@@ -16,9 +16,9 @@ import rasterio
 from click.testing import CliRunner
 
 from mlmkit.cli import main
-from mlmkit.predict import PredictOptions, predict
+from mlmkit.inference import PredictOptions, predict
 from mlmkit.training.catalog_reader import IGNORE_INDEX, SplitData
-from mlmkit.validate import validate_source
+from mlmkit.catalog.validate import validate_source
 from train_fixtures import scene, training_catalog  # noqa: F401
 
 pytest.importorskip("sklearn")

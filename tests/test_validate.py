@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from http_helpers import static_server
 from mlm_fixtures import item_path, write_water_catalog
 from mlmkit.cli import main
-from mlmkit.schemas import SchemaStore, SchemaUnavailable, mirror_path
-from mlmkit.validate import Problem, validate_dict, validate_source
+from mlmkit.stac.schemas import SchemaStore, SchemaUnavailable, mirror_path
+from mlmkit.catalog.validate import Problem, validate_dict, validate_source
 
 PROCESSING_V110 = "https://stac-extensions.github.io/processing/v1.1.0/schema.json"
 
@@ -161,7 +161,7 @@ def test_cli_exit_codes_and_lines(water_catalog: Path, tmp_path: Path, schema_di
 
 
 def test_model_that_does_not_open_is_reported(water_catalog: Path, tmp_path: Path, schema_dir: Path) -> None:
-    from mlmkit.checksum import file_checksum
+    from mlmkit.stac.checksum import file_checksum
 
     copy_dir = tmp_path / "copy"
     shutil.copytree(water_catalog.parent, copy_dir)

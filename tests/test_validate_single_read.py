@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import mlmkit.semantic
-from mlmkit.validate import validate_source
+import mlmkit.mlm.semantic
+from mlmkit.catalog.validate import validate_source
 from predict_helpers import conv_model, mlm_input, mlm_item, mlm_output
 
 
@@ -19,13 +19,13 @@ def test_one_reading_gives_findings_and_warnings(tmp_path: Path, monkeypatch: py
     output = mlm_output("out", ["semantic-segmentation"], [-1, 5, -1, -1], ["batch", "class", "height", "width"])
     item = mlm_item(tmp_path / "model.json", model, [model_input], [output], band_names=["B04", "B03", "B02"])
     readings = []
-    read = mlmkit.semantic.spec_from_item
+    read = mlmkit.mlm.semantic.spec_from_item
 
     def counting(*args, **kwargs):
         readings.append(args)
         return read(*args, **kwargs)
 
-    monkeypatch.setattr(mlmkit.semantic, "spec_from_item", counting)
+    monkeypatch.setattr(mlmkit.mlm.semantic, "spec_from_item", counting)
     problems = validate_source(item, warnings=True)
     assert len(readings) == 1
     # the model file has 2 classes where the Item says 5 (a finding); the layout is a warning

@@ -22,12 +22,12 @@ from rasterio.shutil import copy as rio_copy
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
-from mlmkit.atomic import atomic_output_dir
-from mlmkit.bandmeta import RASTER_SCHEMA_URL
+from mlmkit.stac.atomic import atomic_output_dir
+from mlmkit.stac.bands import RASTER_SCHEMA_URL
 from mlmkit.drawing import legend, stack, titled
 from mlmkit.errors import InvalidInput
 from mlmkit.progress import NORMAL, QUIET, Progress
-from mlmkit.stacwrite import save_catalog
+from mlmkit.stac.write import save_catalog
 from mlmkit.training.chips import ChipOptions, build_chips
 from mlmkit.training.layout import COG_TYPE, EO_EXT, PROCESSING_EXT, PROJ_EXT, LabelClass, bbox_polygon
 from mlmkit.training.pipeline import train_model
@@ -149,8 +149,8 @@ Step = Callable[[str], None]
 def run_demo(output: str | Path, epochs: int = 10, seed: int = 0, overwrite: bool = False,
              progress: bool = True, say: Step = print) -> DemoResult:
     """Scene -> rule labels -> chips -> train -> validate -> predict -> quicklook, all under `output`."""
-    from mlmkit.predict import PredictOptions, predict
-    from mlmkit.validate import validate_source
+    from mlmkit.inference import PredictOptions, predict
+    from mlmkit.catalog.validate import validate_source
 
     feedback = Progress(NORMAL if progress else QUIET)
     started = time.perf_counter()

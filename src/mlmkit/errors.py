@@ -1,8 +1,18 @@
-"""One exception type whose message is the single line a user sees."""
+"""What goes wrong, by name: one base error whose message is the single line a user sees, and named warnings.
+
+Errors: `MlmkitError` is the base; each subclass says what went wrong (`InvalidMetadata`, `UnsafePath`,
+`LimitExceeded`, `ModelRefused`, `ModelRunError`, `RemoteFailure`, `NoSpace`, ...). The CLI maps them to exit
+statuses in one place (`mlmkit.cli.exit_status`). Messages speak of arguments and fields, never of CLI flags.
+
+Warnings: every note a run has for its user is a `warnings.warn` of an `MlmkitWarning` subclass (`warn` below);
+the CLI holds them until the run succeeds and prints each as one `Warning:` line. A library caller sees them as
+ordinary Python warnings and can filter them by class.
+"""
 
 from __future__ import annotations
 
 import errno
+import warnings
 
 # How the C libraries (GDAL, libtiff, PyTorch's zip writer) word a full disk in the errors they raise.
 _NO_SPACE_TEXTS = ("no space left on device", "free disk space available", "disk quota exceeded")
@@ -16,12 +26,36 @@ class InvalidInput(MlmkitError):
     """The data, metadata or arguments given cannot be used as they are."""
 
 
+class InvalidMetadata(InvalidInput):
+    """A STAC or MLM document says something that cannot be used or contradicts itself (the field is named)."""
+
+
+class UnsafePath(InvalidInput):
+    """An id, key or href would name a path outside the output, or a local file a remote document may not name."""
+
+
+class LimitExceeded(InvalidInput):
+    """An input is larger or deeper than the stated limit (request size, expression depth, upload size, ...)."""
+
+
+class ModelRefused(InvalidInput):
+    """A model file or layout mlmkit will not run: a pickle, an unsupported format or shape, a constraint."""
+
+
+class NotRunnable(InvalidInput):
+    """This model cannot run on this imagery: the first rule it fails is named (see `mlmkit.match`)."""
+
+
 class ModelRunError(InvalidInput):
     """The model failed on the input it was given (mostly a tile size or layout it cannot take)."""
 
 
-class TileSizeError(InvalidInput):
+class TileSizeError(ModelRunError):
     """A per-pixel model output came back at another size than the tile it was given."""
+
+
+class RemoteFailure(InvalidInput):
+    """A server or object store did not give what was asked (HTTP error, timeout, not JSON, missing object)."""
 
 
 class NoSpace(MlmkitError):
@@ -57,3 +91,24 @@ class Terminated(BaseException):
 
 class MlmkitWarning(UserWarning):
     """Something a user should know that does not stop the run; the CLI prints it as one line."""
+
+
+class MetadataWarning(MlmkitWarning):
+    """Metadata that is probably wrong, or a rule that could not be checked because a field is absent."""
+
+
+class ResamplingWarning(MlmkitWarning):
+    """The imagery is resampled to another resolution than it has (or than the model expects)."""
+
+
+class OptionAdjusted(MlmkitWarning):
+    """An option was changed to a value the model can take (a tile size rounded to the model's multiple)."""
+
+
+class LineageWarning(MlmkitWarning):
+    """A provenance link could not be written as a lasting URL (the input came from a temporary place)."""
+
+
+def warn(message: str, category: type[MlmkitWarning] = MlmkitWarning) -> None:
+    """Say `message` to the user through the one warning channel (see the module docstring)."""
+    warnings.warn(message, category, stacklevel=2)

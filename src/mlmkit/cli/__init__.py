@@ -53,20 +53,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-class _EchoHandler(logging.Handler):
-    """The library's notes (`logging.getLogger("mlmkit...")` warnings) on stderr, one line each."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        click.echo(self.format(record), err=True)
-
-
-def _show_library_notes() -> None:
-    logger = logging.getLogger("mlmkit")
-    if not any(isinstance(handler, _EchoHandler) for handler in logger.handlers):
-        logger.addHandler(_EchoHandler(logging.WARNING))
-        logger.propagate = False
-
-
 class LazyGroup(click.Group):
     """A group whose commands live in their own modules, loaded on first use."""
 
@@ -283,4 +269,3 @@ def main() -> None:
     Example:
       mlmkit predict --model model/catalog.json --input scene/item.json --output out/
     """
-    _show_library_notes()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mlmkit.fetch import cache_root, cache_size, cached_files, clear_cache, size_text
+from mlmkit.stac.fetch import cache_root, cache_size, cached_files, clear_cache, size_text
 
 
 @click.command()

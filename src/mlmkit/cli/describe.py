@@ -9,9 +9,9 @@ from typing import Any
 
 import click
 
-from mlmkit.describe import describe_model, load_spec
+from mlmkit.mlm.describe import describe_model, load_spec
 from mlmkit.errors import InvalidInput
-from mlmkit.schemas import SCHEMA_DIR_ENV
+from mlmkit.stac.schemas import SCHEMA_DIR_ENV
 
 
 def _band(text: str) -> dict:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mlmkit.merge import merge_catalogs
+from mlmkit.catalog.merge import merge_catalogs
 
 
 @click.command()

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from mlmkit.cli.options import progress_options
-from mlmkit.predict import PredictOptions, predict as run_predict
+from mlmkit.inference import PredictOptions, predict as run_predict
 from mlmkit.progress import Progress
 
 

@@ -8,7 +8,7 @@ import click
 
 from mlmkit.cli.options import progress_options
 from mlmkit.progress import Progress
-from mlmkit.publish import TOKEN_ENV, auth_headers, parse_header, publish as publish_catalog
+from mlmkit.catalog.publish import TOKEN_ENV, auth_headers, parse_header, publish as publish_catalog
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

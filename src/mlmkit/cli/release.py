@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from mlmkit import __version__
-from mlmkit.release import ReleaseSpec, packages_dir, parse_image_pin, point_runtime_assets, write_release
+from mlmkit.packages.release import ReleaseSpec, packages_dir, parse_image_pin, point_runtime_assets, write_release
 
 
 @click.command()

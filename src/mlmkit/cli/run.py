@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from mlmkit.engines import BATCH_SYSTEMS, ENGINES
-from mlmkit.run import RunOptions, run_model
+from mlmkit.packages.engines import BATCH_SYSTEMS, ENGINES
+from mlmkit.packages.runner import RunOptions, run_model
 
 
 def _param(ctx: click.Context, option: click.Parameter, values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:

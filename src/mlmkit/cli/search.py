@@ -7,8 +7,8 @@ import json
 import click
 
 from mlmkit.errors import InvalidInput
-from mlmkit.publish import TOKEN_ENV, auth_headers, parse_header
-from mlmkit.search import SERVER_MODES, ModelMatch, ModelQuery, search_api, search_local
+from mlmkit.catalog.publish import TOKEN_ENV, auth_headers, parse_header
+from mlmkit.catalog.search import SERVER_MODES, ModelMatch, ModelQuery, search_api, search_local
 
 COLUMNS = ("id", "collection", "name", "tasks", "framework", "bands", "href")
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mlmkit.stage import stage_in as run_stage_in, stage_out as run_stage_out
+from mlmkit.packages.stage import stage_in as run_stage_in, stage_out as run_stage_out
 
 
 @click.command("stage-in")

@@ -8,7 +8,7 @@ import click
 
 from mlmkit.cli.options import progress_options
 from mlmkit.errors import InvalidInput
-from mlmkit.schemas import SCHEMA_DIR_ENV
+from mlmkit.stac.schemas import SCHEMA_DIR_ENV
 
 _CTX = {"help_option_names": ["-h", "--help"]}
 

@@ -10,8 +10,8 @@ import click
 from mlmkit.cli.options import progress_options
 from mlmkit.errors import MlmkitError
 from mlmkit.progress import Progress
-from mlmkit.schemas import SCHEMA_DIR_ENV
-from mlmkit.validate import check_source
+from mlmkit.stac.schemas import SCHEMA_DIR_ENV
+from mlmkit.catalog.validate import check_source
 
 EXIT_INVALID = 1
 EXIT_UNUSABLE = 2

@@ -15,10 +15,10 @@ import numpy as np
 import pystac
 import rasterio
 
-from mlmkit.bandmeta import raster_fields
+from mlmkit.stac.bands import raster_fields
 from mlmkit.errors import InvalidInput
-from mlmkit.provenance import reference
-from mlmkit.stacio import is_url, read_json, read_stac, resolve_href
+from mlmkit.catalog.provenance import reference
+from mlmkit.stac.read import is_url, read_json, read_stac, resolve_href
 from mlmkit.training.layout import (CLASS_PROPERTY, IMAGE_KEY, LABELS_KEY, PROCESSING_FIELDS, SCENE_CLASSIFICATION,
                                     SEGMENTATION, SPLITS, LabelClass, with_colours)
 
@@ -40,7 +40,7 @@ class SplitData:
 class TrainingData:
     """What training needs to know about a training catalog."""
 
-    source: str                 # the catalog's best href (mlmkit.provenance.reference): its URL where known
+    source: str                 # the catalog's best href (mlmkit.catalog.provenance.reference): its URL where known
     task: str
     classes: list[LabelClass]
     bands: list[dict]  # eo fields, and raster ones (nodata, data_type, scale, offset) where the chips have them

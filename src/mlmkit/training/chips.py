@@ -18,14 +18,14 @@ from rasterio.warp import transform_geom
 from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
-from mlmkit.atomic import atomic_output_dir
-from mlmkit.bandmeta import eo_band_fields, raster_fields
+from mlmkit.stac.atomic import atomic_output_dir
+from mlmkit.stac.bands import eo_band_fields, raster_fields
 from mlmkit.errors import InvalidInput
-from mlmkit.predict.bands import BandRef, BandResolver, imagery_bands
-from mlmkit.predict.reader import Grid, WindowReader, choose_grid, in_metres
+from mlmkit.inference.bands import BandRef, BandResolver, imagery_bands
+from mlmkit.inference.reader import Grid, WindowReader, choose_grid, in_metres
 from mlmkit.progress import QUIET, Progress, Task
-from mlmkit.provenance import reference
-from mlmkit.stacio import asset_href, document_href, iter_items, local_files, read_json
+from mlmkit.catalog.provenance import reference
+from mlmkit.stac.read import asset_href, document_href, iter_items, local_files, read_json
 from mlmkit.training.layout import (LABEL_NODATA, PROCESSING_FIELDS, SEGMENTATION, ChipInfo, LabelClass,
                                    TrainingCatalogWriter)
 from mlmkit.training.splits import assign_splits

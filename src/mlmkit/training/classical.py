@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from mlmkit.errors import InvalidInput, MlmkitError
-from mlmkit.mlm_item import ModelMetadata
+from mlmkit.mlm.build import ModelMetadata
 from mlmkit.training.catalog_reader import IGNORE_INDEX, SplitData, TrainingData
 from mlmkit.training.metrics import confusion_matrix, summarize
 from mlmkit.training.output import (RunInfo, documentation, read_run_data, training_catalog_name,

@@ -14,7 +14,7 @@ from pathlib import Path
 import rasterio
 from rasterio.shutil import copy as rio_copy
 
-from mlmkit.atomic import atomic_output_dir
+from mlmkit.stac.atomic import atomic_output_dir
 from mlmkit.errors import InvalidInput
 from mlmkit.progress import QUIET, Progress
 from mlmkit.training.layout import (COG_TYPE, SCENE_CLASSIFICATION, ChipInfo, LabelClass, TrainingCatalogWriter,

@@ -20,11 +20,11 @@ import pystac
 import rasterio
 from rasterio.warp import transform_bounds
 
-from mlmkit.bandmeta import RASTER_SCHEMA_URL, eo_band_fields, raster_bands
+from mlmkit.stac.bands import RASTER_SCHEMA_URL, eo_band_fields, raster_bands
 from mlmkit.errors import InvalidInput
-from mlmkit.provenance import lineage_href
-from mlmkit.safepath import safe_name
-from mlmkit.stacwrite import save_catalog
+from mlmkit.catalog.provenance import lineage_href
+from mlmkit.stac.safepath import safe_name
+from mlmkit.stac.write import save_catalog
 
 SPLITS = ("train", "validate", "test")
 SEGMENTATION = "semantic-segmentation"

@@ -8,8 +8,8 @@ import numpy as np
 import pystac
 import torch
 
-from mlmkit.artifacts import ArtifactKind
-from mlmkit.mlm_item import ModelMetadata, model_asset, model_asset_bands
+from mlmkit.runtimes.artifacts import ArtifactKind
+from mlmkit.mlm.build import ModelMetadata, model_asset, model_asset_bands
 from mlmkit.training.catalog_reader import TrainingData
 from mlmkit.training.models import ARCHITECTURES
 from mlmkit.training.output import (RunInfo, documentation, task_names, training_catalog_name, training_extent,

@@ -1,4 +1,4 @@
-"""The training run's catalog: MLM Item (via mlmkit.mlm_item), metrics JSON, confusion-matrix PNG,
+"""The training run's catalog: MLM Item (via mlmkit.mlm.build), metrics JSON, confusion-matrix PNG,
 extra artefacts (e.g. a checkpoint), runtime CWL assets and derived_from links to the split collections
 it learned from. Shared by every trainer (PyTorch nets, scikit-learn pixel classifiers): no torch here."""
 
@@ -16,13 +16,13 @@ import pystac
 from PIL import Image, ImageDraw
 from pystac.utils import make_relative_href
 
-from mlmkit.atomic import check_output_dir
+from mlmkit.stac.atomic import check_output_dir
 from mlmkit.drawing import PAD, TEXT_SIZE, font, text_width, vertical_text
 from mlmkit.errors import InvalidInput
-from mlmkit.mlm_item import ModelMetadata, build_model_item, write_model_catalog
-from mlmkit.provenance import lineage_href
-from mlmkit.release import INFERENCE_IMAGE, PACKAGES, packages_dir, source_code_url
-from mlmkit.stacio import is_url
+from mlmkit.mlm.build import ModelMetadata, build_model_item, write_model_catalog
+from mlmkit.catalog.provenance import lineage_href
+from mlmkit.packages.release import INFERENCE_IMAGE, PACKAGES, packages_dir, source_code_url
+from mlmkit.stac.read import is_url
 from mlmkit.training.catalog_reader import TrainingData, read_training_data
 from mlmkit.training.layout import ML_AOI_EXT, SEGMENTATION
 
@@ -72,7 +72,7 @@ def training_catalog_name(data: TrainingData) -> str:
 
 
 def training_data_links(data: TrainingData, outdir: Path) -> list[_DerivedFromLink]:
-    """derived_from links to the split collections, by mlmkit.provenance's rules for a model catalog at `outdir`."""
+    """derived_from links to the split collections, by mlmkit.catalog.provenance's rules for a model catalog at `outdir`."""
     links = []
     for split, split_data in data.splits.items():
         for href in split_data.collections:
@@ -203,7 +203,7 @@ def documentation(data: TrainingData, run: RunInfo, arch: str) -> dict:
     eats, its code and container, how to cite it, its version."""
     return dict(processing_level=data.processing.get("processing:level"),
                 processing_lineage=data.processing.get("processing:lineage"),
-                source_code=source_code_url(), entrypoint="mlmkit.predict:predict", container=INFERENCE_IMAGE,
+                source_code=source_code_url(), entrypoint="mlmkit.inference:predict", container=INFERENCE_IMAGE,
                 citation=run.citation, doi=run.doi, publications=[PUBLICATIONS[arch]] if arch in PUBLICATIONS else [],
                 version=run.version, experimental=run.experimental)
 

@@ -1,0 +1,425 @@
+"""`predict`: run the model an MLM Item describes over STAC imagery, tile by tile, into files and a catalog.
+
+A reader thread reads and pre-processes windows into preallocated batch buffers while the main
+thread runs the model and streams results to disk, so reading overlaps inference and memory is
+bounded by a strip of tiles, whatever the scene size. What differs between model shapes lives behind
+three interfaces: the feeder (how windows become model calls: tiles or pixel rows), the output plans
+and their sinks (rasters, one class per tile, boxes), and the stacking of Items (one, or T dates).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pystac
+import rasterio
+from rasterio.enums import Resampling
+from rasterio.windows import Window
+
+from mlmkit.stac.atomic import atomic_output_dir
+from mlmkit.errors import InvalidInput, ResamplingWarning, warn
+from mlmkit.mlm.spec import ModelSpec, read_model
+from mlmkit.inference.bands import BandRef
+from mlmkit.inference.binding import BoundInput, bind_inputs, bind_item, input_geometry, preview_sources, stack_depth
+from mlmkit.inference.catalog import Result, result_item, slug, stack_id, write_catalog
+from mlmkit.inference.feeders import Feeder, make_feeder
+from mlmkit.inference.direct import direct_input, in_input_order, scaled_in_place
+from mlmkit.inference.folding import FoldedRunners
+from mlmkit.inference.geometry import TileFit, TileSizes, tile_sizes
+from mlmkit.inference.plans import Plan, plan_outputs
+from mlmkit.inference.reader import Grid, WindowReader, choose_grid, in_metres, regrid
+from mlmkit.inference.runtime import ModelRunner, RuntimeOptions, open_runtime
+from mlmkit.inference.sinks import Sink, SinkContext
+from mlmkit.inference.stacks import stack_items
+from mlmkit.inference.tiler import TileLayout
+from mlmkit.inference.writer import quicklook_shape
+from mlmkit.progress import QUIET, Progress, Task
+from mlmkit.catalog.provenance import reference
+from mlmkit.stac.safepath import safe_name
+from mlmkit.stac.read import document_href, iter_items, local_files
+
+QUEUE_DEPTH = 2
+_RESIZE = {"interpolation-nearest": Resampling.nearest, "interpolation-linear": Resampling.bilinear,
+           "interpolation-cubic": Resampling.cubic, "interpolation-area": Resampling.average,
+           "interpolation-lanczos4": Resampling.lanczos, "interpolation-max": Resampling.max}
+GDAL_CACHE_BYTES = 96 * 2**20  # rasterio hands the number to GDALSetCacheMax: bytes, not MB
+
+@dataclass
+class PredictOptions:
+    """Knobs of a run; every default comes from the MLM Item or is safe for any model."""
+
+    tile_size: int | None = None        # for dynamic height/width only
+    overlap: int = 0                    # pixels shared by neighbouring tiles
+    blend: str = "smooth"               # "smooth" ramps or "crop" (centre only) where tiles overlap
+    batch_size: int = 4                 # measured (bench/session_bench.py): as fast as 8, 100–200 MiB less
+    threads: int | None = None          # onnxruntime intra-op threads (default: all cores)
+    providers: tuple[str, ...] | None = None
+    probabilities: bool = False         # also write the class scores
+    resolution: float | None = None     # grid resolution (default: the finest band's)
+    resampling: str | None = None       # default: from the inputs' resize_type, else bilinear
+    allow_python: bool = False          # trust `python` expressions in the MLM Item
+    overwrite: bool = False
+    time_steps: int | None = None       # dates per stack, for models whose time dimension is dynamic
+    score_threshold: float | None = None  # object detection: boxes scored lower are dropped (default: Item, 0.25)
+    iou_threshold: float | None = None    # object detection: same-class boxes overlapping more merge (default: 0.5)
+    device: str = "auto"                # cpu, cuda, or auto (mlm:accelerator, then what is available)
+    model_asset: str | None = None      # which mlm:model asset to run (default: ONNX first)
+    model_cache: bool = True            # keep downloaded models in the cache (keyed by file:checksum)
+    allow_native_code: bool = False     # load AOTInductor packages (compiled shared libraries)
+    progress: Progress = field(default_factory=lambda: Progress(QUIET))  # tiles per item, -v details
+    source_href: str | None = None      # URL the input (Item or catalog) is published at, for derived_from
+    model_href: str | None = None       # URL the model (MLM Item or its catalog) is published at
+
+
+@dataclass
+class _Tile:
+    row: int
+    col: int
+    y: int
+    x: int
+    valid: np.ndarray | None  # None: all nodata, not run
+
+
+@dataclass
+class _Batch:
+    tiles: list[_Tile] = field(default_factory=list)
+    count: int = 0
+    buffers: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+class _Producer(threading.Thread):
+    """Reads windows and fills batch buffers ahead of inference."""
+
+    def __init__(self, reader: WindowReader, layout: TileLayout, bound: list[BoundInput], batch: int,
+                 fit: TileFit, direct: BoundInput | None = None, raw: np.dtype | None = None) -> None:
+        """`direct`: the input whose windows are read straight into its batch buffer (direct.py) and scaled
+        there, or, with `raw`, left as read in that data type for a model with the scaling folded in."""
+        super().__init__(daemon=True, name="mlmkit-reader")
+        self.reader, self.layout, self.bound, self.batch, self.fit = reader, layout, bound, batch, fit
+        self.direct, self.raw = direct, raw
+        self.queue: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
+        self.stop = threading.Event()
+        self._ring = [
+            {entry.name: np.zeros((batch, entry.depth, *fit.tile), dtype=raw or entry.tensor.dtype)
+             for entry in bound}
+            for _ in range(QUEUE_DEPTH + 2)
+        ]
+        self._window = np.empty((len(reader.refs), *fit.window), dtype=np.float32)
+
+    @property
+    def buffers(self) -> list[np.ndarray]:
+        """Every batch buffer of the ring (what a device runner may page-lock)."""
+        return [array for slot in self._ring for array in slot.values()]
+
+    def _put(self, payload) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.queue.put(payload, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run(self) -> None:
+        try:
+            with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
+                self._fill()
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            self._put(exc)
+
+    def _load(self, window: Window, buffers: dict[str, np.ndarray], slot: int) -> np.ndarray | None:
+        """Read a window into batch slot `slot` of every input; where any band has data, or None."""
+        if self.direct is not None:
+            target = buffers[self.direct.name][slot]
+            _, valid = self.reader.read(window, target)
+            if not valid.any():
+                return None
+            if self.raw is None:
+                self.direct.plan.scale_in_place(target)
+            return valid
+        data, valid = self.reader.read(window, self._window)
+        if not valid.any():
+            return None
+        sources = dict(zip([ref.name for ref in self.reader.refs], data))
+        for entry in self.bound:
+            buffers[entry.name][slot] = self.fit.to_tile(entry.build(sources))
+        return valid
+
+    def _fill(self) -> None:
+        ring = 0
+        batch = _Batch(buffers=self._ring[ring])
+        for row, col, y, x in self.layout:
+            valid = self._load(Window(x, y, self.layout.window_w, self.layout.window_h), batch.buffers, batch.count)
+            batch.tiles.append(_Tile(row, col, y, x, valid))
+            if valid is None:
+                continue
+            batch.count += 1
+            if batch.count == self.batch:
+                if not self._put(batch):
+                    return
+                ring = (ring + 1) % len(self._ring)
+                batch = _Batch(buffers=self._ring[ring])
+        if batch.tiles and not self._put(batch):
+            return
+        self._put(None)
+
+    def batches(self) -> Iterator[_Batch]:
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+
+def _resampling(options: PredictOptions, bound: list[BoundInput]) -> Resampling:
+    """--resampling, else the MLM resize_type's interpolation (e.g. interpolation-cubic), else bilinear."""
+    if options.resampling:
+        return Resampling[options.resampling]
+    for entry in bound:
+        method = _RESIZE.get(entry.plan.model_input.resize_type or "")
+        if method is not None:
+            return method
+    return Resampling.bilinear
+
+
+def _run_tiles(producer: _Producer, runner: ModelRunner, feeder: Feeder, plans: list[Plan],
+               sinks: list[Sink], task: Task) -> None:
+    last_col = len(producer.layout.cols) - 1
+    fit = producer.fit
+    for batch in producer.batches():
+        results: list = [None] * len(plans)
+        if batch.count:
+            raw = feeder.run(runner, batch.buffers, [tile.valid for tile in batch.tiles if tile.valid is not None])
+            results = [plan.results(raw) for plan in plans]
+        slot = 0
+        for tile in batch.tiles:
+            for plan_results, sink in zip(results, sinks):
+                sink.add(tile.row, tile.col, tile.y, tile.x,
+                         fit.from_tile(plan_results[slot]) if tile.valid is not None else None, tile.valid)
+            slot += tile.valid is not None
+            if tile.col == last_col:
+                for sink in sinks:
+                    sink.end_row(tile.row)
+        task.advance(len(batch.tiles))
+
+
+def _finish(sinks: list[Sink]) -> tuple[list[Result], Path | None]:
+    results, preview = [], None
+    for sink in sinks:
+        files, look = sink.finish(preview is None)
+        results += files
+        preview = preview or look
+    return results, preview
+
+
+def _describe_run(progress: Progress, name: str, refs: list[BandRef], grid: Grid, layout: TileLayout) -> None:
+    """The -v details of one item: which asset band feeds each model band, the grid, the tiles."""
+    progress.detail(f"{name}: bands " + ", ".join(f"{ref.name} <- {ref.asset}[{ref.index}]" for ref in refs))
+    progress.detail(f"{name}: grid {grid.width}x{grid.height} px, resolution {grid.resolution:g}, {grid.crs}")
+    progress.detail(f"{name}: {len(layout.rows)}x{len(layout.cols)} tiles of {layout.tile_w}x{layout.tile_h} px, "
+                    f"overlap {layout.overlap}")
+
+
+def _grid(hrefs: list[str], requested: float | None, model_resolution: float | None, known: dict[str, Grid]) -> Grid:
+    """--resolution, else the resolution the MLM Item says the model expects (on metric grids), else the finest band's;
+    `known`: the assets' grids read so far in this run (reader.choose_grid)."""
+    grid = choose_grid(hrefs, requested, known)
+    if requested is None and model_resolution is not None and in_metres(grid) \
+            and not math.isclose(model_resolution, grid.resolution):
+        warn(f"the model expects {model_resolution:g} m pixels and the imagery's finest are {grid.resolution:g} m; "
+             f"resampling onto a {model_resolution:g} m grid (the resolution option overrides)", ResamplingWarning)
+        grid = regrid(grid, model_resolution)
+    return grid
+
+
+def _accepts(spec: ModelSpec, runner: ModelRunner, feeder: Feeder, options: PredictOptions):
+    """Whether the model runs on a tile size and gives its per-pixel outputs back at that size: True, or the
+    ModelRunError / TileSizeError saying why not (geometry.probe_multiple counts it as a no and quotes it)."""
+    def accepts(tile: tuple[int, int]) -> bool:
+        plan_outputs(spec, runner, feeder, tile, options.allow_python, options.score_threshold,
+                     options.iou_threshold)
+        return True
+    return accepts
+
+
+def _fit(bound: list[BoundInput], layout: TileLayout) -> TileFit:
+    resize = next((entry.plan.model_input.resize_type for entry in bound if entry.plan.model_input.resize_type), None)
+    return TileFit((layout.window_h, layout.window_w), (layout.tile_h, layout.tile_w), resize)
+
+
+class _ItemRun:
+    """One Item (or stack of dated Items) in flight: opened and its reader thread filling batches, then run
+    and written to workdir/<result id>/.
+
+    `predict` opens the next Item before it writes the files of the current one (COG, quicklook), so the
+    next Item's reads overlap that work and the cores stay busy across Item boundaries.
+    """
+
+    def __init__(self, stack: tuple[pystac.Item, ...], spec: ModelSpec, runner: ModelRunner,
+                 bound: list[BoundInput], sizes: TileSizes, workdir: Path, options: PredictOptions,
+                 folds: FoldedRunners, grids: dict[str, Grid]) -> None:
+        self.stack, self.spec = stack, spec
+        refs, bound = bind_item(bound, stack, spec)  # this stack's copies: the shared inputs stay as they are
+        refs = in_input_order(refs, bound)
+        self.grid = grid = _grid(sorted({ref.href for ref in refs}), options.resolution, spec.resolution, grids)
+        tile = sizes.tile_for(grid.height, grid.width)
+        self.feeder = make_feeder(bound)
+        self.plans = plan_outputs(spec, runner, self.feeder, tile, options.allow_python, options.score_threshold,
+                                  options.iou_threshold)
+        overlap = options.overlap if all(plan.allows_overlap for plan in self.plans) else 0
+        layout = TileLayout(grid.height, grid.width, tile[0], tile[1], overlap)
+        self.item_dir = workdir / safe_name(f"{stack_id(stack)}-{slug(spec.name)}")  # real ids stay in the JSON
+        self.item_dir.mkdir(parents=True, exist_ok=True)
+        self._describe = lambda: _describe_run(options.progress, stack_id(stack), refs, grid, layout)
+        # the item's summary line comes once its files are written, not when its last tile is computed
+        self.task = options.progress.task(f"predict {stack_id(stack)}", len(layout.rows) * len(layout.cols), "tiles",
+                                          grid.width * grid.height)
+        self._started = False
+        self.sinks: list[Sink] = []
+        self._open = contextlib.ExitStack()
+        try:
+            reader = self._open.enter_context(WindowReader(refs, grid, _resampling(options, bound)))
+            names = preview_sources(bound, spec.band_info)
+            context = SinkContext(grid, layout, self.item_dir, options.probabilities, options.blend,
+                                  lambda: reader.preview(names, quicklook_shape(grid.width, grid.height)))
+            for plan in self.plans:  # one by one: a sink that fails to open leaves the earlier ones to close()
+                self.sinks.append(plan.sink(context))
+            fit = _fit(bound, layout)
+            direct = direct_input(bound, fit, self.feeder)
+            folded = folds.for_input(direct, reader.dtype) if direct is not None else None
+            direct = direct if folded is not None else scaled_in_place(direct)
+            self.producer = _Producer(reader, layout, bound, self.feeder.tiles_per_batch(options.batch_size), fit,
+                                      direct, reader.dtype if folded else None)
+            self.runner = folded or runner
+            self._open.enter_context(_pinned(self.runner, self.producer.buffers))
+            self._open.callback(self._stop)  # before start: an interruption inside start() still stops it
+            self.producer.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def _stop(self) -> None:
+        self.producer.stop.set()
+        if self.producer.ident is not None:  # started; an unstarted thread has nothing to join
+            self.producer.join()
+
+    def run(self) -> None:
+        """Run the model over every tile, streaming results into the sinks."""
+        self._describe()  # the -v details of this Item come after the previous Item's summary
+        self.task.started, self._started = time.perf_counter(), True
+        try:
+            _run_tiles(self.producer, self.runner, self.feeder, self.plans, self.sinks, self.task)
+        except BaseException:
+            self.close()
+            raise
+
+    def finish(self, model_href: str, source_href: Callable[[pystac.Item], str | None]) -> pystac.Item:
+        """Write the result files (COGs, quicklook) and describe them."""
+        try:
+            results, preview = _finish(self.sinks)
+        except BaseException:
+            self.close()
+            raise
+        self._open.close()
+        self._started = False
+        self.task.finish()
+        return result_item(self.stack, self.spec, model_href, self.grid, results, preview, self.item_dir,
+                           [source_href(item) for item in self.stack])
+
+    def close(self) -> None:
+        """Stop reading and release files after a failure (safe to call twice). The reader thread is stopped
+        first, whatever a sink's close raises, so no read is in flight while the imagery is closed."""
+        try:
+            self._open.close()
+        finally:
+            for sink in self.sinks:
+                sink.close()
+        if self._started:
+            self._started = False
+            self.task.finish(failed=True)
+
+
+def _run_items(stacks: list[tuple[pystac.Item, ...]], start, model_href: str,
+               source_href: Callable[[pystac.Item], str | None]) -> list[pystac.Item]:
+    """Every stack's result Item; the next stack is opened (its reads begin) before the current one is written."""
+    results: list[pystac.Item] = []
+    current = start(stacks[0])
+    try:
+        for upcoming in [*stacks[1:], None]:
+            current.run()
+            following = start(upcoming) if upcoming is not None else None
+            try:
+                results.append(current.finish(model_href, source_href))
+            except BaseException:
+                if following is not None:
+                    following.close()
+                raise
+            current = following
+    except BaseException:
+        if current is not None:
+            current.close()
+        raise
+    return results
+
+
+def _pinned(runner: ModelRunner, arrays: list[np.ndarray]) -> contextlib.AbstractContextManager:
+    """Runners that copy batches to a device may page-lock the batch buffers while they run (runtimes/onnx.py)."""
+    pinned = getattr(runner, "pinned", None)
+    return pinned(arrays) if pinned is not None else contextlib.nullcontext()
+
+
+def _grid_key(bound: list[BoundInput], spec: ModelSpec, options: PredictOptions, grids: dict[str, Grid]):
+    """The grid an Item is read on, as a key: Items of one time stack must share it."""
+    def key(item: pystac.Item) -> tuple:
+        refs, _ = bind_item(bound, (item,), spec)
+        # Items on one grid share any regrid
+        grid = choose_grid(sorted({ref.href for ref in refs}), options.resolution, grids)
+        return grid.crs.to_wkt(), tuple(grid.transform)[:6], grid.width, grid.height
+    return key
+
+
+def predict(model: str, inputs: str, output: Path, options: PredictOptions | None = None) -> Path:
+    """Run an MLM model over every Item of `inputs`; returns OUTDIR/catalog.json."""
+    options = options or PredictOptions()
+    if options.blend not in ("smooth", "crop"):
+        raise InvalidInput(f"blend mode {options.blend!r} is unknown; expected smooth or crop")
+    if options.resampling is not None and options.resampling not in Resampling.__members__:
+        raise InvalidInput(f"resampling {options.resampling!r} is unknown; expected e.g. nearest, bilinear, cubic")
+    spec = read_model(model)
+    items = list(iter_items(inputs))
+    if not items:
+        raise InvalidInput(f"{inputs} holds no STAC Items; expected an Item or a catalog with Items")
+    model_href = reference(spec.item, document_href(model), options.model_href) or str(model)
+    input_href = document_href(inputs)
+    runner = open_runtime(spec, RuntimeOptions(options.threads, options.providers, options.device, options.model_asset,
+                                               options.model_cache, options.allow_native_code,
+                                               options.progress.download_hook("download model")))
+    options.progress.detail(f"model {spec.name}: {runner.description}")
+    try:
+        bound = bind_inputs(spec, runner, options.allow_python, options.time_steps)
+        grids: dict[str, Grid] = {}  # each imagery asset's grid, read once in this run (stacking, then each stack)
+        stacks = stack_items(items, stack_depth(bound), _grid_key(bound, spec, options, grids))
+        _, first = bind_item(bound, stacks[0], spec)  # channel counts as Items give them (band-less inputs)
+        sizes = tile_sizes(input_geometry(first), options.tile_size, _accepts(spec, runner, make_feeder(first), options))
+        models = [asset.href for asset in spec.model_assets or (spec.model_asset,)]  # --model-asset may pick any
+        inputs_read = [model, inputs, *models, *local_files(items)]
+        with atomic_output_dir(output, options.overwrite, inputs_read) as workdir:
+            folds = FoldedRunners(runner)
+            with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
+                results = _run_items(stacks, lambda stack: _ItemRun(stack, spec, runner, bound, sizes, workdir,
+                                                                    options, folds, grids), model_href,
+                                     lambda item: reference(item, input_href, options.source_href))
+            write_catalog(workdir, results, spec, Path(output).absolute())
+    finally:
+        runner.close()
+    return Path(output).absolute() / "catalog.json"

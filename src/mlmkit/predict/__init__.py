@@ -1,5 +1,0 @@
-"""Run any model described by an MLM Item over STAC imagery: `predict(model, inputs, output, options)`."""
-
-from mlmkit.predict.run import PredictOptions, predict
-
-__all__ = ["PredictOptions", "predict"]

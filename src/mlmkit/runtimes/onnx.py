@@ -1,0 +1,179 @@
+"""ONNX models in an onnxruntime session.
+
+On a CUDA or TensorRT provider the session runs through IO binding: each input is copied into a device
+buffer kept from call to call, outputs are allocated on the device and copied back once, and the reader's
+batch buffers can be page-locked (`pinned`) so that those copies run at full bus speed. TensorRT engines are
+cached under the model cache (`$XDG_CACHE_HOME/mlmkit/tensorrt`): one is built per tile shape, once.
+"""
+
+from __future__ import annotations
+
+import copy
+import ctypes
+import ctypes.util
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from mlmkit.errors import InvalidInput, ModelRunError
+from mlmkit.stac.fetch import cache_root
+from mlmkit.runtimes.base import TensorSpec
+
+_ORT_TYPES = {
+    "tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16,
+    "tensor(uint8)": np.uint8, "tensor(int8)": np.int8, "tensor(uint16)": np.uint16, "tensor(int16)": np.int16,
+    "tensor(int32)": np.int32, "tensor(int64)": np.int64, "tensor(uint32)": np.uint32, "tensor(uint64)": np.uint64,
+    "tensor(bool)": np.bool_,
+}
+GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider", "ROCMExecutionProvider",
+                 "MIGraphXExecutionProvider", "DmlExecutionProvider")
+BOUND_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")  # run with IO binding on "cuda"
+_CUDART = ("libcudart.so.12", "libcudart.so.11.0", "libcudart.so")
+_FAILURES = (ort.capi.onnxruntime_pybind11_state.Fail, ort.capi.onnxruntime_pybind11_state.InvalidGraph,
+             ort.capi.onnxruntime_pybind11_state.InvalidProtobuf, ort.capi.onnxruntime_pybind11_state.NoSuchFile)
+_RUN_FAILURES = (ort.capi.onnxruntime_pybind11_state.Fail, ort.capi.onnxruntime_pybind11_state.InvalidArgument,
+                 ort.capi.onnxruntime_pybind11_state.RuntimeException)
+
+
+def cuda_available() -> bool:
+    return "CUDAExecutionProvider" in ort.get_available_providers()
+
+
+def providers_for(device: str, requested: tuple[str, ...] | None) -> list[str]:
+    """The given providers (all must exist here), else those of the device: no GPU provider for "cpu"."""
+    available = ort.get_available_providers()
+    if requested:
+        unknown = [name for name in requested if name not in available]
+        if unknown:
+            raise InvalidInput(f"execution provider(s) {', '.join(unknown)} are not available here; "
+                               f"expected some of {', '.join(available)}")
+        return list(requested)
+    wanted = ("CUDAExecutionProvider",) if device.startswith("cuda") else ()
+    return [name for name in available if name not in GPU_PROVIDERS or name in wanted]
+
+
+def _with_options(providers: list[str]) -> list:
+    """TensorRT with its engine cache (building an engine takes minutes; a cached one loads in seconds)."""
+    engines = cache_root().parent / "tensorrt"
+    return [(name, {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(engines)})
+            if name == "TensorrtExecutionProvider" else name for name in providers]
+
+
+def _cudart() -> ctypes.CDLL | None:
+    """The CUDA runtime library, where there is one (onnxruntime-gpu environments), for page-locking."""
+    for name in (*_CUDART, ctypes.util.find_library("cudart")):
+        if name:
+            try:
+                return ctypes.CDLL(name)
+            except OSError:
+                continue
+    return None
+
+
+class _Binding:
+    """IO binding on one device: inputs copied into device buffers reused while their shape stays the same
+    (every full batch), outputs allocated by onnxruntime on the device and copied to host arrays once."""
+
+    def __init__(self, session: ort.InferenceSession, device: str) -> None:
+        self.session, self.device = session, device
+        self._inputs: dict[str, tuple[ort.OrtValue, tuple, np.dtype]] = {}
+
+    def _input(self, name: str, array: np.ndarray) -> ort.OrtValue:
+        kept = self._inputs.get(name)
+        if kept is None or kept[1:] != (array.shape, array.dtype):
+            kept = (ort.OrtValue.ortvalue_from_shape_and_type(array.shape, array.dtype, self.device, 0),
+                    array.shape, array.dtype)
+            self._inputs[name] = kept
+        kept[0].update_inplace(np.ascontiguousarray(array))
+        return kept[0]
+
+    def run(self, feeds: dict[str, np.ndarray], outputs: list[str]) -> list[np.ndarray]:
+        binding = self.session.io_binding()
+        for name, array in feeds.items():
+            binding.bind_ortvalue_input(name, self._input(name, array))
+        for name in outputs:
+            binding.bind_output(name, self.device, 0)
+        self.session.run_with_iobinding(binding)
+        return binding.copy_outputs_to_cpu()
+
+
+def _spec(node) -> TensorSpec:
+    shape = tuple(dim if isinstance(dim, int) and dim > 0 else None for dim in (node.shape or ()))
+    return TensorSpec(node.name, shape, np.dtype(_ORT_TYPES.get(node.type, np.float32)))
+
+
+class OnnxRunner:
+    """An onnxruntime session; the file may be deleted once it is open."""
+
+    def __init__(self, path: Path, threads: int | None, providers: list[str], href: str,
+                 bind: str | None = None) -> None:
+        """`bind`: the device to run with IO binding; default "cuda" on a CUDA or TensorRT provider, else none."""
+        self.path, self._href, self._bind = path, href, bind
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or os.cpu_count() or 1
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 4  # failures become one-line errors (and tile-size probes stay quiet)
+        # idle workers must not spin: the reader thread needs those cores between model calls
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        if any(name in GPU_PROVIDERS for name in providers) and hasattr(ort, "preload_dlls"):
+            ort.preload_dlls()  # CUDA/cuDNN from their PyPI wheels (the inference-gpu image), else the system's
+        self._open(str(path), options, _with_options(providers))
+
+    def _open(self, model: str | bytes, options: ort.SessionOptions, providers: list[str]) -> None:
+        try:
+            self.session = ort.InferenceSession(model, options, providers=providers)
+        except _FAILURES as exc:
+            raise InvalidInput(f"model {self._href} is not a loadable ONNX model: {exc}") from exc
+        self.inputs = tuple(_spec(node) for node in self.session.get_inputs())
+        self.outputs = tuple(_spec(node) for node in self.session.get_outputs())
+        self._output_names = [spec.name for spec in self.outputs]
+        self.description = f"onnxruntime providers {', '.join(self.session.get_providers())} (onnxruntime {ort.__version__})"
+        first = self.session.get_providers()[0]
+        device = self._bind or ("cuda" if first in BOUND_PROVIDERS else None)
+        self._binding = _Binding(self.session, device) if device else None
+
+    @property
+    def on_device(self) -> bool:
+        """Whether the model runs on a GPU (its first execution provider), where batches are copied to it."""
+        return self.session.get_providers()[0] in GPU_PROVIDERS
+
+    def graph(self) -> onnx.ModelProto | None:
+        """The ONNX graph, while its file is still there (local and cached models; not --no-cache downloads)."""
+        return onnx.load(str(self.path)) if self.path.is_file() else None
+
+    def with_graph(self, model: bytes) -> OnnxRunner:
+        """A runner with this one's session settings over a changed graph (e.g. with pre-processing folded in)."""
+        runner = copy.copy(self)
+        runner._open(model, self.session.get_session_options(), _with_options(self.session.get_providers()))
+        return runner
+
+    @contextmanager
+    def pinned(self, arrays: Sequence[np.ndarray]) -> Iterator[None]:
+        """Page-lock host arrays (the reader's batch buffers) while the model runs on a CUDA device."""
+        cudart = _cudart() if self._binding is not None and self._binding.device == "cuda" else None
+        registered = [array for array in arrays if cudart is not None and array.nbytes and
+                      cudart.cudaHostRegister(ctypes.c_void_p(array.ctypes.data), ctypes.c_size_t(array.nbytes), 0)
+                      == 0]
+        try:
+            yield
+        finally:
+            for array in registered:
+                cudart.cudaHostUnregister(ctypes.c_void_p(array.ctypes.data))
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        try:
+            if self._binding is not None:
+                return self._binding.run(feeds, self._output_names)
+            return self.session.run(self._output_names, feeds)
+        except _RUN_FAILURES as exc:
+            shapes = ", ".join(f"{name}{list(array.shape)}" for name, array in feeds.items())
+            raise ModelRunError(f"the model refused its input ({shapes}): {str(exc).splitlines()[0]}") from exc
+
+    def close(self) -> None:
+        self.session = None

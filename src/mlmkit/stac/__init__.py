@@ -1,0 +1,1 @@
+"""STAC documents and where they live: reading, writing, schemas, object stores, downloads, safe names, all-or-nothing output."""
