@@ -40,7 +40,7 @@ def source_code_url(version: str = __version__) -> str:
 
 def packages_dir() -> Path:
     """Where the CWL packages live: MLMKIT_CWL_DIR, else the checkout's cwl/ (editable installs)."""
-    return Path(os.environ.get("MLMKIT_CWL_DIR") or Path(__file__).resolve().parents[2] / "cwl")
+    return Path(os.environ.get("MLMKIT_CWL_DIR") or Path(__file__).resolve().parents[3] / "cwl")
 
 
 @dataclass(frozen=True)
