@@ -4,6 +4,7 @@ $namespaces:
   cwltool: http://commonwl.org/cwltool#
 
 s:name: mlmkit-inference-gpu
+s:version: "0.1.0"
 s:softwareVersion: "0.1.0"
 s:description: >-
   Runs any model described by a STAC MLM (Machine Learning Model extension) Item over STAC imagery and

@@ -3,6 +3,7 @@ $namespaces:
   s: https://schema.org/
 
 s:name: mlmkit-inference
+s:version: "0.1.0"
 s:softwareVersion: "0.1.0"
 s:description: >-
   Runs any model described by a STAC MLM (Machine Learning Model extension) Item over STAC imagery and
@@ -72,6 +73,7 @@ $graph:
         doc: Also write the class scores of classification outputs as a float32 COG beside the class map.
       providers:
         type: string[]?
+        default: [CPUExecutionProvider]
         label: Execution providers
         doc: >-
           onnxruntime execution providers in order of preference, e.g. [CUDAExecutionProvider,

@@ -3,6 +3,7 @@ $namespaces:
   s: https://schema.org/
 
 s:name: mlmkit-training
+s:version: "0.1.0"
 s:softwareVersion: "0.1.0"
 s:description: >-
   Trains a PyTorch model on a STAC training catalog (label + ml-aoi chips), exports it to ONNX and describes it
