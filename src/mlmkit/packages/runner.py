@@ -94,7 +94,7 @@ def _input_dirs(inputs: Sequence[str], scratch: Path) -> list[Path]:
     return [directory if directory is not None else next(staged) for directory in given]
 
 
-def _model_dir(source: str, spec: ModelSpec, scratch: Path) -> Path:
+def model_directory(source: str, spec: ModelSpec, scratch: Path) -> Path:
     """The directory holding the MLM Item's catalog; a copy when the Item is remote or not in a catalog of its own."""
     root = spec.item.get_single_link("root")
     if spec.self_href and not is_url(spec.self_href) and root is not None:
@@ -159,7 +159,7 @@ def run_model(model: str, inputs: Sequence[str], outdir: str | Path = ".", optio
                         log=options.log or outdir / f"{result_name}.log", container=options.container,
                         batch_system=options.batch_system, extra_args=options.engine_args)
         engine.command(job)  # an unusable engine or option fails here, before anything is copied
-        model_dir = _model_dir(model, spec, scratch) if "model" in package.inputs else None
+        model_dir = model_directory(model, spec, scratch) if "model" in package.inputs else None
         order = _job_order(package, model_dir, _input_dirs(inputs, scratch), options.params)
         job.job_order.write_text(json.dumps(order, indent=2), encoding="utf-8")
         result = _result_dir(engine.run(job), result_name, job)

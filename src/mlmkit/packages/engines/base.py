@@ -80,9 +80,13 @@ def telling_line(log: Path) -> str:
         lines = [_ANSI.sub("", line).strip() for line in stream.read().decode("utf-8", "replace").splitlines()]
     lines = [line for line in lines if line]
     for pattern in (r"\bError: ", r"\bERROR\b|\berror\b|Exception"):
-        hits = [line for line in lines if re.search(pattern, line)]
+        hits = [n for n, line in enumerate(lines) if re.search(pattern, line)]
         if hits:
-            return hits[-1][:300]
+            line = lines[hits[-1]]
+            # "Workflow error, try again with --debug for more information:" leads in; the cause is the next line
+            if line.endswith(":") and hits[-1] + 1 < len(lines):
+                line = f"{line} {lines[hits[-1] + 1]}"
+            return line[:400]
     return lines[-1][:300] if lines else "no output"
 
 
