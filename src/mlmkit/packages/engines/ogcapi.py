@@ -84,7 +84,7 @@ class _Server:
                                 f"{_one_line(exc, 200)}; expected a running server at that URL") from exc
         except requests.RequestException as exc:
             raise RemoteFailure(f"{method} {url} failed: {_one_line(exc, 200)}") from exc
-        self.log.write(f"{method} {url} -> HTTP {response.status_code}\n")
+        self.log.write(f"{method} {response.url} -> HTTP {response.status_code}\n")
         self.log.flush()
         return response
 
