@@ -17,11 +17,14 @@ import pytest
 import rasterio
 import requests
 
+from docs_snippets import code_blocks
 from cwl_fixtures import BIN, WINDOWS, check_vegetation_results, staged_scene, staged_scenes, vegetation_model
 from http_helpers import static_server
 from test_serve import AUTH, TOKEN, deploy, server
 
-CWL = Path(__file__).resolve().parents[1] / "cwl"
+REPO = Path(__file__).resolve().parents[1]
+CWL = REPO / "cwl"
+PAGE = REPO / "docs" / "how-to" / "deploy.md"
 PROCESS = "mlmkit-inference"
 
 
@@ -43,11 +46,16 @@ def published(tmp_path_factory, schema_dir: Path):
         yield root, base
 
 
-def mlmkit_run(*args: str | Path, token: str | None = TOKEN) -> subprocess.CompletedProcess:
+def environment(token: str | None, **variables: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key != "MLMKIT_ENGINE_TOKEN"}
     if token is not None:
         env["MLMKIT_ENGINE_TOKEN"] = token
-    return subprocess.run([BIN / "mlmkit", "run", *map(str, args)], capture_output=True, text=True, env=env)
+    return {**env, "PATH": f"{BIN}:{env['PATH']}", **variables}
+
+
+def mlmkit_run(*args: str | Path, token: str | None = TOKEN) -> subprocess.CompletedProcess:
+    return subprocess.run([BIN / "mlmkit", "run", *map(str, args)], capture_output=True, text=True,
+                          env=environment(token))
 
 
 def one_line(result: subprocess.CompletedProcess) -> str:
@@ -72,24 +80,31 @@ def process_ids(base: str) -> list[str]:
 
 
 def test_remote_run_gives_the_local_class_map(published, tmp_path: Path) -> None:
-    """Deployed, executed, polled and fetched: the result equals cwltool's on this machine and NIR > red; the
-    process the engine deployed is gone afterwards, the finished job (which the result names) stays."""
+    """The command of docs/how-to/deploy.md: deployed, executed, polled and fetched; the result equals cwltool's
+    on this machine and NIR > red; the process the engine deployed is gone afterwards, the finished job (which
+    the result names) stays."""
     _, data = published
-    sources = ("--model", f"{data}/model/catalog.json", "--input", f"{data}/scenes/scene-0/catalog.json")
-    local = mlmkit_run(*sources, "--no-container", "--outdir", tmp_path / "local")
+    model, scene = f"{data}/model/catalog.json", f"{data}/scenes/scene-0/catalog.json"
+    local = mlmkit_run("--model", model, "--input", scene, "--no-container", "--outdir", tmp_path / "local")
     assert local.returncode == 0, local.stderr
+    [block] = code_blocks(PAGE, "bash")
+    assert "--engine ogcapi" in block.text
+    (tmp_path / "remote").mkdir()
     with server(tmp_path / "state") as base:
-        remote = mlmkit_run(*sources, "--engine", "ogcapi", "--engine-url", base, "--outdir", tmp_path / "remote")
+        remote = subprocess.run(["bash", "-euo", "pipefail", "-c", block.text], cwd=tmp_path / "remote",
+                                capture_output=True, text=True, env=environment(TOKEN, ADES=base, MODEL=model,
+                                                                                SCENE=scene))
         assert remote.returncode == 0, remote.stderr
-        assert remote.stdout.strip() == str(tmp_path / "remote" / "results" / "catalog.json")
+        assert remote.stdout.strip() == str(tmp_path / "remote" / "runs" / "results" / "catalog.json")
         assert PROCESS not in process_ids(base)
         jobs = requests.get(f"{base}/jobs").json()["jobs"]
         assert [(job["processID"], job["status"]) for job in jobs] == [(PROCESS, "successful")]
-    expected, fetched = class_map(tmp_path / "local" / "results"), class_map(tmp_path / "remote" / "results")
+    results = tmp_path / "remote" / "runs" / "results"
+    expected, fetched = class_map(tmp_path / "local" / "results"), class_map(results)
     assert fetched.dtype == expected.dtype and fetched.shape == expected.shape
     np.testing.assert_array_equal(fetched, expected)
-    check_vegetation_results(tmp_path / "remote" / "results", 1)  # NIR > red, assets local, mlmkit validate
-    assert sorted(p.name for p in (tmp_path / "remote").iterdir()) == ["results"]
+    check_vegetation_results(results, 1)  # NIR > red, assets local, mlmkit validate
+    assert sorted(p.name for p in results.parent.iterdir()) == ["results"]
 
 
 def test_failed_and_timed_out_remote_jobs_get_one_line(published, tmp_path: Path) -> None:
