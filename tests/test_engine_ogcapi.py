@@ -20,7 +20,7 @@ import requests
 from docs_snippets import code_blocks
 from cwl_fixtures import BIN, WINDOWS, check_vegetation_results, staged_scene, staged_scenes, vegetation_model
 from http_helpers import static_server
-from test_serve import AUTH, TOKEN, deploy, server
+from test_serve import TOKEN, deploy, server
 
 REPO = Path(__file__).resolve().parents[1]
 CWL = REPO / "cwl"

@@ -17,7 +17,6 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from pathlib import Path
 from typing import IO, Any
 
 import requests
@@ -244,4 +243,4 @@ class OgcApi:
             finally:
                 if not job.options.process:
                     server.undeploy(process)
-        place(stage_in([href], Path(job.workdir) / "result"), job.outdir)
+        place(stage_in([href], job.workdir / "result"), job.outdir)
