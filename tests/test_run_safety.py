@@ -87,7 +87,7 @@ def test_the_next_run_removes_the_scratch_of_a_killed_run(sources: tuple[Path, P
 
 def test_engine_failure_line_names_the_cause_after_cwltools_lead_in(tmp_path: Path) -> None:
     """cwltool without Docker on PATH: its ERROR line only says 'try again with --debug'; the cause follows it."""
-    from mlmkit.packages.engines.base import telling_line
+    from mlmkit.packages.engines.local import telling_line
 
     job = tmp_path / "job.yml"
     job.write_text("message: hi\n")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mlmkit.packages.engines import BATCH_SYSTEMS, ENGINES
+from mlmkit.packages.engines import BATCH_SYSTEMS, LOCAL_ENGINES
 
 
 @click.command()
@@ -16,7 +16,7 @@ from mlmkit.packages.engines import BATCH_SYSTEMS, ENGINES
               help="Catalog (path or URL) or STAC API whose MLM Items with an inference runtime become processes.")
 @click.option("--state", type=click.Path(file_okay=False, path_type=Path), default=Path("mlmkit-serve"),
               show_default=True, help="Where deployed processes, jobs, logs and results are kept.")
-@click.option("--engine", type=click.Choice(list(ENGINES)), default="cwltool", show_default=True, help="CWL engine.")
+@click.option("--engine", type=click.Choice(list(LOCAL_ENGINES)), default="cwltool", show_default=True, help="CWL engine.")
 @click.option("--batch-system", type=click.Choice(BATCH_SYSTEMS), help="Toil batch system (with --engine toil).")
 @click.option("--no-container", is_flag=True, help="Run the tools with the mlmkit on PATH, not in their images.")
 @click.option("--jobs", "max_jobs", type=click.IntRange(min=1), default=2, show_default=True,

@@ -19,8 +19,8 @@ from urllib.request import url2pathname
 from mlmkit.errors import InvalidInput, MlmkitError, Terminated
 from mlmkit.mlm.spec import read_model
 from mlmkit.packages.cwl import Package, read_package
-from mlmkit.packages.engines import EngineJob, get_engine
-from mlmkit.packages.runner import model_directory
+from mlmkit.packages.engines import LOCAL_ENGINES, CommandJob
+from mlmkit.packages.engines.staging import model_directory
 from mlmkit.packages.serve.jobs import DISMISSED, FAILED, RUNNING, SUCCESSFUL, Job, JobStore, now
 from mlmkit.packages.stage import stage_in
 
@@ -85,9 +85,9 @@ def run(state: Path, job_id: str, engine: str, container: bool, batch_system: st
         scratch.mkdir(exist_ok=True)
         order = job_order(package, job, inputs, scratch)
         (scratch / "job.json").write_text(json.dumps(order, indent=2), encoding="utf-8")
-        engine_job = EngineJob(process=package.process, job_order=scratch / "job.json", scratch=scratch,
+        engine_job = CommandJob(process=package.process, job_order=scratch / "job.json", scratch=scratch,
                                log=folder / "job.log", container=container, batch_system=batch_system)
-        outputs = get_engine(engine).run(engine_job)
+        outputs = LOCAL_ENGINES[engine].outputs(engine_job)
         job.outputs = _keep_outputs(outputs, folder / "outputs")
         job.status, job.message = SUCCESSFUL, "done"
     except Terminated:
