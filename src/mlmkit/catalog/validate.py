@@ -18,8 +18,8 @@ from mlmkit.errors import InvalidInput
 from mlmkit.progress import QUIET, Progress
 from mlmkit.catalog.provenance import lineage_findings
 from mlmkit.stac.schemas import SchemaStore
-from mlmkit.mlm.semantic import Finding, asset_file_findings, json_path, mlm_findings
-from mlmkit.stac.read import FOLLOWED_RELS, document_href, is_url, read_json, resolve_href
+from mlmkit.mlm.semantic import Finding, asset_file_findings, mlm_findings
+from mlmkit.stac.read import FOLLOWED_RELS, document_href, is_url, json_path, read_json, resolve_href
 
 _CORE_SCHEMAS = {
     "Feature": "item-spec/json-schema/item.json",

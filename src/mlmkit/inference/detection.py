@@ -21,7 +21,8 @@ from mlmkit.inference.catalog import FileResult, Result
 from mlmkit.inference.classes import class_entries, class_table
 from mlmkit.inference.sinks import Sink, SinkContext
 from mlmkit.inference.vector import GEOPARQUET_TYPE, GeoParquetWriter, boxes_quicklook, write_geojson
-from mlmkit.mlm.shapes import BOX_FORMATS, DETECTION_DIMS, box_format, detection_layout
+from mlmkit.mlm.shapes import (BOX_FORMATS, box_format, detection_layout, yolo_attribute_axis,
+                               yolo_objectness)
 
 GEOJSON_MAX = 10000  # boxes up to which a GeoJSON copy is written beside the GeoParquet file
 DEFAULT_SCORE, DEFAULT_IOU = 0.25, 0.5
@@ -146,22 +147,15 @@ class DetectionPlan:
         if sample.ndim != 2:
             raise InvalidInput(f"output {output.name!r} gives {list(sample.shape)} per tile; expected [4 + classes, N] "
                                "(YOLO layout) or separate boxes/labels/scores outputs")
-        named = _axis_named(output, DETECTION_DIMS, 2)
-        fits = [axis for axis in (0, 1) if sample.shape[axis] - 4 in (len(real), len(real) + 1) and real]
-        if named is not None:
-            self.attribute_axis = 1 - named
-        elif len(fits) == 1:
-            self.attribute_axis = fits[0]
-        else:
+        axis = yolo_attribute_axis(output, sample.shape, len(real))
+        if axis is None:
             raise InvalidInput(f"output {output.name!r} is {list(sample.shape)} per tile; cannot tell its box axis "
                                f"with {len(real)} classes; expected one axis of 4 + {len(real)} (box, class scores) "
                                "or a dim named 'detection'")
-        width = sample.shape[self.attribute_axis]
-        self.objectness = bool(real) and width == len(real) + 5
+        self.attribute_axis = axis
+        width = sample.shape[axis]
+        self.objectness = yolo_objectness(output, width, len(real))
         count = width - 5 if self.objectness else width - 4
-        if count < 1:
-            raise InvalidInput(f"output {output.name!r} has {width} values per box; expected 4 box coordinates "
-                               "followed by one score per class")
         self.values = np.array([c.value for c in real] if len(real) == count else range(count), dtype=np.int64)
         self.format = box_format(output, "cxcywh")
 
