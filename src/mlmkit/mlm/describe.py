@@ -15,7 +15,9 @@ from typing import Any
 import yaml
 
 from mlmkit.errors import InvalidInput
-from mlmkit.mlm.build import ModelMetadata, build_model_item, write_model_catalog
+from mlmkit.mlm.build import ModelMetadata, build_model_item, read_described_file, write_model_catalog
+from mlmkit.mlm.lint import enforce, lint_model
+from mlmkit.mlm.spec import spec_from_item
 from mlmkit.stac.read import is_url
 
 RUNTIME_KEYS = {"inference_runtime": "mlm:inference-runtime", "training_runtime": "mlm:training-runtime"}
@@ -70,9 +72,12 @@ def metadata_from_spec(model_path: Path, spec: dict[str, Any]) -> tuple[ModelMet
 
 def describe_model(model_path: str | Path, outdir: str | Path, spec: dict[str, Any], overwrite: bool = False,
                    schema_dir: Path | None = None) -> Path:
-    """Write the validated MLM catalog of an ONNX model; returns its catalog.json."""
+    """Write the validated MLM catalog of a model file; returns its catalog.json. What is probably wrong in the
+    metadata (`mlm.lint`) is said first, as warnings, or refused before anything is written."""
     model_path = Path(model_path)
     meta, runtime = metadata_from_spec(model_path, spec)
-    item = build_model_item(model_path, meta)
+    graph = read_described_file(model_path, meta)
+    item = build_model_item(model_path, meta, graph)
+    enforce(lint_model(spec_from_item(item), graph), "the described Item")
     return write_model_catalog(item, model_path, Path(outdir), runtime=runtime, overwrite=overwrite,
                                schema_dir=schema_dir)

@@ -83,14 +83,19 @@ def box_format(output: ModelOutput, default: str) -> str:
     return default
 
 
-def stated_objectness(output: ModelOutput) -> bool | None:
-    """Whether a YOLO tensor's dim name states an objectness score after the box (`cxcywh-obj-class`: True,
-    `cxcywh-class`: False); None when no dim name states the layout (a box format and `class` in one name)."""
-    for dim in _dims(output):
-        tokens = _tokens(dim)
-        if tokens & set(BOX_FORMATS) and tokens & _CLASS_TOKENS:
-            return bool(tokens & _OBJECTNESS_TOKENS)
+def layout_objectness(dim: str) -> bool | None:
+    """Whether a dim name states a YOLO layout with an objectness score after the box (`cxcywh-obj-class`:
+    True, `cxcywh-class`: False); None when it states none (it needs a box format and `class`)."""
+    tokens = _tokens(dim)
+    if tokens & set(BOX_FORMATS) and tokens & _CLASS_TOKENS:
+        return bool(tokens & _OBJECTNESS_TOKENS)
     return None
+
+
+def stated_objectness(output: ModelOutput) -> bool | None:
+    """The YOLO layout the output's dim names state (see `layout_objectness`), if any."""
+    stated = [layout_objectness(dim) for dim in _dims(output)]
+    return next((value for value in stated if value is not None), None)
 
 
 def yolo_attribute_axis(output: ModelOutput, shape: Sequence[int], classes: int) -> int | None:
@@ -134,7 +139,8 @@ def yolo_objectness(output: ModelOutput, width: int, classes: int) -> bool:
         raise InvalidMetadata(
             f"{where} has {width} values per box: 4 + {classes + 1} class scores (one class more than the {classes} "
             f"listed) or 5 + {classes} (an objectness score, YOLOv5) both fit; expected the layout named in "
-            f"result.dim_order, {layouts}, or every class listed in classification:classes")
+            f"result.dim_order (describe: the detection_layout key), {layouts}, or every class listed in "
+            "classification:classes")
     raise InvalidMetadata(f"{where} has {width} values per box, which fits neither 4 + {classes} nor 5 + {classes} "
                           f"for the {classes} classes of classification:classes; expected one class per class score")
 
