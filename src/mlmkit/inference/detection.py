@@ -44,15 +44,18 @@ def thresholds(hyperparameters: dict | None, score: float | None, iou: float | N
 
 @dataclass
 class Detections:
-    """One tile's boxes: (n, 4) x0, y0, x1, y1 in the tile's pixels, class values, scores."""
+    """One tile's boxes: (n, 4) x0, y0, x1, y1 in the tile's pixels, class values, scores; and, for smoke runs,
+    the lowest and highest finite score of every candidate box before the threshold (NaN when there was none)
+    and how many candidates scored NaN."""
 
     boxes: np.ndarray
     labels: np.ndarray
     scores: np.ndarray
+    candidates: tuple[float, float, int] = (float("nan"), float("nan"), 0)
 
     def scaled(self, y: float, x: float) -> Detections:
         """The same boxes with x coordinates times `x` and y coordinates times `y`."""
-        return Detections(self.boxes * (x, y, x, y), self.labels, self.scores)
+        return Detections(self.boxes * (x, y, x, y), self.labels, self.scores, self.candidates)
 
 
 def to_xyxy(coords: np.ndarray, fmt: str) -> np.ndarray:
@@ -67,6 +70,15 @@ def to_xyxy(coords: np.ndarray, fmt: str) -> np.ndarray:
     else:  # cxcywh
         corners = (a - c / 2, b - d / 2, a + c / 2, b + d / 2)
     return np.stack(corners, axis=1)
+
+
+def _range(scores: np.ndarray) -> tuple[float, float, int]:
+    """Lowest and highest finite score (NaNs when there are none) and the count of NaN scores."""
+    finite = np.isfinite(scores)
+    nan = int(np.isnan(scores).sum())
+    if not finite.any():
+        return float("nan"), float("nan"), nan
+    return float(np.min(scores[finite])), float(np.max(scores[finite])), nan
 
 
 def iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -186,6 +198,7 @@ class DetectionPlan:
             class_scores = table[5:] * table[4] if self.objectness else table[4:]
             best = class_scores.argmax(axis=0)
             scores = class_scores[best, np.arange(class_scores.shape[1])]
+            candidates = _range(scores)
             keep = scores >= self.score_threshold
             boxes, labels, scores = table[:4, keep].T, self.values[best[keep]], scores[keep]
         else:
@@ -196,10 +209,11 @@ class DetectionPlan:
                       else np.rint(np.asarray(arrays[self.layout.labels], dtype=np.float64)).astype(np.int64).ravel())
             scores = (np.ones(count, dtype=np.float32) if self.layout.scores is None
                       else np.asarray(arrays[self.layout.scores], dtype=np.float32).ravel())
+            candidates = _range(scores)
             keep = scores >= self.score_threshold
             boxes, labels, scores = boxes[keep], labels[keep], scores[keep]
         return Detections(to_xyxy(np.asarray(boxes).reshape(-1, 4), self.format), labels,
-                          np.asarray(scores, dtype=np.float32))
+                          np.asarray(scores, dtype=np.float32), candidates)
 
     def sink(self, context: SinkContext) -> Sink:
         return DetectionSink(self, context)
