@@ -66,7 +66,7 @@ def fix_onnx_input(path: str | Path, info: ModelFileInfo, name: str, shape: Sequ
     for, e.g. a classifier's 48 x 192 crops), checked by running the model once on zeros of that shape."""
     tensor = next(t for t in info.inputs if t.name == name)
     shape = tuple(int(size) for size in shape)
-    if len(shape) != len(tensor.shape) or any(fixed > 0 and size not in (fixed, -1)
+    if len(shape) != len(tensor.shape) or any((fixed > 0 and size not in (fixed, -1)) or size == 0 or size < -1
                                               for fixed, size in zip(tensor.shape, shape)):
         raise InvalidMetadata(f"input_shape {list(shape)} does not fit the ONNX input {name!r} {list(tensor.shape)}; "
                               f"expected {len(tensor.shape)} sizes that keep its fixed ones (-1 for dynamic)")
