@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import math
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from mlmkit.errors import LineageWarning, MetadataWarning
 from mlmkit.inference.detection import DetectionPlan, Detections
 from mlmkit.inference.pipeline import PredictOptions, predict
 from mlmkit.inference.plans import Plan
@@ -152,6 +154,9 @@ def smoke_run(model: str, imagery: str, tiles: int = SMOKE_TILES, options: Predi
     options = options or PredictOptions()
     collector = _Collector()
     options.sample_tiles, options.observe = max(1, tiles), collector
-    with tempfile.TemporaryDirectory(prefix="mlmkit-smoke-") as work:
+    with tempfile.TemporaryDirectory(prefix="mlmkit-smoke-") as work, warnings.catch_warnings():
+        # the results are dropped (no lineage to write), and the Item's own lint is validate's to report
+        warnings.simplefilter("ignore", LineageWarning)
+        warnings.simplefilter("ignore", MetadataWarning)
         predict(model, imagery, Path(work) / "out", options)
     return SmokeReport(str(model), str(imagery), list(collector.summaries.values()))
