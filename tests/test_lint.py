@@ -120,17 +120,22 @@ def test_a_forgotten_class_in_a_yolo_tensor_is_refused_unless_the_layout_is_stat
     assert run.exit_code == 1 and "detection_layout 'cxcywh+class' does not name a YOLO layout" in run.output
 
 
-def test_predict_and_validate_refuse_an_ambiguous_yolo_item(tmp_path: Path) -> None:
-    model = yolo_model(tmp_path / "yolo.onnx", 18)
-    inputs = [{"name": "input", "bands": YOLO_BANDS, "input": {"shape": [-1, 18, 64, 64],
+def _yolo_item(root: Path, bands: list[str], shape: list[int], dims: list[str], classes: int) -> tuple[Path, Path]:
+    """A YOLO-style model with one class per band, its hand-written MLM Item, and a scene of ones."""
+    model = yolo_model(root / "yolo.onnx", len(bands))
+    inputs = [{"name": "input", "bands": bands, "input": {"shape": [-1, len(bands), 64, 64],
                "dim_order": ["batch", "bands", "height", "width"], "data_type": "float32"}}]
-    outputs = [mlm_output("output", DETECT, [-1, 22, 64], ["batch", "values", "detection"], _classes(17))]
-    item = mlm_item(tmp_path / "yolo.json", model, inputs, outputs, band_names=YOLO_BANDS)
+    outputs = [mlm_output("output", DETECT, shape, dims, _classes(classes))]
+    item = mlm_item(root / "yolo.json", model, inputs, outputs, band_names=bands)
+    write_raster(root / "image.tif", np.ones((len(bands), 64, 64), np.float32))
+    return item, imagery_item(root / "scene.json", {"image": ("./image.tif", bands)})
+
+
+def test_predict_and_validate_refuse_an_ambiguous_yolo_item(tmp_path: Path) -> None:
+    item, scene = _yolo_item(tmp_path, YOLO_BANDS, [-1, 22, 64], ["batch", "values", "detection"], 17)
     warnings = [p for p in validate_source(item, warnings=True) if p.warning]
     assert [p.path for p in warnings] == ["$.properties['mlm:output'][0].result.dim_order"]
     assert "22 values per box: 4 + 18 class scores" in warnings[0].message
-    write_raster(tmp_path / "image.tif", np.ones((18, 64, 64), np.float32))
-    scene = imagery_item(tmp_path / "scene.json", {"image": ("./image.tif", YOLO_BANDS)})
     with pytest.raises(InvalidMetadata, match=r"^model 'Test model': \$\.properties\['mlm:output'\]\[0\]\.result"
                                               r"\.dim_order: mlm:output 'output' has 22 values per box"):
         predict(str(item), str(scene), tmp_path / "out", PredictOptions())
@@ -139,25 +144,15 @@ def test_predict_and_validate_refuse_an_ambiguous_yolo_item(tmp_path: Path) -> N
 
 def test_a_dynamic_yolo_width_is_checked_on_the_model_file_and_in_predict(tmp_path: Path) -> None:
     """The Item says -1 values per box: validate reads 22 from the file; predict from the first tile's output."""
-    model = yolo_model(tmp_path / "yolo.onnx", 18)
-    inputs = [{"name": "input", "bands": YOLO_BANDS, "input": {"shape": [-1, 18, 64, 64],
-               "dim_order": ["batch", "bands", "height", "width"], "data_type": "float32"}}]
-    outputs = [mlm_output("output", DETECT, [-1, -1, -1], ["batch", "values", "detection"], _classes(17))]
-    item = mlm_item(tmp_path / "yolo.json", model, inputs, outputs, band_names=YOLO_BANDS)
+    item, scene = _yolo_item(tmp_path, YOLO_BANDS, [-1, -1, -1], ["batch", "values", "detection"], 17)
     (warning,) = [p for p in validate_source(item, warnings=True) if p.warning]
     assert "has 22 values per box: 4 + 18 class scores" in warning.message
-    write_raster(tmp_path / "image.tif", np.ones((18, 64, 64), np.float32))
-    scene = imagery_item(tmp_path / "scene.json", {"image": ("./image.tif", YOLO_BANDS)})
     with pytest.raises(InvalidMetadata, match="mlm:output 'output' has 22 values per box"):
         predict(str(item), str(scene), tmp_path / "out", PredictOptions())
 
 
 def test_yolo_output_named_like_a_raster_is_a_warning(tmp_path: Path) -> None:
-    model = yolo_model(tmp_path / "yolo.onnx", 3)
-    inputs = [{"name": "input", "bands": BANDS, "input": {"shape": [-1, 3, 64, 64],
-               "dim_order": ["batch", "bands", "height", "width"], "data_type": "float32"}}]
-    outputs = [mlm_output("output", DETECT, [-1, 7, 64], ["batch", "height", "width"], _classes(3))]
-    item = mlm_item(tmp_path / "yolo.json", model, inputs, outputs, band_names=BANDS)
+    item, _ = _yolo_item(tmp_path, BANDS, [-1, 7, 64], ["batch", "height", "width"], 3)
     warnings = {p.path: p.message for p in validate_source(item, warnings=True) if p.warning}
     assert warnings["$.properties['mlm:output'][0].result.dim_order"] == (
         "['batch', 'height', 'width'] names height/width, but an object-detection output holds boxes, not pixels; "
