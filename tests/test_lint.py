@@ -205,3 +205,37 @@ def test_predict_says_lint_warnings_before_it_runs(tmp_path: Path) -> None:
     scene = imagery_item(tmp_path / "scene.json", {"image": ("./image.tif", BANDS)})
     with pytest.warns(MetadataWarning, match=r"value_scaling\[0\]\.value: value_scaling scale 0.0001 divides"):
         predict(str(catalog), str(scene), tmp_path / "out", PredictOptions())
+
+
+def _torchscript(path: Path, traced_batch: bool) -> Path:
+    """A TorchScript file traced with a batch of 4 baked into a reshape, or scripted with a second argument `sr`."""
+    torch = pytest.importorskip("torch")
+
+    class Traced(torch.nn.Module):
+        def forward(self, x):
+            return x.reshape(4, 3, 64).sum(2)
+
+    class WithRate(torch.nn.Module):
+        def forward(self, x, sr: int):
+            return x * sr
+
+    module = torch.jit.trace(Traced(), torch.zeros(4, 3, 8, 8)) if traced_batch else torch.jit.script(WithRate())
+    module.save(str(path))
+    return path
+
+
+@pytest.mark.parametrize("traced_batch, text", [
+    (True, "the torch.jit.save model fails on zeros shaped [1, 3, 8, 8]: shape '[4, 3, 64]' is invalid for input of "
+           "size 192; expected an input_shape the model takes; a traced model keeps the batch and sizes it was traced "
+           "with (declare them instead of -1)"),
+    (False, "the torch.jit.save model fails on zeros shaped [1, 3, 8, 8]: forward() is missing value for argument 'sr'. "
+            "Declaration: forward(__torch__.test_lint.*WithRate self, Tensor x, int sr) -> Tensor; expected one "
+            "declared input per argument of the model's forward() (input_shape describes one)"),
+])
+def test_torchscript_run_errors_give_the_root_cause_first(tmp_path: Path, traced_batch: bool, text: str) -> None:
+    model = _torchscript(tmp_path / "model.pt", traced_batch)
+    run = CliRunner().invoke(main, ["describe", str(model), "-o", str(tmp_path / "out"), "--name", "Scripted",
+                                    "--architecture", "test", "--task", "regression", "--input-shape", "-1,3,8,8"])
+    start, _, end = text.partition("*")  # the scripted class's module path holds a counter torch adds
+    assert run.exit_code == 1 and run.output.startswith(f"Error: {start}") and run.output.endswith(f"{end}\n")
+    assert run.output.count("\n") == 1
