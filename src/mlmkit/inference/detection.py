@@ -2,7 +2,8 @@
 
 Two ONNX layouts are read, as docs/model-shapes.md defines them from the MLM outputs' dims and classes:
 separate boxes [N, 4] + labels [N] + scores [N] (torchvision/Detectron style, per image or with a batch
-axis), and one YOLO tensor [batch, 4 + K, N] (class scores after the box; 5 + K with an objectness score).
+axis), and one YOLO tensor [batch, 4 + K, N] (class scores after the box; 5 + K with an objectness score, as a
+dim name states it or the sizes alone tell: `mlm.shapes.yolo_objectness`).
 Boxes are in pixels of the tile the model was fed. Class-aware greedy non-maximum suppression runs over
 all tiles; it is streamed: at the end of each tile row, groups of overlapping boxes that no later tile
 can reach are final, so memory holds about one strip of boxes and the result equals one global NMS.
