@@ -68,7 +68,8 @@ def test_scale_below_one_on_8_bit_data_warns_with_the_inverse(tmp_path: Path) ->
 
 
 def test_raster_scale_copied_into_value_scaling_is_named(tmp_path: Path) -> None:
-    catalog = write_water_catalog(tmp_path, bands=DN_BANDS)  # raster:bands scale 0.0001, value_scaling scale 0.0001
+    # raster:bands scale 0.0001 copied into value_scaling, where it divides
+    catalog = write_water_catalog(tmp_path, bands=DN_BANDS, value_scaling=[{"type": "scale", "value": 0.0001}])
     (finding,) = lint_model(read_model(catalog))
     assert finding.path == "$.properties['mlm:input'][0].value_scaling[0].value"
     assert finding.message == ("value_scaling scale 0.0001 divides (x / 0.0001 = x × 10000), which makes uint16 data "
@@ -200,7 +201,7 @@ def test_one_score_channel_with_three_classes_warns(tmp_path: Path) -> None:
 
 
 def test_predict_says_lint_warnings_before_it_runs(tmp_path: Path) -> None:
-    catalog = write_water_catalog(tmp_path)
+    catalog = write_water_catalog(tmp_path, value_scaling=[{"type": "scale", "value": 0.0001}])
     write_raster(tmp_path / "image.tif", np.full((3, 32, 32), 1000, np.uint16))
     scene = imagery_item(tmp_path / "scene.json", {"image": ("./image.tif", BANDS)})
     with pytest.warns(MetadataWarning, match=r"value_scaling\[0\]\.value: value_scaling scale 0.0001 divides"):
