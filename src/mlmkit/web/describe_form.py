@@ -17,15 +17,14 @@ import os
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
-from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
@@ -216,6 +215,13 @@ class DescribeForm:
             describe_model(path, target / folder, parsed.spec, schema_dir=self.settings.schema_dir)
             return target / folder
 
+    def download(self, submission: Submission) -> tuple[str, BinaryIO]:
+        """The catalog as a zip: its name and an open file whose directory entry is already gone, so nothing
+        stays on disk once the answer is sent (or the client goes away)."""
+        with tempfile.TemporaryDirectory(prefix="mlmkit-describe-") as tmp:
+            archive = _zip(self.build(submission, Path(tmp)))
+            return archive.name, open(archive, "rb")  # noqa: SIM115 - closed by _chunks
+
     def checks(self, submission: Submission) -> list[Message]:
         return check_form(submission.parsed, submission.described, self.settings.schema_dir)
 
@@ -251,6 +257,12 @@ def _zip(folder: Path) -> Path:
             if path.is_file():
                 out.write(path, f"{folder.name}/{path.relative_to(folder).as_posix()}")
     return archive
+
+
+def _chunks(stream: BinaryIO) -> Iterator[bytes]:
+    with stream:
+        while chunk := stream.read(1 << 20):
+            yield chunk
 
 
 def _status(exc: MlmkitError) -> int:
@@ -314,19 +326,16 @@ def describe_router(settings: FormSettings | None = None) -> APIRouter:
 
     @router.post("/build")
     async def describe_build(request: Request) -> Response:
-        workdir = tempfile.TemporaryDirectory(prefix="mlmkit-describe-")
         submission = None
         try:
             submission = await _submission(request, form.settings)
-            archive = await run_in_threadpool(lambda: _zip(form.build(submission, Path(workdir.name))))
+            name, stream = await run_in_threadpool(form.download, submission)
         except MlmkitError as exc:
-            workdir.cleanup()
             return refused(request, submission, exc)
-        except BaseException:
-            workdir.cleanup()
-            raise
-        return FileResponse(archive, media_type="application/zip", filename=archive.name,
-                            background=BackgroundTask(workdir.cleanup))
+        size = os.fstat(stream.fileno()).st_size
+        return StreamingResponse(_chunks(stream), media_type="application/zip",
+                                 headers={"Content-Disposition": f'attachment; filename="{name}"',
+                                          "Content-Length": str(size)})
 
     if form.settings.publish is not None:
         @router.post("/publish", response_class=HTMLResponse)

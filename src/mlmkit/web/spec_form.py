@@ -41,6 +41,7 @@ _SCALING_FIELDS = {"scale": ("value",), "offset": ("value",), "min-max": ("minim
                    "z-score": ("mean", "stddev"), "clip": ("minimum", "maximum"), "clip-min": ("minimum",),
                    "clip-max": ("maximum",)}
 MAX_ROWS = 512  # rows per table a form may send
+_COLOUR = re.compile(r"#?[0-9A-Fa-f]{6}")
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class Field:
     key: str
     label: str
     help: str = ""
-    kind: str = "text"  # text | textarea | number | integer | select | tasks | list | numbers | json | url
+    kind: str = "text"  # text | textarea | number | integer | select | tasks | list | numbers | json | url | colour
     choices: tuple[str, ...] = ()
     required: bool = False
 
@@ -137,7 +138,7 @@ OUTPUT = Group("The output", (
 ))
 CLASSES = Table("classes", "class", "Classes", "One row per class the output scores; the value is the class index.",
                 (Field("value", "Value", "", "integer"), Field("name", "Name", "e.g. water"),
-                 Field("description", "Description"), Field("color_hint", "Colour", "RRGGBB, e.g. 0000FF")),
+                 Field("description", "Description"), Field("color_hint", "Colour", "RRGGBB, e.g. 0000FF", "colour")),
                 "name")
 EXTENT = Group("Where and when", (
     Field("bbox", "Bounding box", "west, south, east, north in degrees; default: the world.", "numbers"),
@@ -191,6 +192,8 @@ def _scalar(field: Field, text: str) -> Any:
         if not isinstance(value, dict):
             raise ValueError(f"is a JSON {type(value).__name__}; expected a JSON object")
         return value
+    if field.kind == "colour" and not _COLOUR.fullmatch(text):
+        raise ValueError(f"colour {text!r} is not RRGGBB hex; expected e.g. 0000FF")
     if field.kind == "url" and not is_url(text):
         raise ValueError(f"{text!r} is not an http(s) URL; expected e.g. https://example.org/{field.key}")
     if field.kind == "select" and field.choices and text not in field.choices:
