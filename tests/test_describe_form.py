@@ -87,6 +87,7 @@ def test_read_check_build_gives_the_catalog_describe_writes(server, model, tmp_p
     assert "[-1, 4, -1, -1]" in page.text and "[-1, 2, -1, -1]" in page.text  # the tensors, from the file
     assert all(f'id="band-{i}-name"' in page.text for i in range(4)) and 'id="band-4-name"' not in page.text
     assert 'id="class-1-name"' in page.text and 'value="Water"' in page.text  # a name from the file name
+    assert messages_of(page.text, "architecture") == []  # still to fill in: no error before the user typed
     fields = {**water_fields(scale="0.0001"), "model_info": hidden_model_info(page.text)}
 
     (warning,) = _check(base, fields)

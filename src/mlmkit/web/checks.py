@@ -26,13 +26,15 @@ def draft_item(model: UploadedModel, spec: dict) -> dict:
     return item_for_model(model.info, meta, asset).to_dict(include_self_link=False, transform_hrefs=False)
 
 
-def check_form(parsed: ParsedForm, model: UploadedModel | None, schema_dir: Path | None = None) -> list[Message]:
-    """Every message for the form: its own parse messages, then the built Item's schema, semantic and lint
-    findings (nothing more until a model file was read and the required fields are there)."""
-    messages = list(parsed.messages)
+def check_form(parsed: ParsedForm, model: UploadedModel | None, schema_dir: Path | None = None,
+               require: bool = True) -> list[Message]:
+    """Every message for the form: its own parse messages (with `require`, also the required fields left empty),
+    then the built Item's schema, semantic and lint findings (once a file was read and the required fields are
+    there)."""
+    messages = parsed.messages + (parsed.missing if require else [])
     if model is None:
         return messages + [Message("model", "no model file read yet; expected one chosen and read first")]
-    if not parsed.complete:
+    if parsed.missing:
         return messages
     try:
         item = draft_item(model, parsed.spec)

@@ -305,7 +305,8 @@ def describe_router(settings: FormSettings | None = None) -> APIRouter:
             return refused(request, submission, exc)
         values = shown_values(submission.fields, prefilled)
         parsed = spec_from_form(as_form(values))
-        messages = await run_in_threadpool(check_form, parsed, model, form.settings.schema_dir)
+        # fields still to fill in are no error yet: what the form filled in is checked
+        messages = await run_in_threadpool(check_form, parsed, model, form.settings.schema_dir, False)
         return form.page(request, as_form(values), model, messages)
 
     @router.post("/check")

@@ -252,11 +252,7 @@ class ParsedForm:
     spec: dict[str, Any]
     messages: list[Message]
     rows: dict[str, list[int]] = dataclass_field(default_factory=dict)
-
-    @property
-    def complete(self) -> bool:
-        """Whether every required field is there, so an Item can be built."""
-        return all(field.key in self.spec for field in _FIELDS.values() if field.required)
+    missing: list[Message] = dataclass_field(default_factory=list)  # required fields left empty
 
     def field_for(self, path: str) -> str:
         """The form field (row numbers as the form has them) a finding at this Item path is about."""
@@ -291,8 +287,8 @@ def spec_from_form(form: FormData) -> ParsedForm:
         if rows:
             parsed.spec[table.key] = [_scaling_entry(row) for row in rows] if table is SCALING else rows
     flagged = {message.field for message in parsed.messages}
-    parsed.messages += [Message(field.key, f"{field.label} is required") for field in _FIELDS.values()
-                        if field.required and field.key not in parsed.spec and field.key not in flagged]
+    parsed.missing = [Message(field.key, f"{field.label} is required") for field in _FIELDS.values()
+                      if field.required and field.key not in parsed.spec and field.key not in flagged]
     return parsed
 
 

@@ -77,6 +77,9 @@
       });
       const freshBox = page.getElementById("model-msg");
       if (freshBox) document.getElementById("model-msg").replaceChildren(...freshBox.childNodes);
+      const freshFile = page.getElementById("model");
+      file.toggleAttribute("aria-invalid", Boolean(freshFile && freshFile.hasAttribute("aria-invalid")));
+      if (file.hasAttribute("aria-invalid")) file.setAttribute("aria-invalid", "true");
       keepChosenFile();
     } finally {
       if (mine === sequence) form.removeAttribute("aria-busy");
