@@ -144,6 +144,7 @@ def test_without_scripts_the_page_shows_messages_beside_fields_and_adds_rows(ser
     assert 'id="band-4-name"' in page  # the row asked for
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert hidden_model_info(page) == info  # the file read before stays described
+    assert "Publish to" not in page and requests.post(f"{base}/publish", timeout=30).status_code in (404, 405)
 
 
 @pytest.mark.parametrize("content,name,status,expected", [
@@ -153,10 +154,16 @@ def test_without_scripts_the_page_shows_messages_beside_fields_and_adds_rows(ser
     (b"\x00" * int(LIMIT_MIB * 2**20 + 2**21), "big.onnx", 413,
      f"the upload is larger than this server's limit of {LIMIT_MIB:g} MiB"),
     (b"", "empty.onnx", 422, "empty.onnx is empty; expected a model file"),
+    (None, "compiled.pt2", 422, "compiled.pt2 is an AOTInductor package: compiled native code, which this server"),
 ])
 def test_bad_uploads_get_one_clear_message(server, tmp_path, content, name, status, expected) -> None:
     base, tmp = server
-    (tmp_path / name).write_bytes(content)
+    if content is None:  # the layout of an AOTInductor package: a PT2 archive with compiled kernels
+        with zipfile.ZipFile(tmp_path / name, "w") as archive:
+            archive.writestr("compiled/archive_format", "pt2")
+            archive.writestr("compiled/data/aotinductor/model/model.so", b"\x7fELF")
+    else:
+        (tmp_path / name).write_bytes(content)
     response = _upload(base, tmp_path / name)
     assert response.status_code == status
     (message,) = messages_of(response.text, "model")

@@ -31,7 +31,7 @@ from starlette.exceptions import HTTPException
 
 from mlmkit.catalog.publish import auth_headers, publish as publish_catalog
 from mlmkit.errors import InvalidInput, LimitExceeded, MlmkitError
-from mlmkit.mlm.describe import describe_model
+from mlmkit.mlm.describe import describe_model, metadata_from_spec
 from mlmkit.stac.safepath import safe_name
 from mlmkit.stac.schemas import SCHEMA_DIR_ENV
 from mlmkit.web.checks import check_form
@@ -211,7 +211,8 @@ class DescribeForm:
             messages = check_form(parsed, model, self.settings.schema_dir)
             if any(message.severity == "error" for message in messages):
                 raise FormErrors(messages)
-            folder = f"{safe_name(parsed.spec.get('id') or path.stem, 'model')}-catalog"
+            meta, _ = metadata_from_spec(path, parsed.spec)
+            folder = f"{safe_name(meta.id, 'model')}-catalog"
             describe_model(path, target / folder, parsed.spec, schema_dir=self.settings.schema_dir)
             return target / folder
 
