@@ -189,6 +189,11 @@ def test_describe_in_the_browser_then_validate_and_predict(browser, server, scen
     assert [p.text for p in driver.find_elements(By.CSS_SELECTOR, "#describe-form .msg p")] == [warning]
     _screenshot(driver, driver.find_element(By.ID, "value_scaling-field"), "describe-form-warning.png", tmp_path)
 
+    driver.find_element(By.CSS_SELECTOR, "#classes-field button.add").click()  # one more row, typed text kept
+    _wait(driver, lambda d: d.find_elements(By.ID, "class-2-name") and _settled(d), "a third class row")
+    assert driver.find_element(By.ID, "class-0-name").get_attribute("value") == "water"
+    assert "multiplies it by 10000" in _text(driver, "scaling-0-msg")
+
     _type(driver, "scaling-0-value", "10000")
     _wait(driver, lambda d: _settled(d) and _text(d, "scaling-0-msg") == "", "the warning to go")
     assert driver.find_elements(By.CSS_SELECTOR, "#describe-form .msg p, #summary p") == []

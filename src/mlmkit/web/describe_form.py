@@ -13,15 +13,18 @@ runs them alone. Server-rendered HTML that works without scripts; describe.js ad
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
+from urllib.parse import quote
 
+import requests
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
@@ -30,8 +33,9 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from mlmkit.catalog.publish import auth_headers, publish as publish_catalog
-from mlmkit.errors import InvalidInput, LimitExceeded, MlmkitError
+from mlmkit.errors import InvalidInput, LimitExceeded, MlmkitError, RemoteFailure
 from mlmkit.mlm.describe import describe_model, metadata_from_spec
+from mlmkit.stac.read import HTTP_TIMEOUT_S
 from mlmkit.stac.safepath import safe_name
 from mlmkit.stac.schemas import SCHEMA_DIR_ENV
 from mlmkit.web.checks import check_form
@@ -48,7 +52,7 @@ PUBLISH_ENV = {"api_url": "MLMKIT_DESCRIBE_PUBLISH_API", "files_dir": "MLMKIT_DE
                "files_url": "MLMKIT_DESCRIBE_PUBLISH_URL"}
 FIELDS_BYTES = 1 << 20  # the form's text fields, beside the file
 MAX_FIELDS = 4000
-DRAIN_FACTOR = 4  # a too-large body is read (and dropped) up to this many times the limit, so the browser sees the answer
+DRAIN_FACTOR = 4  # a too-large body is read (and dropped) up to this many times the limit: the browser sees the answer
 
 
 @dataclass(frozen=True)
@@ -164,9 +168,9 @@ class DescribeForm:
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
 
     def page(self, request: Request, fields: FormData, model: UploadedModel | None, messages: list[Message],
-             *, prefilled: Mapping[str, Any] | None = None, status: int = 200, notice: str | None = None,
-             add: str = "") -> Response:
-        values = shown_values(fields, prefilled)
+             *, status: int = 200, notice: str | None = None, add: str = "") -> Response:
+        """The form showing `fields`, each message beside its field; `add` asks one more row of that table."""
+        values = shown_values(fields)
         spec = spec_from_form(as_form(values)).spec
         rows = {table.key: table_rows(table, values[table.key], wanted, (not wanted) + (add == table.prefix))
                 for table, wanted in ((BANDS, _input_channels(model, spec)), (SCALING, 0),
@@ -178,10 +182,10 @@ class DescribeForm:
                    "output_name": [t.name for t in model.info.outputs] if model else []}
         sections = [(MODEL, []), (INPUT, [(BANDS, rows["bands"]), (SCALING, rows["value_scaling"])]),
                     (OUTPUT, [(CLASSES, rows["classes"])]), (EXTENT, []), (SOURCES, [])]
+        limit = self.settings.max_upload_bytes
         context = {"base": request.url_for("describe_page").path, "model": model, "values": values,
                    "messages": by_field, "sections": sections, "tensor_choices": tensors, "notice": notice,
-                   "max_bytes": self.settings.max_upload_bytes, "max_mib": f"{self.settings.max_upload_bytes / 2**20:g}",
-                   "publish": self.settings.publish}
+                   "max_bytes": limit, "max_mib": f"{limit / 2**20:g}", "publish": self.settings.publish}
         return self.templates.TemplateResponse(request, "describe.html", context, status_code=status)
 
     def read(self, submission: Submission) -> tuple[UploadedModel, dict[str, Any]]:
@@ -235,19 +239,34 @@ class DescribeForm:
         with tempfile.TemporaryDirectory(prefix=".mlmkit-publish-", dir=target.files_dir) as tmp:
             built = self.build(submission, Path(tmp))
             kept = target.files_dir / built.name
+            taken = FormErrors([Message("id", f"a model catalog {built.name} is already published here; expected "
+                                              "another item id (or a new version in it)")])
+            _refuse_taken(target, built, taken)
             try:
                 built.rename(kept)  # never over another user's catalog: a rename onto a non-empty directory fails
             except OSError as exc:
-                raise FormErrors([Message("id", f"a model catalog {built.name} is already published here; expected "
-                                                "another item id (or a new version in it)")]) from exc
+                raise taken from exc
+        files_url = f"{target.files_url.rstrip('/')}/{kept.name}/"
         try:
-            summary = publish_catalog(kept / "catalog.json", target.api_url,
-                              base_href=f"{target.files_url.rstrip('/')}/{kept.name}/",
-                              headers=auth_headers(None, target.headers), schema_dir=self.settings.schema_dir)
+            summary = publish_catalog(kept / "catalog.json", target.api_url, base_href=files_url,
+                                      headers=auth_headers(None, target.headers), schema_dir=self.settings.schema_dir)
         except MlmkitError:
             shutil.rmtree(kept, ignore_errors=True)
             raise
-        return f"Published to {target.api_url}: {summary.counts()} (files at {target.files_url.rstrip('/')}/{kept.name}/)."
+        return f"Published to {target.api_url}: {summary.counts()} (files at {files_url})."
+
+
+def _refuse_taken(target: PublishTarget, built: Path, taken: FormErrors) -> None:
+    """A collection the STAC API already holds is someone else's: the form never replaces it (or its items)."""
+    collection = json.loads(next(built.glob("*/collection.json")).read_text())["id"]
+    url = f"{target.api_url.rstrip('/')}/collections/{quote(collection, safe='')}"
+    try:
+        response = requests.get(url, headers=auth_headers(None, target.headers), timeout=HTTP_TIMEOUT_S)
+    except requests.RequestException as exc:
+        raise RemoteFailure(f"cannot reach the STAC API at {target.api_url}: {type(exc).__name__}; expected the "
+                            "operator's STAC API running") from exc
+    if response.status_code == 200:
+        raise taken
 
 
 def _zip(folder: Path) -> Path:
@@ -291,36 +310,39 @@ def describe_router(settings: FormSettings | None = None) -> APIRouter:
             return Response("not found", status_code=404, media_type="text/plain")
         return FileResponse(HERE / "static" / name, media_type=STATIC[name])
 
-    def refused(request: Request, submission: Submission | None, exc: MlmkitError) -> Response:
-        """The form again, as it was sent, with the error beside its field."""
-        return form.page(request, submission.fields if submission else empty,
-                         submission.described if submission else None, _messages(exc), status=_status(exc))
-
-    @router.post("/upload", response_class=HTMLResponse)
-    async def describe_upload(request: Request) -> Response:
+    async def attempt(request: Request, action: Callable[[Submission], Any],
+                      as_json: bool = False) -> tuple[Submission, Any] | Response:
+        """The request's form and what `action` makes of it; else the form again as it was sent (or, for the
+        page's script, JSON) with the error beside its field."""
         submission = None
         try:
             submission = await _submission(request, form.settings)
-            model, prefilled = await run_in_threadpool(form.read, submission)
+            return submission, await run_in_threadpool(action, submission)
         except MlmkitError as exc:
-            return refused(request, submission, exc)
-        values = shown_values(submission.fields, prefilled)
-        parsed = spec_from_form(as_form(values))
+            if as_json:
+                return JSONResponse({"messages": [m.__dict__ for m in _messages(exc)]}, status_code=_status(exc))
+            return form.page(request, submission.fields if submission else empty,
+                             submission.described if submission else None, _messages(exc), status=_status(exc))
+
+    @router.post("/upload", response_class=HTMLResponse)
+    async def describe_upload(request: Request) -> Response:
+        outcome = await attempt(request, form.read)
+        if isinstance(outcome, Response):
+            return outcome
+        submission, (model, prefilled) = outcome
+        values = as_form(shown_values(submission.fields, prefilled))
         # fields still to fill in are no error yet: what the form filled in is checked
-        messages = await run_in_threadpool(check_form, parsed, model, form.settings.schema_dir, False)
-        return form.page(request, as_form(values), model, messages)
+        messages = await run_in_threadpool(check_form, spec_from_form(values), model, form.settings.schema_dir,
+                                           False)
+        return form.page(request, values, model, messages)
 
     @router.post("/check")
     async def describe_check(request: Request) -> Response:
         wants_json = "application/json" in request.headers.get("accept", "")
-        submission = None
-        try:
-            submission = await _submission(request, form.settings)
-            messages = await run_in_threadpool(form.checks, submission)
-        except MlmkitError as exc:
-            if wants_json:
-                return JSONResponse({"messages": [m.__dict__ for m in _messages(exc)]}, status_code=_status(exc))
-            return refused(request, submission, exc)
+        outcome = await attempt(request, form.checks, wants_json)
+        if isinstance(outcome, Response):
+            return outcome
+        submission, messages = outcome
         if wants_json:
             return JSONResponse({"messages": [message.__dict__ for message in messages]})
         add = (submission.fields.get("add") or [""])[0]
@@ -328,26 +350,21 @@ def describe_router(settings: FormSettings | None = None) -> APIRouter:
 
     @router.post("/build")
     async def describe_build(request: Request) -> Response:
-        submission = None
-        try:
-            submission = await _submission(request, form.settings)
-            name, stream = await run_in_threadpool(form.download, submission)
-        except MlmkitError as exc:
-            return refused(request, submission, exc)
-        size = os.fstat(stream.fileno()).st_size
+        outcome = await attempt(request, form.download)
+        if isinstance(outcome, Response):
+            return outcome
+        _, (name, stream) = outcome
         return StreamingResponse(_chunks(stream), media_type="application/zip",
                                  headers={"Content-Disposition": f'attachment; filename="{name}"',
-                                          "Content-Length": str(size)})
+                                          "Content-Length": str(os.fstat(stream.fileno()).st_size)})
 
     if form.settings.publish is not None:
         @router.post("/publish", response_class=HTMLResponse)
         async def describe_publish(request: Request) -> Response:
-            submission = None
-            try:
-                submission = await _submission(request, form.settings)
-                notice = await run_in_threadpool(form.publish, submission)
-            except MlmkitError as exc:
-                return refused(request, submission, exc)
+            outcome = await attempt(request, form.publish)
+            if isinstance(outcome, Response):
+                return outcome
+            submission, notice = outcome
             return form.page(request, submission.fields, submission.described, [], notice=notice, status=201)
 
     return router
