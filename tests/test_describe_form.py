@@ -224,3 +224,20 @@ def test_a_torchscript_file_is_read_with_the_shape_it_does_not_record(server, tm
     zipfile.ZipFile(io.BytesIO(built.content)).extractall(tmp_path / "out")
     (catalog,) = (tmp_path / "out").glob("*/catalog.json")
     assert CliRunner().invoke(main, ["validate", str(catalog)]).exit_code == 0
+
+
+def test_geodeep_metadata_fills_the_form(server, tmp_path) -> None:
+    """GeoDeep stores JSON-encoded model_type and class_names in ONNX metadata_props: the form reads them (over
+    the task it would guess from the output's rank)."""
+    import onnx
+
+    model = onnx.load(str(water_model(tmp_path / "geodeep.onnx")))
+    for key, value in {"model_type": '"Detector"', "class_names": '{"1": "land", "0": "water"}',
+                       "tiles_overlap": "10"}.items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(tmp_path / "geodeep.onnx"))
+    page = _upload(server[0], tmp_path / "geodeep.onnx").text
+    assert 'id="class-0-name" name="class-0-name" type="text" value="water"' in page
+    assert 'id="class-1-name" name="class-1-name" type="text" value="land"' in page
+    assert 'value="object-detection" aria-describedby="tasks-help tasks-msg" checked' in page
+    assert 'value="semantic-segmentation" aria-describedby="tasks-help tasks-msg">' in page  # not checked

@@ -4,11 +4,7 @@ serve` carries it. Settings come from the environment (see `FormSettings.from_en
 from __future__ import annotations
 
 import argparse
-
-import uvicorn
-from fastapi import FastAPI
-
-from mlmkit.web.describe_form import mount_describe_form
+import sys
 
 
 def main() -> None:
@@ -16,8 +12,20 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
     args = parser.parse_args()
-    app = mount_describe_form(FastAPI(title="mlmkit describe form"))
-    uvicorn.run(app, host=args.host, port=args.port)
+    try:
+        import uvicorn
+        from fastapi import FastAPI
+
+        from mlmkit.errors import MlmkitError
+        from mlmkit.web.describe_form import FormSettings, mount_describe_form
+    except ImportError as exc:
+        sys.exit(f"python -m mlmkit.web needs {exc.name}, which is not installed; expected the web extra "
+                 "(pip install 'mlmkit[web]')")
+    try:
+        settings = FormSettings.from_env()
+    except MlmkitError as exc:
+        sys.exit(f"Error: {exc}")
+    uvicorn.run(mount_describe_form(FastAPI(title="mlmkit describe form"), settings), host=args.host, port=args.port)
 
 
 if __name__ == "__main__":
