@@ -113,6 +113,8 @@ def test_models_as_processes_with_owslib(tmp_path: Path, schema_dir: Path) -> No
         assert requests.post(f"{base}/processes", data=ECHO.read_bytes(),
                              headers={"Content-Type": "application/cwl+yaml", **AUTH}).status_code == 405
         assert requests.put(f"{base}/processes/nir-over-red").status_code == 405
+        form = requests.get(f"{base}/describe")  # the describe form is part of the server (mlmkit.web)
+        assert form.status_code == 200 and 'type="file"' in form.text
 
 
 def test_part2_refusals_replace_undeploy_and_failed_job_log(tmp_path: Path) -> None:

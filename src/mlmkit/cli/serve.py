@@ -27,6 +27,7 @@ def serve(host: str, port: int, models: str | None, state: Path, engine: str, ba
 
     Part 1 (processes, execution, jobs, results, dismiss) is always on; Part 2 (deploy, replace, undeploy of
     CWL packages) only when MLMKIT_DEPLOY_TOKEN is set, for requests with 'Authorization: Bearer <token>'.
+    The describe form (a model file in, a valid MLM Item catalog out) is at /describe.
 
     \b
     Example:
@@ -34,7 +35,9 @@ def serve(host: str, port: int, models: str | None, state: Path, engine: str, ba
     """
     try:
         from mlmkit.packages.serve.service import serve as run_server
+        from mlmkit.web.describe_form import mount_describe_form
     except ImportError as exc:
-        raise click.ClickException(f"mlmkit serve needs wraptile ({exc.name} is missing); expected "
-                                   "`pip install 'mlmkit[serve]'`") from exc
-    run_server(host, port, state, models, engine, not no_container, batch_system, max_jobs)
+        raise click.ClickException(f"mlmkit serve needs wraptile and the describe form's packages ({exc.name} is "
+                                   "missing); expected `pip install 'mlmkit[serve]'`") from exc
+    run_server(host, port, state, models, engine, not no_container, batch_system, max_jobs,
+               pages=[mount_describe_form])

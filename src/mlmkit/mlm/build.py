@@ -327,11 +327,13 @@ def read_described_file(model_path: Path, meta: ModelMetadata) -> ModelFileInfo:
     return info
 
 
-def model_asset(model_path: Path, meta: ModelMetadata, kind: ArtifactKind) -> pystac.Asset:
-    """An mlm:model asset for a model file; an Item may hold several, one per format of the same model."""
+def model_asset(model_path: Path, meta: ModelMetadata, kind: ArtifactKind,
+                file_fields: dict | None = None) -> pystac.Asset:
+    """An mlm:model asset for a model file; an Item may hold several, one per format of the same model.
+    `file_fields` (file:size, file:checksum) stand in for reading them from a file that is not at hand."""
     return pystac.Asset(href=str(Path(model_path).absolute()), media_type=kind.media_type,
                         title=f"{meta.name} ({kind.label})", roles=["mlm:model", "mlm:compiled"],
-                        extra_fields=_model_asset_fields(Path(model_path), meta, kind))
+                        extra_fields=_model_asset_fields(Path(model_path), meta, kind, file_fields))
 
 
 def build_model_item(model_path: Path, meta: ModelMetadata, graph: ModelFileInfo | None = None) -> pystac.Item:
@@ -340,11 +342,18 @@ def build_model_item(model_path: Path, meta: ModelMetadata, graph: ModelFileInfo
     model_path = Path(model_path)
     if not model_path.is_file():
         raise InvalidInput(f"model {model_path} does not exist; expected an ONNX, TorchScript or .pt2 file")
+    _check_layout_name(meta.detection_layout)
+    graph = graph or read_described_file(model_path, meta)
+    return item_for_model(graph, meta, model_asset(model_path, meta, graph.kind))
+
+
+def item_for_model(graph: ModelFileInfo, meta: ModelMetadata, asset: pystac.Asset) -> pystac.Item:
+    """The MLM Item of a model file read before (`graph`), with `asset` as its model asset: the describe form
+    checks metadata as it is typed from what the file declared, without the file."""
     stray = sorted(key for key in meta.extra_properties if key.startswith("mlm:"))
     if stray:
         raise InvalidInput(f"extra properties {stray} use the mlm: prefix; expected ModelMetadata fields for MLM keys")
     _check_layout_name(meta.detection_layout)
-    graph = graph or read_described_file(model_path, meta)
     props: dict[str, Any] = {}
     if meta.description:
         props["description"] = meta.description
@@ -369,7 +378,7 @@ def build_model_item(model_path: Path, meta: ModelMetadata, graph: ModelFileInfo
         start_datetime=start if start and end else None, end_datetime=end if start and end else None,
         properties=props, stac_extensions=extensions,
     )
-    item.add_asset("model", model_asset(model_path, meta, graph.kind))
+    item.add_asset("model", asset)
     _add_side_car_assets(item, meta)
     return item
 
@@ -407,8 +416,9 @@ def _file_fields(path: Path) -> dict:
     return {"file:size": path.stat().st_size, "file:checksum": file_checksum(path)}
 
 
-def _model_asset_fields(model_path: Path, meta: ModelMetadata, kind: ArtifactKind) -> dict:
-    return {"mlm:artifact_type": kind.value, **_file_fields(model_path), **model_asset_bands(meta)}
+def _model_asset_fields(model_path: Path, meta: ModelMetadata, kind: ArtifactKind,
+                        file_fields: dict | None) -> dict:
+    return {"mlm:artifact_type": kind.value, **(file_fields or _file_fields(model_path)), **model_asset_bands(meta)}
 
 
 def _add_side_car_assets(item: pystac.Item, meta: ModelMetadata) -> None:

@@ -17,6 +17,7 @@ import queue
 import subprocess
 import sys
 import threading
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -395,8 +396,10 @@ def install_routes(app: fastapi.FastAPI, service: MlmkitService) -> None:
 
 
 def serve(host: str, port: int, state: Path, models: str | None = None, engine: str = "cwltool",
-          container: bool = True, batch_system: str | None = None, max_jobs: int = 2) -> None:
-    """Run the server until stopped (Part 2 only when MLMKIT_DEPLOY_TOKEN is set)."""
+          container: bool = True, batch_system: str | None = None, max_jobs: int = 2,
+          pages: Sequence[Callable[[fastapi.FastAPI], object]] = ()) -> None:
+    """Run the server until stopped (Part 2 only when MLMKIT_DEPLOY_TOKEN is set); `pages` add routes of the wings
+    above this one to the app (the describe form of `mlmkit.web`)."""
     import uvicorn
     from wraptile.dru_routes import dru_router
     from wraptile.main import app
@@ -412,4 +415,6 @@ def serve(host: str, port: int, state: Path, models: str | None = None, engine: 
         service = MlmkitService(state, **options)
     ServiceProvider.set_instance(service)
     install_routes(app, service)
+    for add in pages:
+        add(app)
     uvicorn.run(app, host=host, port=port, log_level="warning")
