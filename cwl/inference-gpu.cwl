@@ -75,10 +75,11 @@ $graph:
         doc: Also write the class scores of classification outputs as a float32 COG beside the class map.
       providers:
         type: string[]?
+        default: [CUDAExecutionProvider, CPUExecutionProvider]
         label: Execution providers
         doc: >-
-          onnxruntime execution providers in order of preference, e.g. [CUDAExecutionProvider,
-          CPUExecutionProvider] (default the CPU provider).
+          onnxruntime execution providers in order of preference (default CUDA, then the CPU for the
+          operators CUDA lacks).
     outputs:
       results:
         type: Directory
