@@ -117,8 +117,8 @@ def write_imagery(root: Path) -> dict[str, Path]:
     return paths
 
 
-def _model_item(item_id: str, name: str, model: Path, bands: list[str], model_input: dict, outputs: list[dict],
-                properties: dict, geometry: list = WORLD) -> dict:
+def _model_item(item_id: str, name: str, architecture: str, model: Path, bands: list[str], model_input: dict,
+                outputs: list[dict], properties: dict, geometry: list = WORLD) -> dict:
     band_objects = [{"name": band, "common_name": S2_BANDS[band][0], "center_wavelength": S2_BANDS[band][1]}
                     for band in bands]
     west, south = min(p[0] for p in geometry[0]), min(p[1] for p in geometry[0])
@@ -127,11 +127,12 @@ def _model_item(item_id: str, name: str, model: Path, bands: list[str], model_in
         "type": "Feature", "stac_version": "1.0.0", "stac_extensions": [MLM, EO, PROCESSING], "id": item_id,
         "geometry": {"type": "Polygon", "coordinates": geometry}, "bbox": [west, south, east, north],
         "properties": {"datetime": None, "start_datetime": "1900-01-01T00:00:00Z", "end_datetime": "9999-12-31T23:59:59Z",
-                       "mlm:name": name, "mlm:tasks": sorted({t for o in outputs for t in o["tasks"]}),
+                       "mlm:name": name, "mlm:architecture": architecture, "mlm:tasks": sorted({t for o in outputs for t in o["tasks"]}),
                        "mlm:framework": "onnx", "mlm:input": [model_input], "mlm:output": outputs,
-                       "eo:bands": band_objects, **properties},
+                       **properties},
         "assets": {"model": {"href": f"./{model.name}", "type": "application/octet-stream; framework=onnx",
-                             "roles": ["mlm:model"], "mlm:artifact_type": "onnx", "file:checksum": file_checksum(model)}},
+                             "roles": ["mlm:model"], "mlm:artifact_type": "onnx", "file:checksum": file_checksum(model),
+                             "eo:bands": band_objects}},
         "links": []}
 
 
@@ -157,7 +158,8 @@ def csmask_items(root: Path) -> list[dict]:
                   "result": {"shape": [-1, 3, 256, 256], "dim_order": ["batch", "class", "height", "width"],
                              "data_type": "float32"}}
         items.append(_model_item(f"csmask-{path.stem.removeprefix('model_').replace('_', '-')}",
-                                 f"ukis-csmask {path.stem.removeprefix('model_')}", target, bands, model_input,
+                                 f"ukis-csmask {path.stem.removeprefix('model_')}", "U-Net (EfficientNet-B4 encoder)",
+                                 target, bands, model_input,
                                  [output], {"processing:level": level, "gsd": 30}))
     europe = json.loads(json.dumps(next(item for item in items if item["id"] == "csmask-4b-l1c")))
     europe.update(id="csmask-4b-l1c-europe", geometry={"type": "Polygon", "coordinates": EUROPE},
@@ -191,7 +193,7 @@ def s2cloudless_item(root: Path) -> dict:
                 "result": {"shape": [-1], "dim_order": ["batch"], "data_type": "int64"}},
                {"name": "probabilities", "tasks": ["classification"], "classification:classes": classes,
                 "result": {"shape": [-1, 2], "dim_order": ["batch", "class"], "data_type": "float32"}}]
-    return _model_item("s2cloudless", "s2cloudless", target, S2CLOUDLESS_BANDS, model_input, outputs,
+    return _model_item("s2cloudless", "s2cloudless", "LightGBM gradient-boosted trees", target, S2CLOUDLESS_BANDS, model_input, outputs,
                        {"processing:level": "L1C", "gsd": 60})
 
 

@@ -56,13 +56,25 @@ def _turn(a: Point, b: Point, c: Point) -> float:
     return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
 
 
+def _on(point: Point, a: Point, b: Point) -> bool:
+    """Whether a point lies on segment a-b."""
+    return _turn(a, b, point) == 0 and min(a[0], b[0]) <= point[0] <= max(a[0], b[0]) \
+        and min(a[1], b[1]) <= point[1] <= max(a[1], b[1])
+
+
+def _proper(p1: Point, p2: Point, q1: Point, q2: Point) -> bool:
+    """Whether two segments cross each other at a point inside both."""
+    return _turn(q1, q2, p1) * _turn(q1, q2, p2) < 0 and _turn(p1, p2, q1) * _turn(p1, p2, q2) < 0
+
+
 def _cross(p1: Point, p2: Point, q1: Point, q2: Point) -> bool:
     """Whether two segments touch or cross."""
-    d1, d2, d3, d4 = _turn(q1, q2, p1), _turn(q1, q2, p2), _turn(p1, p2, q1), _turn(p1, p2, q2)
-    if ((d1 > 0) != (d2 > 0) and d1 and d2) and ((d3 > 0) != (d4 > 0) and d3 and d4):
-        return True
-    return any(turn == 0 and min(a[0], b[0]) <= c[0] <= max(a[0], b[0]) and min(a[1], b[1]) <= c[1] <= max(a[1], b[1])
-               for turn, a, b, c in ((d1, q1, q2, p1), (d2, q1, q2, p2), (d3, p1, p2, q1), (d4, p1, p2, q2)))
+    return _proper(p1, p2, q1, q2) or any(_on(*args) for args in ((p1, q1, q2), (p2, q1, q2), (q1, p1, p2),
+                                                                   (q2, p1, p2)))
+
+
+def _covered(point: Point, ring: Ring) -> bool:
+    return _inside(point, ring) or any(_on(point, a, b) for a, b in _edges(ring))
 
 
 def _edges(ring: Ring) -> list[tuple[Point, Point]]:
@@ -90,7 +102,7 @@ def relation(model: dict | None, model_bbox: Sequence[float] | None, item: dict 
         return "inside" if inside else "partly"
     if not any(_rings_meet(a, b) for a in model_rings for b in item_rings):
         return "outside"
-    crossing = any(_cross(p1, p2, q1, q2) for a in model_rings for b in item_rings
+    crossing = any(_proper(p1, p2, q1, q2) for a in model_rings for b in item_rings
                    for p1, p2 in _edges(a) for q1, q2 in _edges(b))
-    inside = all(any(_inside(point, ring) for ring in model_rings) for item_ring in item_rings for point in item_ring)
+    inside = all(any(_covered(point, ring) for ring in model_rings) for item_ring in item_rings for point in item_ring)
     return "inside" if inside and not crossing else "partly"

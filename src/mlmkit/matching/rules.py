@@ -306,10 +306,11 @@ def _temporal(spec: ModelSpec, item: pystac.Item, match: Match) -> None:
 
 
 def _scaling(spec: ModelSpec, bands: Sequence[ImageryBand]) -> list[dict]:
-    stored = sorted({f"{b.where}: raster scale {b.scale:g}" for b in bands if b.scale not in (None, 1.0)})
-    return [{"input": i.name, "value_scaling": [s.type for s in i.value_scaling or ()] or None,
-             "pre_processing": bool(i.pre_processing_function), "values": "as stored in the files",
-             **({"stored_scale": stored} if stored else {})} for i in spec.inputs]
+    """What each input's values go through: read as stored (a raster:scale is not applied), then the MLM steps."""
+    stored = {b.asset: b.scale for b in bands if b.scale not in (None, 1.0)}
+    return [{"input": i.name, "values": "as stored in the files", **({"stored_scale": stored} if stored else {}),
+             "value_scaling": [s.type for s in i.value_scaling or ()] or None,
+             "pre_processing": bool(i.pre_processing_function)} for i in spec.inputs]
 
 
 def check(spec: ModelSpec, stack: Stack, requested_steps: int | None = None) -> Match:
