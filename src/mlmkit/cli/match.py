@@ -14,6 +14,7 @@ from mlmkit.matching.api import ApiSearch, imagery_from_api, models_from_api
 from mlmkit.matching.pairs import ranked
 
 VERDICTS = {True: "runnable", False: "refused"}
+_WAYS = (("name", "name"), ("common name", "common name"), ("centre wavelength", "wavelength"), ("asset", "asset key"))
 
 
 def _summary(pair: Match) -> str:
@@ -21,9 +22,9 @@ def _summary(pair: Match) -> str:
     if not pair.runnable:
         return pair.problems[0]
     plan = pair.plan
-    ways = {}
+    ways: dict[str, int] = {}
     for entry in plan["bands"]:
-        way = entry["why"].split(" ", 2)[0] if not entry["why"].startswith("common") else "common name"
+        way = next(way for prefix, way in _WAYS if entry["why"].startswith(prefix))
         ways[way] = ways.get(way, 0) + 1
     bands = ", ".join(f"{count} by {way}" for way, count in ways.items())
     grid = plan.get("grid") or {}
@@ -88,7 +89,7 @@ def match(models: tuple[str, ...], model_api: str | None, model_collections: tup
         items += imagery_from_api(ApiSearch(api_url, _collections(collections), area, when, limit, headers), specs)
     pairs = ranked(pair for spec in specs for pair in pair_up(spec, items, time_steps))
     if as_json:
-        click.echo(json.dumps({"pairs": [pair.to_json() for pair in pairs]}, indent=2))
+        click.echo(json.dumps({"pairs": [pair.to_json() for pair in pairs]}, indent=2, ensure_ascii=False))
     elif pairs:
         click.echo(_table(pairs))
     else:
