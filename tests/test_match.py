@@ -206,3 +206,12 @@ def test_metadata_alone_no_file_is_opened(data, tmp_path):
     (tmp_path / "moved.json").write_text(json.dumps(item))
     (pair,) = mlmkit.match(str(data["models"]["csmask-4b-l1c"]), pystac.Item.from_file(str(tmp_path / "moved.json")))
     assert pair.runnable and not (tmp_path / "gone").exists()
+
+
+def test_run_refuses_what_match_refuses_before_any_engine_starts(data, tmp_path):
+    from mlmkit.packages.runner import run_model
+
+    (pair,) = mlmkit.match(str(data["models"]["csmask-4b-l2a"]), str(data["scenes"]["s2-l1c"]))
+    with pytest.raises(NotRunnable) as refused:
+        run_model(str(data["models"]["csmask-4b-l2a"]), [str(data["scenes"]["s2-l1c"])], tmp_path / "out")
+    assert str(refused.value) == pair.problems[0] and not (tmp_path / "out").exists()

@@ -87,7 +87,8 @@ def match(models: tuple[str, ...], model_api: str | None, model_collections: tup
     items = read_imagery(list(inputs)) if inputs else []
     if api_url is not None:
         items += imagery_from_api(ApiSearch(api_url, _collections(collections), area, when, limit, headers), specs)
-    pairs = ranked(pair for spec in specs for pair in pair_up(spec, items, time_steps))
+    known: dict = {}  # each Item's bands, listed once for all models
+    pairs = ranked(pair for spec in specs for pair in pair_up(spec, items, time_steps, known=known))
     if as_json:
         click.echo(json.dumps({"pairs": [pair.to_json() for pair in pairs]}, indent=2, ensure_ascii=False))
     elif pairs:

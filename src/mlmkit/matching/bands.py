@@ -178,9 +178,11 @@ def _own_range(centre: float, width: float | None, band: ImageryBand) -> bool:
 class BandMatcher:
     """Bind model band names to the bands of one imagery item (metadata only, nothing is opened)."""
 
-    def __init__(self, item: pystac.Item, band_info: Mapping[str, dict] | None = None) -> None:
+    def __init__(self, item: pystac.Item, band_info: Mapping[str, dict] | None = None,
+                 bands: list[ImageryBand] | None = None) -> None:
+        """`bands`: the item's `imagery_bands`, when the caller has them already (one item, many models)."""
         self.item = item
-        self.bands = imagery_bands(item)
+        self.bands = imagery_bands(item) if bands is None else bands
         self.band_info = {name.lower(): info for name, info in (band_info or {}).items()}
 
     def _steps(self, name: str) -> list[tuple[Callable[[ImageryBand], bool], Callable[[ImageryBand], str]]]:

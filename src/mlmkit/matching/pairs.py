@@ -13,6 +13,7 @@ from typing import Union
 import pystac
 
 from mlmkit.errors import InvalidInput, MetadataWarning, NotRunnable, warn
+from mlmkit.matching.bands import ImageryBand
 from mlmkit.matching.rules import Match, check, model_dates
 from mlmkit.matching.stacks import footprint_grid, stack_items
 from mlmkit.mlm.spec import ModelSpec, mlm_version, spec_from_item
@@ -60,10 +61,12 @@ def read_imagery(imagery: Sources) -> list[pystac.Item]:
 
 
 def pair_up(spec: ModelSpec, items: Sequence[pystac.Item], requested_steps: int | None = None,
-            grid_key: Callable[[pystac.Item], Hashable] = footprint_grid) -> list[Match]:
-    """The model against the Items: one pair per Item, or per time stack of Items sharing a grid."""
+            grid_key: Callable[[pystac.Item], Hashable] = footprint_grid,
+            known: dict[int, list[ImageryBand]] | None = None) -> list[Match]:
+    """The model against the Items: one pair per Item, or per time stack of Items sharing a grid. `known`
+    caches the Items' bands across models (see `rules.check`)."""
     steps, _ = model_dates(spec, requested_steps)
-    return [check(spec, stack, requested_steps) for stack in stack_items(items, steps, grid_key)]
+    return [check(spec, stack, requested_steps, known) for stack in stack_items(items, steps, grid_key)]
 
 
 def decide(pairs: Iterable[Match]) -> None:
@@ -88,4 +91,5 @@ def ranked(pairs: Iterable[Match]) -> list[Match]:
 def match(models: Sources, imagery: Sources, time_steps: int | None = None) -> list[Match]:
     """Which models can run on which imagery, from metadata alone: every pair with its verdict and plan."""
     specs, items = read_models(models), read_imagery(imagery)
-    return ranked(pair for spec in specs for pair in pair_up(spec, items, time_steps))
+    known: dict[int, list[ImageryBand]] = {}
+    return ranked(pair for spec in specs for pair in pair_up(spec, items, time_steps, known=known))

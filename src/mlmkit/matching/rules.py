@@ -29,7 +29,7 @@ from datetime import datetime
 import pystac
 
 from mlmkit.errors import InvalidInput
-from mlmkit.matching.bands import BandMatcher, Binding, ImageryBand
+from mlmkit.matching.bands import BandMatcher, Binding, ImageryBand, imagery_bands
 from mlmkit.matching.footprints import relation
 from mlmkit.matching.stacks import Stack, item_date
 from mlmkit.mlm.shapes import TIME, detection_layout, detection_outputs, input_axes, is_pixelwise
@@ -200,10 +200,6 @@ def _processing_level(spec: ModelSpec, item: pystac.Item, match: Match) -> None:
                               f"{item.id!r} is {found} (processing:level); expected the same processing level")
 
 
-def _model_band(spec: ModelSpec, name: str) -> dict:
-    return {key.lower(): info for key, info in spec.band_info.items()}.get(name.lower(), {})
-
-
 def _stated_range(info: dict) -> tuple[float, float] | None:
     stats = info.get("statistics") or info.get("raster:statistics")
     if isinstance(stats, dict):
@@ -213,8 +209,8 @@ def _stated_range(info: dict) -> tuple[float, float] | None:
     return None
 
 
-def _value_range(spec: ModelSpec, binding: Binding, item: pystac.Item, match: Match) -> None:
-    info, band = _model_band(spec, binding.band), binding.source
+def _value_range(band_info: dict[str, dict], binding: Binding, item: pystac.Item, match: Match) -> None:
+    info, band = band_info.get(binding.band.lower(), {}), binding.source
     dtype = info.get("data_type") or info.get("raster:data_type")
     if dtype and band.data_type and str(dtype) != band.data_type:
         match.warnings.append(f"value range: model band {binding.band!r} was trained on {dtype} values (data_type), "
@@ -313,8 +309,11 @@ def _scaling(spec: ModelSpec, bands: Sequence[ImageryBand]) -> list[dict]:
              "pre_processing": bool(i.pre_processing_function)} for i in spec.inputs]
 
 
-def check(spec: ModelSpec, stack: Stack, requested_steps: int | None = None) -> Match:
-    """Every rule for one model and one Item or time stack; the problems in rule order."""
+def check(spec: ModelSpec, stack: Stack, requested_steps: int | None = None,
+          known: dict[int, list[ImageryBand]] | None = None) -> Match:
+    """Every rule for one model and one Item or time stack; the problems in rule order. `known`: the
+    imagery bands of Items seen before, by id(item), filled as Items are seen (a cache for many models)."""
+    known = {} if known is None else known
     match = Match(spec, stack.items, plan={"bands": [], "not_checked": []})
     steps, shape_problems = model_dates(spec, requested_steps)
     match.problems += shape_problems
@@ -322,12 +321,15 @@ def check(spec: ModelSpec, stack: Stack, requested_steps: int | None = None) -> 
         match.problems.append(stack.problem)
     bindings = []
     for date, item in enumerate(stack.items):
-        bindings.append(_bind_inputs(spec, BandMatcher(item, spec.band_info), date, match))
+        if id(item) not in known:
+            known[id(item)] = imagery_bands(item)
+        bindings.append(_bind_inputs(spec, BandMatcher(item, spec.band_info, known[id(item)]), date, match))
     for item in stack.items:
         _processing_level(spec, item, match)
+    band_info = {name.lower(): info for name, info in spec.band_info.items()}
     for item, bound in zip(stack.items, bindings):
         for binding in bound:
-            _value_range(spec, binding, item, match)
+            _value_range(band_info, binding, item, match)
     for item, bound in zip(stack.items, bindings):
         _resolution(spec, bound, item, match)
     for item in stack.items:

@@ -20,6 +20,7 @@ from urllib.request import url2pathname
 from mlmkit.stac.atomic import atomic_output_dir, check_output_dir, claimed_tempdir, remove_stale
 from mlmkit.packages.engines import EngineFailed, EngineJob, get_engine
 from mlmkit.errors import InvalidInput
+from mlmkit.matching import decide, pair_up, read_imagery
 from mlmkit.mlm.spec import ModelSpec, read_model
 from mlmkit.packages.cwl import INFERENCE, TRAINING, Package, fetch_package
 from mlmkit.stac.safepath import is_within
@@ -148,6 +149,8 @@ def run_model(model: str, inputs: Sequence[str], outdir: str | Path = ".", optio
         raise InvalidInput("no inputs; expected one or more STAC Items or catalogs (paths or URLs)")
     engine = get_engine(options.engine)
     spec = read_model(model)
+    if not options.train:  # refused pairs are refused here, as predict inside the package would refuse them
+        decide(pair for source in inputs for pair in pair_up(spec, read_imagery(source)))
     outdir = Path(outdir).absolute()
     scratch = _scratch(outdir)
     try:
