@@ -215,3 +215,12 @@ def test_run_refuses_what_match_refuses_before_any_engine_starts(data, tmp_path)
     with pytest.raises(NotRunnable) as refused:
         run_model(str(data["models"]["csmask-4b-l2a"]), [str(data["scenes"]["s2-l1c"])], tmp_path / "out")
     assert str(refused.value) == pair.problems[0] and not (tmp_path / "out").exists()
+
+
+def test_an_unreachable_api_is_one_line(data):
+    from pgstac_server import free_port
+
+    result = CliRunner().invoke(main, ["match", "-m", str(data["models"]["s2cloudless"]),
+                                       "--api", f"http://127.0.0.1:{free_port()}"])
+    assert result.exit_code == 1 and result.output.startswith("Error: cannot open the STAC API at http://127.0.0.1:")
+    assert result.output.count("\n") == 1

@@ -15,6 +15,7 @@ from datetime import datetime
 import pystac
 import requests
 from pystac_client.exceptions import APIError
+from pystac_client.warnings import DoesNotConformTo
 
 from mlmkit.catalog.search import ModelQuery, open_api, parse_interval, search_api
 from mlmkit.errors import InvalidInput, RemoteFailure
@@ -91,6 +92,8 @@ def _pages(search: ApiSearch, params: dict) -> Iterator[dict]:
     client = open_api(search.url, search.headers)
     try:
         yield from client.search(**params).items_as_dicts()
+    except DoesNotConformTo as exc:
+        raise RemoteFailure(f"the STAC API at {search.url} does not support {exc}; expected item search") from exc
     except (APIError, requests.RequestException) as exc:
         raise RemoteFailure(f"searching the STAC API at {search.url} for imagery failed: "
                             f"{' '.join(str(exc).split())[:300]}") from exc
