@@ -4,6 +4,7 @@ $namespaces:
   cwltool: http://commonwl.org/cwltool#
 
 s:name: mlmkit-inference-gpu
+s:version: "0.1.0"
 s:softwareVersion: "0.1.0"
 s:description: >-
   Runs any model described by a STAC MLM (Machine Learning Model extension) Item over STAC imagery and
@@ -18,7 +19,7 @@ s:keywords: [STAC, MLM, machine learning, inference, Earth observation, ONNX, GP
 s:softwareHelp:
   class: s:CreativeWork
   s:name: mlmkit deployment guide
-  s:url: https://github.com/mlmkit/mlmkit/blob/main/docs/deploy.md
+  s:url: https://github.com/mlmkit/mlmkit/blob/main/docs/how-to/deploy.md
 s:codeRepository: https://github.com/mlmkit/mlmkit
 s:author:
   - class: s:Person
