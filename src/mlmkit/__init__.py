@@ -1,3 +1,12 @@
 """mlmkit: Earth-observation ML models described by STAC MLM, trainable and runnable anywhere."""
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """Top-level names loaded on first use, so `import mlmkit` stays light."""
+    if name == "match":
+        from mlmkit.matching import match
+
+        return match
+    raise AttributeError(f"module 'mlmkit' has no attribute {name!r}")

@@ -18,6 +18,7 @@ from mlmkit.stac.atomic import atomic_output_dir, check_output_dir, claimed_temp
 from mlmkit.packages.engines import CatalogRef, EngineJob, EngineOptions, get_engine
 from mlmkit.packages.engines.base import REMOTE_TIMEOUT_S
 from mlmkit.errors import InvalidInput
+from mlmkit.matching import decide, pair_up, read_imagery
 from mlmkit.mlm.spec import ModelSpec, read_model
 from mlmkit.packages.cwl import INFERENCE, TRAINING, Package, fetch_package
 from mlmkit.stac.read import is_url, node_files, walk
@@ -94,6 +95,8 @@ def run_model(model: str, inputs: Sequence[str], outdir: str | Path = ".", optio
         raise InvalidInput("no inputs; expected one or more STAC Items or catalogs (paths or URLs)")
     engine = get_engine(options.engine)
     spec = read_model(model)
+    if not options.train:  # refused pairs are refused here, as predict inside the package would refuse them
+        decide(pair for source in inputs for pair in pair_up(spec, read_imagery(source)))
     outdir = Path(outdir).absolute()
     scratch = _scratch(outdir)
     try:
