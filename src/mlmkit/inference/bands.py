@@ -3,7 +3,9 @@
 Imagery describes its bands in several ways (`eo:bands`, `raster:bands`, STAC 1.1 `bands`, or one
 band per asset named by the asset key); MLM names bands by `name`, sometimes by common name. The
 resolver tries the exact name first, then the asset key, then the common name, so that a model
-trained on `B04` runs on imagery that calls it `red` and vice versa.
+trained on `B04` runs on imagery that calls it `red` and vice versa. An asset that is one array of a Zarr
+store (EOPF Sentinel Items: `B02_10m` -> `<product>.zarr/measurements/reflectance/r10m/b02`) is listed
+and addressed like a one-band GeoTIFF; the assets for whole groups and for the store are not bands.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import pystac
 
 from mlmkit.errors import InvalidInput
 from mlmkit.stac.read import asset_href
+from mlmkit.stac.zarr_arrays import is_array_asset
 
 _BAND_LISTS = ("bands", "eo:bands", "raster:bands")
 _RASTER_TYPES = ("image/tiff", "image/jp2", "image/vnd.stac.geotiff", "application/x-geotiff", "image/png")
@@ -46,7 +49,8 @@ def _is_raster(asset: pystac.Asset) -> bool:
     if roles & {"thumbnail", "overview", "metadata", "mlm:model"} and "data" not in roles:
         return False
     media = (asset.media_type or "").lower()
-    return any(kind in media for kind in _RASTER_TYPES) or asset.href.lower().split("?")[0].endswith(_RASTER_SUFFIXES)
+    return (any(kind in media for kind in _RASTER_TYPES) or asset.href.lower().split("?")[0].endswith(_RASTER_SUFFIXES)
+            or is_array_asset(asset.href, asset.media_type, tuple(roles)))
 
 
 def _nodata(entries: list[dict]) -> float | None:
