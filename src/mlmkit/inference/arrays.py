@@ -244,20 +244,21 @@ class _Output:
     scores: bool
 
 
-_ENGINES: OrderedDict[_Setup, _Engine] = OrderedDict()
+_ENGINES: OrderedDict[str, _Engine] = OrderedDict()  # by repr(setup): a NaN nodata equals itself there
 _ENGINES_LOCK = threading.Lock()
 _KEPT = 4
 
 
 def _engine(setup: _Setup, built: _Engine | None = None) -> _Engine:
     """The engine of a setup, built once per process and kept for its later blocks (`built`: one to keep)."""
+    key = repr(setup)
     with _ENGINES_LOCK:  # blocks on threads of one worker wait for the first to build it
-        if setup not in _ENGINES:
-            _ENGINES[setup] = built or _Engine(setup)
+        if key not in _ENGINES:
+            _ENGINES[key] = built or _Engine(setup)
             while len(_ENGINES) > _KEPT:
                 _ENGINES.popitem(last=False)
-        _ENGINES.move_to_end(setup)
-        return _ENGINES[setup]
+        _ENGINES.move_to_end(key)
+        return _ENGINES[key]
 
 
 class _ArrayReader:
