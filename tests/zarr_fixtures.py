@@ -212,3 +212,16 @@ def upload_store(client, bucket: str, store: Path, prefix: str) -> str:
         if path.is_file():
             client.upload_file(str(path), bucket, f"{prefix}/{path.relative_to(store).as_posix()}")
     return f"s3://{bucket}/{prefix}"
+
+
+def result_rasters(out: Path) -> dict[str, np.ndarray]:
+    """Every raster of the (one) result Item a predict run wrote to `out`, by asset key."""
+    catalog = json.loads((out / "catalog.json").read_text())
+    item_path = (out / next(link["href"] for link in catalog["links"] if link["rel"] == "item")).resolve()
+    item = json.loads(item_path.read_text())
+    arrays = {}
+    for key, asset in item["assets"].items():
+        if asset["href"].endswith(".tif"):
+            with rasterio.open(item_path.parent / asset["href"]) as dataset:
+                arrays[key] = dataset.read()
+    return arrays
