@@ -406,28 +406,13 @@ def _result(engine: _Engine, array: xr.DataArray, blocks: list[list[list[Any]]],
     return next(iter(named.values())) if len(named) == 1 else xr.Dataset(named)
 
 
-def predict_xarray(model: str | Path, data: xr.DataArray | xr.Dataset, **options: Any) -> xr.DataArray | xr.Dataset:
-    """Run the model an MLM Item describes over `data`, lazily: a Dask-backed class map (or values), with the
-    class scores as a Dataset beside it when `probabilities=True`, on the data's coordinates.
-
-    `options`: predict's `tile_size`, `overlap`, `blend`, `batch_size`, `threads`, `providers`, `probabilities`,
-    `allow_python`, `device`, `model_asset`, `model_cache`, `allow_native_code`. Nothing is computed until the
-    result is (`.compute()`, `.to_zarr()`, ...), on whatever Dask scheduler or cluster is active then.
-    """
-    xr = _import_xarray()
+def _blocks(engine: _Engine, setup: _Setup, array: xr.DataArray, bands: list[_Band]) -> list[list[list[Any]]]:
+    """Per output block (rows of columns): a lazy array per output, computed from the data's region that the
+    block's tiles read (the block widened to whole tiles)."""
     import dask
     import dask.array as da
 
-    settings = _options(options)
-    array, bands = _as_bands(data, xr)
-    chosen = {field.name: getattr(settings, field.name) for field in fields(PredictOptions) if field.name in OPTIONS}
-    local = Path(str(model))
-    href = str(local.resolve()) if local.exists() else str(model)  # workers may run elsewhere: an absolute path
     height, width = array.shape[1], array.shape[2]
-    engine = _Engine(_Setup(href, tuple(bands), tuple(sorted(chosen.items()))), (height, width))  # errors: now
-    _check_resolution(engine.spec, _grid(array))
-    setup = _Setup(href, tuple(bands), tuple(sorted(chosen.items())), engine.tile)
-    _engine(setup, engine)  # blocks computed in this process use it
     layout = engine.layout(height, width)
     positions = [[band.name for band in bands].index(ref.asset) for ref in engine.refs]
     row_chunks, col_chunks = _chunks(array, 1), _chunks(array, 2)
@@ -449,4 +434,28 @@ def predict_xarray(model: str | Path, data: xr.DataArray | xr.Dataset, **options
             left += block_w
         blocks.append(row)
         top += block_h
-    return _result(engine, array, blocks, xr)
+    return blocks
+
+
+def predict_xarray(model: str | Path, data: xr.DataArray | xr.Dataset, **options: Any) -> xr.DataArray | xr.Dataset:
+    """Run the model an MLM Item describes over `data`, lazily, on the data's y/x coordinates: a Dask-backed
+    DataArray when the run gives one raster (a class map, or values), else a Dataset of them (`classes` and
+    `scores` with `probabilities=True`; one per model output).
+
+    `options`: predict's `tile_size`, `overlap`, `blend`, `batch_size`, `threads`, `providers`, `probabilities`,
+    `allow_python`, `device`, `model_asset`, `model_cache`, `allow_native_code`. What is wrong with the model or
+    the data is said here; nothing runs until the result is computed (`.compute()`, `.to_zarr()`, ...), on the
+    Dask scheduler or cluster active then.
+    """
+    xr = _import_xarray()
+    settings = _options(options)
+    array, bands = _as_bands(data, xr)
+    chosen = tuple(sorted((field.name, getattr(settings, field.name)) for field in fields(PredictOptions)
+                          if field.name in OPTIONS))
+    local = Path(str(model))
+    href = str(local.resolve()) if local.exists() else str(model)  # workers may run elsewhere: an absolute path
+    engine = _Engine(_Setup(href, tuple(bands), chosen), (array.shape[1], array.shape[2]))
+    _check_resolution(engine.spec, _grid(array))
+    setup = _Setup(href, tuple(bands), chosen, engine.tile)
+    _engine(setup, engine)  # blocks computed in this process use it
+    return _result(engine, array, _blocks(engine, setup, array, bands), xr)
