@@ -41,6 +41,7 @@ from mlmkit.inference.reader import Grid, in_metres
 from mlmkit.inference.runtime import ModelRunner, RuntimeOptions, open_runtime
 from mlmkit.inference.sinks import PixelSink, SinkContext, classes_field
 from mlmkit.inference.tiler import TileLayout
+from mlmkit.mlm.lint import enforce, lint_model
 from mlmkit.mlm.spec import ModelSpec, read_model
 from mlmkit.progress import QUIET, Progress
 
@@ -191,9 +192,9 @@ class _Engine:
     `shape`: the data's (height, width), to choose the tile as predict chooses it for a scene of that size;
     a worker gets the tile chosen in its setup."""
 
-    def __init__(self, setup: _Setup, shape: tuple[int, int] | None = None) -> None:
+    def __init__(self, setup: _Setup, shape: tuple[int, int] | None = None, spec: ModelSpec | None = None) -> None:
         options = self.options = PredictOptions(**dict(setup.options))
-        self.spec: ModelSpec = read_model(setup.model)
+        self.spec: ModelSpec = spec or read_model(setup.model)
         self.runner: ModelRunner = open_runtime(self.spec, RuntimeOptions(
             options.threads, options.providers, options.device, options.model_asset, options.model_cache,
             options.allow_native_code))
@@ -318,7 +319,7 @@ def _run_block(region: np.ndarray, setup: _Setup, rows: slice, cols: slice) -> t
                          _fit(engine.bound, layout))
     producer.start()
     try:
-        _run_tiles(producer, engine.runner, engine.feeder, engine.plans, sinks, Progress(QUIET).task("block"))
+        _run_tiles(producer, engine.runner, engine.feeder, engine.plans, sinks, Progress(QUIET).task("block"), None)
     finally:
         producer.stop.set()
         producer.join()
@@ -454,7 +455,9 @@ def predict_xarray(model: str | Path, data: xr.DataArray | xr.Dataset, **options
                           if field.name in OPTIONS))
     local = Path(str(model))
     href = str(local.resolve()) if local.exists() else str(model)  # workers may run elsewhere: an absolute path
-    engine = _Engine(_Setup(href, tuple(bands), chosen), (array.shape[1], array.shape[2]))
+    spec = read_model(href)
+    enforce(lint_model(spec), f"model {spec.name!r}")  # as predict refuses or notes what would mislead
+    engine = _Engine(_Setup(href, tuple(bands), chosen), (array.shape[1], array.shape[2]), spec)
     _check_resolution(engine.spec, _grid(array))
     setup = _Setup(href, tuple(bands), chosen, engine.tile)
     _engine(setup, engine)  # blocks computed in this process use it
