@@ -38,7 +38,7 @@ def code_blocks(page: Path, *langs: str) -> list[CodeBlock]:
         body: list[str] = []
         index += 1
         while index < len(lines) and not re.match(rf"^[ ]*{re.escape(fence[0])}{{{len(fence)},}}[ ]*$", lines[index]):
-            body.append(lines[index][indent:] if lines[index][:indent].isspace() else lines[index].lstrip())
+            body.append(lines[index][indent:] if not indent or lines[index][:indent].isspace() else lines[index].lstrip())
             index += 1
         index += 1
         lang = opening["lang"].lower()

@@ -9,4 +9,8 @@ def __getattr__(name: str):
         from mlmkit.matching import match
 
         return match
+    if name == "predict_xarray":  # needs the optional `xarray` extra
+        from mlmkit.inference.arrays import predict_xarray
+
+        return predict_xarray
     raise AttributeError(f"module 'mlmkit' has no attribute {name!r}")

@@ -4,8 +4,7 @@ The rules (`rules.py`) and the band matching (`bands.py`) are the ones `predict`
 pixel, so a pair `match` calls runnable runs and one it refuses is refused with the same first problem.
 """
 
-from mlmkit.matching.bands import register_asset_kind
 from mlmkit.matching.pairs import decide, match, pair_up, read_imagery, read_models
 from mlmkit.matching.rules import Match
 
-__all__ = ["Match", "decide", "match", "pair_up", "read_imagery", "read_models", "register_asset_kind"]
+__all__ = ["Match", "decide", "match", "pair_up", "read_imagery", "read_models"]

@@ -9,8 +9,9 @@ extension's table, 5. an imagery centre wavelength inside the model band's own w
 The first step that finds a band decides; several candidates there are told apart by wavelength when both
 sides state one, else the first (data assets first) is taken and the others are named.
 
-How an asset lists its bands is a registered kind (`ASSET_KINDS`): a new kind of asset (e.g. a Zarr
-store's variables) registers its lister and every rule and `predict` see its bands like a COG's.
+An asset that is one array of a Zarr store (EOPF Sentinel Items: `B02_10m` ->
+`<product>.zarr/measurements/reflectance/r10m/b02`) is listed and addressed like a one-band GeoTIFF; the assets
+for whole groups and for the store are not bands.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import pystac
+
+from mlmkit.stac.zarr_arrays import is_array_asset
 
 BAND_LISTS = ("bands", "eo:bands", "raster:bands")
 _RASTER_TYPES = ("image/tiff", "image/jp2", "image/vnd.stac.geotiff", "application/x-geotiff", "image/png")
@@ -90,7 +93,8 @@ def is_raster(asset: pystac.Asset) -> bool:
     if roles & {"thumbnail", "overview", "metadata", "mlm:model"} and "data" not in roles:
         return False
     media = (asset.media_type or "").lower()
-    return any(kind in media for kind in _RASTER_TYPES) or asset.href.lower().split("?")[0].endswith(_RASTER_SUFFIXES)
+    return (any(kind in media for kind in _RASTER_TYPES) or asset.href.lower().split("?")[0].endswith(_RASTER_SUFFIXES)
+            or is_array_asset(asset.href, asset.media_type, tuple(roles)))
 
 
 def raster_asset_bands(item: pystac.Item, key: str, asset: pystac.Asset) -> list[ImageryBand] | None:
@@ -122,24 +126,10 @@ def raster_asset_bands(item: pystac.Item, key: str, asset: pystac.Asset) -> list
     return bands or [ImageryBand(key, 1, frozenset({key.lower()}), frozenset(), key, gsd=asset_gsd)]
 
 
-AssetBands = Callable[[pystac.Item, str, pystac.Asset], "list[ImageryBand] | None"]
-# Each lister says which bands an asset of its kind holds, or None when the asset is not of its kind.
-ASSET_KINDS: list[AssetBands] = [raster_asset_bands]
-
-
-def register_asset_kind(lister: AssetBands) -> None:
-    """Teach band matching (and so `match` and `predict`) a new kind of asset; it is asked before the others."""
-    ASSET_KINDS.insert(0, lister)
-
-
 def imagery_bands(item: pystac.Item) -> list[ImageryBand]:
     """Every band of every readable asset of an item, data assets first."""
     assets = sorted(item.assets.items(), key=lambda kv: "data" not in (kv[1].roles or ()))
-    bands = []
-    for key, asset in assets:
-        listed = next((found for lister in ASSET_KINDS if (found := lister(item, key, asset)) is not None), None)
-        bands += listed or []
-    return bands
+    return [band for key, asset in assets for band in raster_asset_bands(item, key, asset) or []]
 
 
 def describe_bands(bands: list[ImageryBand]) -> str:
