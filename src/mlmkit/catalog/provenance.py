@@ -42,9 +42,18 @@ def transient_root(path: str | Path, temp_dir: bool = True) -> Path | None:
 
     Two paths with the same root are deleted, or renamed, together: a link between them stays true.
     `temp_dir=False` counts only staging and unfinished-output directories, not the system's temporary one.
+    A path reached through a staging directory (`stg<uuid>`, symlinks) is the real file when that lasts
+    (cwltool --no-container links the inputs themselves), else the staging directory is its root: Toil links
+    into its own cache, which lies beside the tool's output but is not part of it.
     """
-    real = Path(os.path.realpath(path))
     temps = {Path(os.path.realpath(tempfile.gettempdir())), SYSTEM_TEMP} if temp_dir else set()
+    real_root = _innermost_root(Path(os.path.realpath(path)), temps)
+    staged = _innermost_root(Path(os.path.abspath(path)), set())
+    return real_root if staged is None or real_root is None else staged
+
+
+def _innermost_root(real: Path, temps: set[Path]) -> Path | None:
+    """The innermost ancestor of `real` that is a staging directory or a child of one of `temps`."""
     root = None
     for depth in range(1, len(real.parts) + 1):
         ancestor = Path(*real.parts[:depth])
@@ -73,7 +82,7 @@ def href_for(target: str, document: str | Path, moved: tuple[Path, Path] | None 
         return target
     target, document = _moved(target, moved), _moved(str(document), moved)
     real_target, real_document = os.path.realpath(target), os.path.realpath(document)
-    target_root, document_root = transient_root(real_target), transient_root(real_document)
+    target_root, document_root = transient_root(target), transient_root(document)
     if target_root is None and document_root is not None:
         return real_target  # the output moves on (a runner's outdir); the input stays where it is
     if target_root != document_root:
