@@ -23,7 +23,7 @@ from mlmkit.errors import InvalidInput
 from mlmkit.mlm.spec import ModelSpec, read_model
 from mlmkit.packages.cwl import INFERENCE, TRAINING, Package, fetch_package
 from mlmkit.stac.safepath import is_within
-from mlmkit.stac.read import is_url, node_files, resolve_href, walk
+from mlmkit.stac.read import document_href, is_url, iter_items, node_files, resolve_href, walk
 from mlmkit.packages.stage import stage_in
 
 # What a model's catalog must carry into the package: the model and its external weights, not its checkpoint.
@@ -131,6 +131,25 @@ def _job_order(package: Package, model_dir: Path | None, input_dirs: list[Path],
     return order
 
 
+def _lineage_inputs(package: Package, spec: ModelSpec, model_dir: Path | None, inputs: Sequence[str],
+                    input_dirs: list[Path], scratch: Path) -> dict:
+    """`file:` URIs of the local model and inputs for the package's optional href inputs: an engine stages them
+    (Toil into its cache, containers under /var/lib/cwl), so the tools cannot tell where they came from."""
+    order: dict = {}
+    if "model_href" in package.inputs and model_dir is not None:
+        if not is_within(model_dir, scratch):  # the user's own catalog directory: the Item lies at its place in it
+            order["model_href"] = (model_dir / "catalog.json").as_uri()
+        elif spec.self_href and not is_url(spec.self_href) and Path(spec.self_href).stem == spec.item.id:
+            order["model_href"] = Path(spec.self_href).absolute().as_uri()
+    local = [source for source in inputs if not is_url(source)]
+    if "source_hrefs" in package.inputs and local:
+        order["source_hrefs"] = [Path(item.get_self_href()).absolute().as_uri()
+                                 for source in local for item in iter_items(source)]
+    if "training_data_href" in package.inputs and len(input_dirs) == 1 and not is_within(input_dirs[0], scratch):
+        order["training_data_href"] = Path(document_href(input_dirs[0])).absolute().as_uri()
+    return order
+
+
 def _result_dir(outputs: dict, name: str, job: EngineJob) -> Path:
     value = outputs.get(name)
     path = None
@@ -160,7 +179,10 @@ def run_model(model: str, inputs: Sequence[str], outdir: str | Path = ".", optio
                         batch_system=options.batch_system, extra_args=options.engine_args)
         engine.command(job)  # an unusable engine or option fails here, before anything is copied
         model_dir = model_directory(model, spec, scratch) if "model" in package.inputs else None
-        order = _job_order(package, model_dir, _input_dirs(inputs, scratch), options.params)
+        input_dirs = _input_dirs(inputs, scratch)
+        order = _job_order(package, model_dir, input_dirs, options.params)
+        for name, value in _lineage_inputs(package, spec, model_dir, inputs, input_dirs, scratch).items():
+            order.setdefault(name, value)  # what the user gave with --param wins
         job.job_order.write_text(json.dumps(order, indent=2), encoding="utf-8")
         result = _result_dir(engine.run(job), result_name, job)
         with atomic_output_dir(outdir / result_name, options.overwrite, files_read) as work:
