@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 import pystac
 import pytest
 
-from cwl_fixtures import BIN, staged_scenes, vegetation_model
+from cwl_fixtures import BIN
+from test_provenance import inputs  # noqa: F401 (the model and scene fixture)
 
 REPO = Path(__file__).resolve().parents[1]
 CLASSIFICATION_V2 = "https://stac-extensions.github.io/classification/v2.0.0/schema.json"
@@ -32,17 +33,14 @@ def mirror(tmp_path_factory, schema_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def written(tmp_path_factory, schema_dir: Path) -> tuple[Path, Path]:
+def written(inputs: tuple[Path, Path], tmp_path_factory) -> tuple[Path, Path]:
     """(an MLM model catalog, a predict result catalog) as mlmkit writes them."""
-    root = tmp_path_factory.mktemp("resave")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLMKIT_SCHEMA_DIR", str(schema_dir))
-        model = vegetation_model(root / "model")
-        scene = staged_scenes(root / "scenes", 1)[0]
-        run = subprocess.run([BIN / "mlmkit", "predict", "-m", model, "-i", scene, "-o", root / "results"],
-                             capture_output=True, text=True)
+    model, scene = inputs
+    results = tmp_path_factory.mktemp("resave") / "results"
+    run = subprocess.run([BIN / "mlmkit", "predict", "-m", model, "-i", scene, "-o", results], capture_output=True,
+                         text=True)
     assert run.returncode == 0, run.stderr
-    return model, root / "results"
+    return model, results
 
 
 def resave(catalog: Path, name: str) -> Path:
