@@ -77,6 +77,7 @@ class PredictOptions:
     allow_native_code: bool = False     # load AOTInductor packages (compiled shared libraries)
     progress: Progress = field(default_factory=lambda: Progress(QUIET))  # tiles per item, -v details
     source_href: str | None = None      # URL the input (Item or catalog) is published at, for derived_from
+    source_item_hrefs: tuple[str, ...] = ()  # URLs of input Items, each matched to the Item its path names
     model_href: str | None = None       # URL the model (MLM Item or its catalog) is published at
     sample_tiles: int | None = None     # run only this many tiles, spread over each scene (a smoke run)
     observe: Callable[[Plan, object, np.ndarray], None] | None = None  # (plan, window result, valid) per tile run
@@ -443,7 +444,8 @@ def predict(model: str, inputs: str, output: Path, options: PredictOptions | Non
             with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
                 results = _run_items(stacks, lambda stack: _ItemRun(stack, spec, runner, bound, sizes, workdir,
                                                                     options, folds, grids), model_href,
-                                     lambda item: reference(item, input_href, options.source_href))
+                                     lambda item: reference(item, input_href, options.source_href,
+                                                            options.source_item_hrefs))
             write_catalog(workdir, results, spec, Path(output).absolute())
     finally:
         runner.close()
