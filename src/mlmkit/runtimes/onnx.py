@@ -123,7 +123,10 @@ class OnnxRunner:
         if any(name in GPU_PROVIDERS for name in providers) and hasattr(ort, "preload_dlls"):
             ort.preload_dlls()  # CUDA/cuDNN from their PyPI wheels (the inference-gpu image), else the system's
         cached = open_optimized(path, checksum, providers, self._options) if cache else None
-        self._open(cached or str(path), self._options(), _with_options(providers))
+        if cached is not None:
+            self._use(cached)
+        else:
+            self._open(str(path), self._options(), _with_options(providers))
 
     def _options(self) -> ort.SessionOptions:
         options = ort.SessionOptions()
@@ -135,14 +138,15 @@ class OnnxRunner:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return options
 
-    def _open(self, model: str | bytes | ort.InferenceSession, options: ort.SessionOptions,
-              providers: list[str]) -> None:
-        """Open `model` (a path or serialized graph; or a session already open, kept as it is)."""
+    def _open(self, model: str | bytes, options: ort.SessionOptions, providers: list[str]) -> None:
         try:
-            self.session = model if isinstance(model, ort.InferenceSession) else \
-                ort.InferenceSession(model, options, providers=providers)
+            session = ort.InferenceSession(model, options, providers=providers)
         except _FAILURES as exc:
             raise InvalidInput(f"model {self._href} is not a loadable ONNX model: {exc}") from exc
+        self._use(session)
+
+    def _use(self, session: ort.InferenceSession) -> None:
+        self.session = session
         self.inputs = tuple(_spec(node) for node in self.session.get_inputs())
         self.outputs = tuple(_spec(node) for node in self.session.get_outputs())
         self._output_names = [spec.name for spec in self.outputs]
