@@ -237,7 +237,8 @@ def round_ratios(result: dict[str, dict], ratios: dict[str, list[float]]) -> lis
     """The ratios one round gives between the sides it measured, appended to `ratios` by name."""
     pairs = []
     for suffix in ("", "-int8"):
-        pairs += [(f"mlmkit{suffix} speed-up over ukis-csmask (goal ≥ 1.5)", "ukis-csmask", f"mlmkit{suffix}", "seconds"),
+        pairs += [(f"mlmkit{suffix} speed-up over ukis-csmask (goal ≥ 1.5)", "ukis-csmask", f"mlmkit{suffix}",
+                   "seconds"),
                   (f"mlmkit{suffix} peak RSS / ukis-csmask's (goal ≤ 0.6)", f"mlmkit{suffix}", "ukis-csmask",
                    "peak_rss_mib"),
                   (f"mlmkit{suffix} end to end / model only (goal ≥ 0.95)", f"model-only{suffix}", f"mlmkit{suffix}",

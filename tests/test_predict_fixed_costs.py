@@ -133,8 +133,9 @@ def _scene_and_model(tmp_path: Path) -> tuple[Path, Path]:
 def test_a_cpu_predict_process_never_imports_onnx(tmp_path):
     """onnx's import (its ml_dtypes extension) costs ~1 s, and onnxruntime runs ONNX files without it."""
     scene, model = _scene_and_model(tmp_path)
+    out = tmp_path / "out"
     script = (f"import sys; from pathlib import Path; from mlmkit.inference import predict, PredictOptions; "
-              f"predict({str(model)!r}, {str(scene)!r}, Path({str(tmp_path / 'out')!r}), PredictOptions(tile_size=64)); "
+              f"predict({str(model)!r}, {str(scene)!r}, Path({str(out)!r}), PredictOptions(tile_size=64)); "
               "print('onnx' in sys.modules, 'ml_dtypes' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False", "False"]

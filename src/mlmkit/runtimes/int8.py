@@ -78,6 +78,11 @@ def _widen_graph(graph: onnx.GraphProto) -> None:
             value.type.tensor_type.elem_type = TensorProto.FLOAT
 
 
+def check_calibration(name: str) -> None:
+    if name not in CALIBRATIONS:
+        raise InvalidInput(f"calibration {name!r} is unknown; expected one of {', '.join(CALIBRATIONS)}")
+
+
 def is_float16(model: onnx.ModelProto) -> bool:
     """Whether any weight of the graph is float16 (or any cast produces float16)."""
     return any(init.data_type == TensorProto.FLOAT16 for init in model.graph.initializer) or any(
@@ -149,8 +154,7 @@ def quantize_onnx(source: Path, calibration: Sequence[dict[str, np.ndarray]], ta
     as the model takes them, e.g. the batches predict feeds it)."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-    if settings.calibration not in CALIBRATIONS:
-        raise InvalidInput(f"calibration {settings.calibration!r} is unknown; expected one of {', '.join(CALIBRATIONS)}")
+    check_calibration(settings.calibration)
     if not calibration:
         raise InvalidInput("no calibration inputs: the imagery gave no tile with data; expected imagery the model "
                            "can run on")

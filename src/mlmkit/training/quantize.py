@@ -36,7 +36,7 @@ from mlmkit.mlm.build import PROCESSING_SCHEMA_URL, write_model_catalog
 from mlmkit.mlm.spec import ModelSpec, read_model
 from mlmkit.progress import QUIET, Progress
 from mlmkit.runtimes.artifacts import ArtifactKind, declared_kind
-from mlmkit.runtimes.int8 import CALIBRATIONS, PERCENTILE, Int8Settings, quantize_onnx
+from mlmkit.runtimes.int8 import PERCENTILE, Int8Settings, check_calibration, quantize_onnx
 from mlmkit.runtimes.onnx import OnnxRunner
 from mlmkit.runtimes.onnx_info import read_graph
 from mlmkit.stac.atomic import check_output_dir
@@ -125,8 +125,7 @@ def _check(options: QuantizeOptions) -> None:
     if options.calibration_tiles < 1 or options.held_out_tiles < 1:
         raise InvalidInput(f"calibration_tiles {options.calibration_tiles} and held_out_tiles "
                            f"{options.held_out_tiles}: expected at least 1 of each")
-    if options.calibration not in CALIBRATIONS:
-        raise InvalidInput(f"calibration {options.calibration!r} is unknown; expected one of {', '.join(CALIBRATIONS)}")
+    check_calibration(options.calibration)
     if not 0 < options.min_agreement <= 1:
         raise InvalidInput(f"min_agreement {options.min_agreement} is not a share; expected a number in (0, 1]")
 
