@@ -33,6 +33,7 @@ from mlmkit.inference.pipeline import PredictOptions, ReadBatch, read_batches
 from mlmkit.inference.postprocess import OutputPlan
 from mlmkit.inference.runtime import ModelRunner, choose_asset
 from mlmkit.mlm.build import PROCESSING_SCHEMA_URL, write_model_catalog
+from mlmkit.mlm.lint import enforce, lint_model
 from mlmkit.mlm.spec import ModelSpec, read_model
 from mlmkit.progress import QUIET, Progress
 from mlmkit.runtimes.artifacts import ArtifactKind, declared_kind
@@ -156,11 +157,12 @@ def _sample(spec: ModelSpec, runner: ModelRunner, imagery: str,
     recorder = _Recorder(runner)
     wanted = options.calibration_tiles + options.held_out_tiles
     items = sum(1 for _ in iter_items(imagery))
-    read = PredictOptions(batch_size=1, allow_python=options.allow_python, time_steps=options.time_steps)
+    read = PredictOptions(batch_size=1, allow_python=options.allow_python, time_steps=options.time_steps,
+                          sample_tiles=math.ceil(wanted / max(items, 1)))
     calibration = 0
     held: list[_Held] = []
     held_tiles = 0
-    for index, batch in enumerate(read_batches(spec, runner, imagery, read, math.ceil(wanted / max(items, 1)))):
+    for index, batch in enumerate(read_batches(spec, runner, imagery, read)):
         _class_plans(batch)
         calibrate = calibration < options.calibration_tiles and (index % 2 == 0 or
                                                                  held_tiles >= options.held_out_tiles)
@@ -274,6 +276,7 @@ def quantize(model: str, imagery: str, output: Path, options: QuantizeOptions | 
     options = options or QuantizeOptions()
     _check(options)
     spec = read_model(model)
+    enforce(lint_model(spec), f"model {spec.name!r}")  # what predict refuses is not quantized either
     asset = _onnx_asset(spec, model)
     check_output_dir(output, options.overwrite, inputs=[model, imagery, asset.href])
     model_href = reference(spec.item, document_href(model), options.model_href) or document_href(model)
