@@ -110,16 +110,10 @@ class _Recorder:
         return self.runner.run(feeds)
 
 
-@dataclass
-class _Held:
-    """A held-out batch, copied out of the reader's reused buffers."""
-
-    batch: ReadBatch
-
-    @classmethod
-    def copy(cls, batch: ReadBatch) -> _Held:
-        return cls(ReadBatch(batch.feeder, batch.plans, {name: array.copy() for name, array in batch.buffers.items()},
-                             [mask.copy() for mask in batch.valid]))
+def _kept(batch: ReadBatch) -> ReadBatch:
+    """A batch copied out of the reader's reused buffers."""
+    return ReadBatch(batch.feeder, batch.plans, {name: array.copy() for name, array in batch.buffers.items()},
+                     [mask.copy() for mask in batch.valid])
 
 
 def _check(options: QuantizeOptions) -> None:
@@ -150,7 +144,7 @@ def _class_plans(batch: ReadBatch) -> list[OutputPlan]:
 
 
 def _sample(spec: ModelSpec, runner: ModelRunner, imagery: str,
-            options: QuantizeOptions) -> tuple[list[dict[str, np.ndarray]], int, list[_Held]]:
+            options: QuantizeOptions) -> tuple[list[dict[str, np.ndarray]], int, list[ReadBatch]]:
     """Calibration inputs (as the model takes them) and their tile count, and held-out batches: tiles spread over
     every Item, read one a batch (a model with a fixed batch size: that many), taken in turn until each side has
     its count."""
@@ -160,7 +154,7 @@ def _sample(spec: ModelSpec, runner: ModelRunner, imagery: str,
     read = PredictOptions(batch_size=1, allow_python=options.allow_python, time_steps=options.time_steps,
                           sample_tiles=math.ceil(wanted / max(items, 1)))
     calibration = 0
-    held: list[_Held] = []
+    held: list[ReadBatch] = []
     held_tiles = 0
     for index, batch in enumerate(read_batches(spec, runner, imagery, read)):
         _class_plans(batch)
@@ -170,8 +164,10 @@ def _sample(spec: ModelSpec, runner: ModelRunner, imagery: str,
             batch.feeder.run(recorder, batch.buffers, batch.valid)
             calibration += len(batch.valid)
         elif held_tiles < options.held_out_tiles:
-            held.append(_Held.copy(batch))
+            held.append(_kept(batch))
             held_tiles += len(batch.valid)
+        if calibration >= options.calibration_tiles and held_tiles >= options.held_out_tiles:
+            break
     if not held:
         raise InvalidInput(f"{imagery} gave {calibration} tile(s) with data, all needed for calibration; expected "
                            "more imagery, or fewer calibration tiles, so that some are held out")
@@ -287,12 +283,12 @@ def quantize(model: str, imagery: str, output: Path, options: QuantizeOptions | 
             as path, tempfile.TemporaryDirectory(prefix="mlmkit-quantize-") as work:
         runner = OnnxRunner(path, options.threads, CPU, asset.href)
         feeds, calibration, held = _sample(spec, runner, imagery, options)
-        options.progress.info(f"quantize: calibrating on {calibration} tiles, {sum(len(h.batch.valid) for h in held)} "
+        options.progress.info(f"quantize: calibrating on {calibration} tiles, {sum(len(b.valid) for b in held)} "
                               "held out")
         int8_path = Path(work) / f"{Path(asset.href).stem}-int8.onnx"
         quantize_onnx(path, feeds, int8_path, Int8Settings(options.calibration, options.per_channel,
                                                            tuple(options.keep_float)))
-        agreement = measure_agreement([entry.batch for entry in held], runner,
+        agreement = measure_agreement(held, runner,
                                       OnnxRunner(int8_path, options.threads, CPU, str(int8_path)))
         links = [derived_from_link(model_href, output, f"float model {spec.name}", "model_href")]
         links += [derived_from_link(href, output, "calibration imagery", "imagery URL") for href in items]
