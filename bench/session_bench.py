@@ -7,8 +7,9 @@ Mpx/s, CPU core-seconds per Mpx (robust to other load) and peak RSS per setting,
 `--providers`, every setting's sessions use those execution providers; in a venv with onnxruntime-openvino
 the "openvino" setting (OpenVINOExecutionProvider) is measured beside the CPU ones.
 
-    python bench/session_bench.py [--model light|heavy] [--rounds 2] [--tiles 64] [--workdir /tmp/mlmkit-bench]
-                                  [--variants defaults "batch 4" ...] [--other-python /path/to/venv/bin/python]
+    python bench/session_bench.py [--model light|heavy] [--onnx FILE] [--rounds 2] [--tiles 64]
+                                  [--workdir /tmp/mlmkit-bench] [--variants defaults "batch 4" ...]
+                                  [--other-python /path/to/venv/bin/python]
 """
 
 from __future__ import annotations
@@ -75,6 +76,8 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=None, help="which settings to measure (default: all)")
     parser.add_argument("--providers", default=None, help="execution providers for every setting")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/mlmkit-bench"))
+    parser.add_argument("--onnx", type=Path, help="another ONNX file taking [N, C, 256, 256] float32 instead of "
+                                                  "--model's, e.g. the int8 copy `mlmkit quantize` wrote")
     parser.add_argument("--other-python", help="also run each setting with this interpreter (another venv, e.g. one "
                                                "with onnxruntime-openvino), alternated with this one")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
@@ -95,6 +98,8 @@ def main() -> None:
         import ukis_csmask
 
         model, channels = Path(ukis_csmask.__file__).parent / "model_4b_l1c.onnx", 4
+    if args.onnx:
+        model, channels = args.onnx, ort.InferenceSession(str(args.onnx)).get_inputs()[0].shape[1]
     base = {**DEFAULTS, **({"providers": args.providers} if args.providers else {})}
     sides = {name: (lambda name=name: child(__file__, ["run", model, channels, 256, args.tiles,
                                                         json.dumps({**base, **VARIANTS[name]})]))
@@ -113,7 +118,7 @@ def main() -> None:
             print(f"round {index} {name:<16} {figure['pixels'] / 1e6 / figure['seconds']:>7.2f} Mpx/s "
                   f"{figure['cpu_seconds'] / figure['pixels'] * 1e6:>7.3f} core-s/Mpx "
                   f"{figure['peak_rss_mib']:>6.0f} MiB  load {figure['load']}", flush=True)
-    print(f"{args.model} model, {args.tiles} tiles of 256², providers {base['providers']}; medians:")
+    print(f"{args.onnx or args.model} model, {args.tiles} tiles of 256², providers {base['providers']}; medians:")
     for name, runs in figures.items():
         print(f"  {name:<16} {median([r['pixels'] / 1e6 / r['seconds'] for r in runs]):>7.2f} Mpx/s "
               f"{median([r['cpu_seconds'] / r['pixels'] * 1e6 for r in runs]):>7.3f} core-s/Mpx "

@@ -13,4 +13,8 @@ def __getattr__(name: str):
         from mlmkit.inference.arrays import predict_xarray
 
         return predict_xarray
+    if name == "quantize":
+        from mlmkit.training.quantize import quantize
+
+        return quantize
     raise AttributeError(f"module 'mlmkit' has no attribute {name!r}")

@@ -109,6 +109,10 @@ class LineageWarning(MlmkitWarning):
     """A provenance link could not be written as a lasting URL (the input came from a temporary place)."""
 
 
+class QuantizationWarning(MlmkitWarning):
+    """A quantized model agrees with its float model less than the goal: its results are measurably worse."""
+
+
 def warn(message: str, category: type[MlmkitWarning] = MlmkitWarning) -> None:
     """Say `message` to the user through the one warning channel (see the module docstring)."""
     warnings.warn(message, category, stacklevel=2)

@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("mlmkit.cli.validate:validate", "Validate STAC Items/Catalogs and MLM semantics."),
     "describe": ("mlmkit.cli.describe:describe", "Give an existing model file an MLM Item catalog."),
     "predict": ("mlmkit.cli.predict:predict", "Run any MLM model on STAC imagery; COGs + STAC out."),
+    "quantize": ("mlmkit.cli.quantize:quantize", "Make an int8 copy of an MLM model, calibrated on imagery."),
     "chips": ("mlmkit.cli.train:chips", "Build a STAC training catalog of chips and labels."),
     "train": ("mlmkit.cli.train:train", "Train on a STAC catalog; ONNX + MLM Item out."),
     "demo": ("mlmkit.cli.demo:demo", "End-to-end demo on a real Sentinel-2 scene."),

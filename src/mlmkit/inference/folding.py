@@ -14,21 +14,22 @@ the bytes copied to the device for 16-bit imagery, and the scaling runs on the d
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
-from onnx import helper, numpy_helper
 
 from mlmkit.mlm.spec import ValueScaling
 from mlmkit.inference.binding import BoundInput
 from mlmkit.runtimes.base import ModelRunner
 from mlmkit.runtimes.onnx import OnnxRunner
 
-_ONNX_TYPES = {np.dtype(np.uint8): onnx.TensorProto.UINT8, np.dtype(np.int8): onnx.TensorProto.INT8,
-               np.dtype(np.uint16): onnx.TensorProto.UINT16, np.dtype(np.int16): onnx.TensorProto.INT16,
-               np.dtype(np.uint32): onnx.TensorProto.UINT32, np.dtype(np.int32): onnx.TensorProto.INT32,
-               np.dtype(np.float32): onnx.TensorProto.FLOAT, np.dtype(np.float64): onnx.TensorProto.DOUBLE,
-               np.dtype(np.float16): onnx.TensorProto.FLOAT16}
+if TYPE_CHECKING:  # onnx is imported only when a graph is folded: its import costs ~1 s (ml_dtypes)
+    import onnx
+
+# ONNX TensorProto.DataType codes, fixed by the ONNX standard (onnx.proto), so the CPU path never imports onnx
+_ONNX_TYPES = {np.dtype(np.uint8): 2, np.dtype(np.int8): 3, np.dtype(np.uint16): 4, np.dtype(np.int16): 5,
+               np.dtype(np.uint32): 12, np.dtype(np.int32): 6, np.dtype(np.float32): 1, np.dtype(np.float64): 11,
+               np.dtype(np.float16): 10}
 # value_scaling type -> (offset, divisor) of (x - offset) / divisor, in preprocess.py's float32 arithmetic
 _AFFINE = {
     "z-score": lambda s: (float(s.mean), float(s.stddev)),
@@ -75,13 +76,15 @@ def affine_scaling(entry: BoundInput) -> AffineScaling | None:
 
 def _rename_uses(graph: onnx.GraphProto, old: str, new: str) -> None:
     """Point every use of tensor `old` (subgraphs included, which may use outer names) at `new`."""
+    from onnx import AttributeProto
+
     for node in graph.node:
         for position, name in enumerate(node.input):
             if name == old:
                 node.input[position] = new
         for attribute in node.attribute:
             for subgraph in [attribute.g, *attribute.graphs] if attribute.type in (
-                    onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) else []:
+                    AttributeProto.GRAPH, AttributeProto.GRAPHS) else []:
                 _rename_uses(subgraph, old, new)
 
 
@@ -91,6 +94,9 @@ def fold_scaling(model: onnx.ModelProto, input_name: str, source: np.dtype, scal
 
     None where the graph cannot take it (the input is also a graph output, or the result is too large).
     """
+    import onnx
+    from onnx import helper, numpy_helper
+
     graph = model.graph
     original = next((value for value in graph.input if value.name == input_name), None)
     if original is None or any(output.name == input_name for output in graph.output) or source not in _ONNX_TYPES:

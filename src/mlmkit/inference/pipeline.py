@@ -283,8 +283,9 @@ class _ItemRun:
     """
 
     def __init__(self, stack: tuple[pystac.Item, ...], spec: ModelSpec, runner: ModelRunner,
-                 bound: list[BoundInput], sizes: TileSizes, workdir: Path, options: PredictOptions,
+                 bound: list[BoundInput], sizes: TileSizes, workdir: Path | None, options: PredictOptions,
                  folds: FoldedRunners, grids: dict[str, Grid]) -> None:
+        """`workdir` None: read only, nothing written (read_batches takes the batches from `producer`)."""
         self.stack, self.spec = stack, spec
         refs, bound = bind_item(bound, stack, spec)  # this stack's copies: the shared inputs stay as they are
         refs = in_input_order(refs, bound)
@@ -295,23 +296,25 @@ class _ItemRun:
                                   options.iou_threshold)
         overlap = options.overlap if all(plan.allows_overlap for plan in self.plans) else 0
         layout = TileLayout(grid.height, grid.width, tile[0], tile[1], overlap)
-        self.item_dir = workdir / safe_name(f"{stack_id(stack)}-{slug(spec.name)}")  # real ids stay in the JSON
-        self.item_dir.mkdir(parents=True, exist_ok=True)
         self._describe = lambda: _describe_run(options.progress, stack_id(stack), refs, grid, layout)
         self._observe = options.observe
-        # the item's summary line comes once its files are written, not when its last tile is computed
-        self.task = options.progress.task(f"predict {stack_id(stack)}", len(layout.rows) * len(layout.cols), "tiles",
-                                          grid.width * grid.height)
         self._started = False
         self.sinks: list[Sink] = []
         self._open = contextlib.ExitStack()
+        if workdir is not None:
+            self.item_dir = workdir / safe_name(f"{stack_id(stack)}-{slug(spec.name)}")  # real ids stay in the JSON
+            self.item_dir.mkdir(parents=True, exist_ok=True)
+            # the item's summary line comes once its files are written, not when its last tile is computed
+            self.task = options.progress.task(f"predict {stack_id(stack)}", len(layout.rows) * len(layout.cols),
+                                              "tiles", grid.width * grid.height)
         try:
             reader = self._open.enter_context(WindowReader(refs, grid, _resampling(options, bound)))
-            names = preview_sources(bound, spec.band_info)
-            context = SinkContext(grid, layout, self.item_dir, options.probabilities, options.blend,
-                                  lambda: reader.preview(names, quicklook_shape(grid.width, grid.height)))
-            for plan in self.plans:  # one by one: a sink that fails to open leaves the earlier ones to close()
-                self.sinks.append(plan.sink(context))
+            if workdir is not None:
+                names = preview_sources(bound, spec.band_info)
+                context = SinkContext(grid, layout, self.item_dir, options.probabilities, options.blend,
+                                      lambda: reader.preview(names, quicklook_shape(grid.width, grid.height)))
+                for plan in self.plans:  # one by one: a sink that fails to open leaves the earlier ones to close()
+                    self.sinks.append(plan.sink(context))
             fit = _fit(bound, layout)
             direct = direct_input(bound, fit, self.feeder)
             folded = folds.for_input(direct, reader.dtype) if direct is not None else None
@@ -408,21 +411,78 @@ def _grid_key(spec: ModelSpec, options: PredictOptions, grids: dict[str, Grid]):
     return key
 
 
-def predict(model: str, inputs: str, output: Path, options: PredictOptions | None = None) -> Path:
-    """Run an MLM model over every Item of `inputs`; returns OUTDIR/catalog.json."""
-    options = options or PredictOptions()
+def _check(options: PredictOptions) -> PredictOptions:
     if options.blend not in ("smooth", "crop"):
         raise InvalidInput(f"blend mode {options.blend!r} is unknown; expected smooth or crop")
     if options.resampling is not None and options.resampling not in Resampling.__members__:
         raise InvalidInput(f"resampling {options.resampling!r} is unknown; expected e.g. nearest, bilinear, cubic")
-    spec = read_model(model)
-    enforce(lint_model(spec), f"model {spec.name!r}")
+    return options
+
+
+def _stacks(spec: ModelSpec, inputs: str, options: PredictOptions
+            ) -> tuple[list[pystac.Item], list[tuple[pystac.Item, ...]], dict[str, Grid]]:
+    """The Items of `inputs`, paired with the model (refused where one cannot run it) into stacks, and the
+    imagery grids read for that (each asset's grid is read once in a run: stacking, then each stack)."""
     items = list(iter_items(inputs))
     if not items:
         raise InvalidInput(f"{inputs} holds no STAC Items; expected an Item or a catalog with Items")
-    grids: dict[str, Grid] = {}  # each imagery asset's grid, read once in this run (stacking, then each stack)
+    grids: dict[str, Grid] = {}
     pairs = pair_up(spec, items, options.time_steps, _grid_key(spec, options, grids))
     decide(pairs)
+    return items, [pair.items for pair in pairs], grids
+
+
+def _bind(spec: ModelSpec, runner: ModelRunner, stacks: list[tuple[pystac.Item, ...]],
+          options: PredictOptions) -> tuple[list[BoundInput], TileSizes]:
+    """The model's inputs bound to the imagery, and the tile sizes the model takes."""
+    bound = bind_inputs(spec, runner, options.allow_python, options.time_steps)
+    if stack_depth(bound) != len(stacks[0]):
+        raise InvalidInput(f"the model file takes {stack_depth(bound)} date(s) but its MLM Item describes "
+                           f"{len(stacks[0])} (mlm:input[].input.shape); expected them to agree")
+    _, first = bind_item(bound, stacks[0], spec)  # channel counts as Items give them (band-less inputs)
+    return bound, tile_sizes(input_geometry(first), options.tile_size,
+                             _accepts(spec, runner, make_feeder(first), options))
+
+
+@dataclass
+class ReadBatch:
+    """A batch of tiles as `predict` hands it to the model, not yet run: the feeder that runs it
+    (`feeder.run(runner, buffers, valid)` gives the raw outputs), the output plans that read those, the batch
+    buffers (reused for later batches: copy what you keep) and one valid-pixel mask per tile with data."""
+
+    feeder: Feeder
+    plans: list[Plan]
+    buffers: dict[str, np.ndarray]
+    valid: list[np.ndarray]
+
+
+def read_batches(spec: ModelSpec, runner: ModelRunner, inputs: str,
+                 options: PredictOptions | None = None) -> Iterator[ReadBatch]:
+    """The batches `predict` would run over every Item of `inputs` (only `options.sample_tiles` of each, spread
+    over it, when set): bands bound, read, scaled and laid out for `runner`'s model exactly as predict does, for
+    calibrating or checking a model on real imagery."""
+    options = _check(options or PredictOptions())
+    _, stacks, grids = _stacks(spec, inputs, options)
+    bound, sizes = _bind(spec, runner, stacks, options)
+    folds = FoldedRunners(runner, enabled=False)  # the buffers hold what the model itself takes
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
+        for stack in stacks:
+            run = _ItemRun(stack, spec, runner, bound, sizes, None, options, folds, grids)
+            try:
+                for batch in run.producer.batches():
+                    valid = [tile.valid for tile in batch.tiles if tile.valid is not None]
+                    if valid:
+                        yield ReadBatch(run.feeder, run.plans, batch.buffers, valid)
+            finally:
+                run.close()
+
+
+def predict(model: str, inputs: str, output: Path, options: PredictOptions | None = None) -> Path:
+    """Run an MLM model over every Item of `inputs`; returns OUTDIR/catalog.json."""
+    options = _check(options or PredictOptions())
+    spec = read_model(model)
+    enforce(lint_model(spec), f"model {spec.name!r}")
+    items, stacks, grids = _stacks(spec, inputs, options)
     model_href = reference(spec.item, document_href(model), options.model_href) or str(model)
     input_href = document_href(inputs)
     runner = open_runtime(spec, RuntimeOptions(options.threads, options.providers, options.device, options.model_asset,
@@ -430,13 +490,7 @@ def predict(model: str, inputs: str, output: Path, options: PredictOptions | Non
                                                options.progress.download_hook("download model")))
     options.progress.detail(f"model {spec.name}: {runner.description}")
     try:
-        bound = bind_inputs(spec, runner, options.allow_python, options.time_steps)
-        stacks = [pair.items for pair in pairs]
-        if stack_depth(bound) != len(stacks[0]):
-            raise InvalidInput(f"the model file takes {stack_depth(bound)} date(s) but its MLM Item describes "
-                               f"{len(stacks[0])} (mlm:input[].input.shape); expected them to agree")
-        _, first = bind_item(bound, stacks[0], spec)  # channel counts as Items give them (band-less inputs)
-        sizes = tile_sizes(input_geometry(first), options.tile_size, _accepts(spec, runner, make_feeder(first), options))
+        bound, sizes = _bind(spec, runner, stacks, options)
         models = [asset.href for asset in spec.model_assets or (spec.model_asset,)]  # --model-asset may pick any
         inputs_read = [model, inputs, *models, *local_files(items)]
         with atomic_output_dir(output, options.overwrite, inputs_read) as workdir:

@@ -100,7 +100,8 @@ def open_runtime(spec: ModelSpec, options: RuntimeOptions | None = None) -> Mode
         if kind is ArtifactKind.ONNX:
             device = choose_device(options.device, spec.accelerator, constrained, onnx_runtime.cuda_available())
             return onnx_runtime.OnnxRunner(path, options.threads,
-                                           onnx_runtime.providers_for(device, options.providers), asset.href)
+                                           onnx_runtime.providers_for(device, options.providers), asset.href,
+                                           cache=options.cache, checksum=asset.file_checksum)
         from mlmkit.runtimes.pytorch import TorchRunner
         from mlmkit.runtimes.torch_models import cuda_available, load_torch_model
 

@@ -12,14 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mlmkit.errors import InvalidInput, InvalidMetadata, MetadataWarning, warn
 from mlmkit.mlm.shapes import (DETECTION_TASK, detection_layout, detection_outputs, stated_objectness,
                                yolo_attribute_axis, yolo_objectness)
 from mlmkit.mlm.spec import DimRole, ModelInput, ModelOutput, ModelSpec, ValueScaling
-from mlmkit.runtimes.info import ModelFileInfo
-from mlmkit.runtimes.onnx_info import TensorInfo
 from mlmkit.stac.read import json_path
+
+if TYPE_CHECKING:  # annotations only: importing them imports onnx (~1 s), which predict's lint never needs
+    from mlmkit.runtimes.info import ModelFileInfo
+    from mlmkit.runtimes.onnx_info import TensorInfo
 
 PIXEL_TASKS = {"segmentation", "semantic-segmentation", "instance-segmentation", "panoptic-segmentation"}
 _UNSIGNED_MAX = {"uint8": 255, "uint16": 65535, "uint32": 4294967295}

@@ -15,14 +15,18 @@ import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 
 from mlmkit.errors import InvalidInput, ModelRunError
 from mlmkit.stac.fetch import cache_root
 from mlmkit.runtimes.base import TensorSpec
+from mlmkit.runtimes.optimized import open_optimized
+
+if TYPE_CHECKING:  # onnx itself is imported only where a graph is read: its import costs ~1 s (ml_dtypes)
+    import onnx
 
 _ORT_TYPES = {
     "tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16,
@@ -111,25 +115,38 @@ class OnnxRunner:
     """An onnxruntime session; the file may be deleted once it is open."""
 
     def __init__(self, path: Path, threads: int | None, providers: list[str], href: str,
-                 bind: str | None = None) -> None:
-        """`bind`: the device to run with IO binding; default "cuda" on a CUDA or TensorRT provider, else none."""
-        self.path, self._href, self._bind = path, href, bind
+                 bind: str | None = None, cache: bool = False, checksum: str | None = None) -> None:
+        """`bind`: the device to run with IO binding; default "cuda" on a CUDA or TensorRT provider, else none.
+        `cache`: open a CPU session from onnxruntime's optimized graph kept in the model cache (optimized.py);
+        `checksum`: the model file's verified file:checksum, its key there."""
+        self.path, self._href, self._bind, self._threads = path, href, bind, threads
+        if any(name in GPU_PROVIDERS for name in providers) and hasattr(ort, "preload_dlls"):
+            ort.preload_dlls()  # CUDA/cuDNN from their PyPI wheels (the inference-gpu image), else the system's
+        cached = open_optimized(path, checksum, providers, self._options) if cache else None
+        if cached is not None:
+            self._use(cached)
+        else:
+            self._open(str(path), self._options(), _with_options(providers))
+
+    def _options(self) -> ort.SessionOptions:
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or os.cpu_count() or 1
+        options.intra_op_num_threads = self._threads or os.cpu_count() or 1
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 4  # failures become one-line errors (and tile-size probes stay quiet)
         # idle workers must not spin: the reader thread needs those cores between model calls
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        if any(name in GPU_PROVIDERS for name in providers) and hasattr(ort, "preload_dlls"):
-            ort.preload_dlls()  # CUDA/cuDNN from their PyPI wheels (the inference-gpu image), else the system's
-        self._open(str(path), options, _with_options(providers))
+        return options
 
     def _open(self, model: str | bytes, options: ort.SessionOptions, providers: list[str]) -> None:
         try:
-            self.session = ort.InferenceSession(model, options, providers=providers)
+            session = ort.InferenceSession(model, options, providers=providers)
         except _FAILURES as exc:
             raise InvalidInput(f"model {self._href} is not a loadable ONNX model: {exc}") from exc
+        self._use(session)
+
+    def _use(self, session: ort.InferenceSession) -> None:
+        self.session = session
         self.inputs = tuple(_spec(node) for node in self.session.get_inputs())
         self.outputs = tuple(_spec(node) for node in self.session.get_outputs())
         self._output_names = [spec.name for spec in self.outputs]
@@ -145,12 +162,14 @@ class OnnxRunner:
 
     def graph(self) -> onnx.ModelProto | None:
         """The ONNX graph, while its file is still there (local and cached models; not --no-cache downloads)."""
+        import onnx
+
         return onnx.load(str(self.path)) if self.path.is_file() else None
 
     def with_graph(self, model: bytes) -> OnnxRunner:
         """A runner with this one's session settings over a changed graph (e.g. with pre-processing folded in)."""
         runner = copy.copy(self)
-        runner._open(model, self.session.get_session_options(), _with_options(self.session.get_providers()))
+        runner._open(model, self._options(), _with_options(self.session.get_providers()))
         return runner
 
     @contextmanager

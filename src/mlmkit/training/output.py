@@ -71,22 +71,27 @@ def training_catalog_name(data: TrainingData) -> str:
     return f"the training catalog {data.source if is_url(data.source) else repr(data.catalog_id)}"
 
 
-def training_data_links(data: TrainingData, outdir: Path) -> list[_DerivedFromLink]:
+def derived_from_link(href: str, outdir: Path, what: str, option: str,
+                      extra_fields: dict | None = None) -> pystac.Link | None:
+    """A derived_from link from a model catalog at `outdir` to `href`, by mlmkit.catalog.provenance's rules;
+    None (with a warning naming `option`) where `href` lies in a temporary place the catalog does not share."""
+    settled = lineage_href(href, Path(outdir).absolute() / "catalog.json", what, option)
+    if settled is None:
+        return None
+    relative = not (is_url(settled) or is_file_uri(settled) or os.path.isabs(settled))  # made relative when written
+    link = _DerivedFromLink("derived_from", os.path.realpath(href) if relative else settled,
+                            media_type="application/json", title=what, extra_fields=dict(extra_fields or {}))
+    link.relative = relative
+    return link
+
+
+def training_data_links(data: TrainingData, outdir: Path) -> list[pystac.Link]:
     """derived_from links to the split collections, by mlmkit.catalog.provenance's rules for a model catalog at `outdir`."""
-    links = []
-    for split, split_data in data.splits.items():
-        for href in split_data.collections:
-            what = f"training data ({split} split)"
-            settled = lineage_href(href, Path(outdir).absolute() / "catalog.json", what,
-                                   "the CWL package's training_data_href input, or --training-data-href")
-            if settled is None:
-                continue
-            relative = not (is_url(settled) or is_file_uri(settled) or os.path.isabs(settled))  # then made relative when written
-            link = _DerivedFromLink("derived_from", os.path.realpath(href) if relative else settled,
-                                    media_type="application/json", title=what, extra_fields={"ml-aoi:split": split})
-            link.relative = relative
-            links.append(link)
-    return links
+    links = [derived_from_link(href, outdir, f"training data ({split} split)",
+                               "the CWL package's training_data_href input, or --training-data-href",
+                               {"ml-aoi:split": split})
+             for split, split_data in data.splits.items() for href in split_data.collections]
+    return [link for link in links if link is not None]
 
 
 @dataclass(frozen=True)
