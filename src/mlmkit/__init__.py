@@ -1,3 +1,3 @@
 """mlmkit: Earth-observation ML models described by STAC MLM, trainable and runnable anywhere."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -14,7 +14,7 @@ from mlmkit.packages.release import ReleaseSpec, packages_dir, parse_image_pin, 
 @click.option("--base-url", required=True,
               help="URL the released CWL files will be served from, e.g. the release's download URL.")
 @click.option("--image", "images", multiple=True, required=True, metavar="TAG=REPO@sha256:DIGEST",
-              help="Pin an image the packages name (repeat), e.g. mlmkit:0.1.0=ghcr.io/org/mlmkit@sha256:<digest>.")
+              help="Pin an image the packages name (repeat), e.g. mlmkit:0.2.0=ghcr.io/org/mlmkit@sha256:<digest>.")
 @click.option("--output", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Directory for the released inference.cwl, training.cwl and ogc/<process>.json.")
 @click.option("--version", "version", default=__version__, show_default=True, help="Release version (s:softwareVersion).")
@@ -29,10 +29,10 @@ def release(base_url: str, images: tuple[str, ...], output: Path, version: str, 
 
     \b
     Example:
-      mlmkit release --version 0.1.0 \\
-        --base-url https://github.com/mlmkit/mlmkit/releases/download/v0.1.0 \\
-        --image mlmkit:0.1.0=ghcr.io/mlmkit/mlmkit@sha256:<digest> \\
-        --image mlmkit:0.1.0-training=ghcr.io/mlmkit/mlmkit@sha256:<digest> \\
+      mlmkit release --version 0.2.0 \\
+        --base-url https://github.com/mlmkit/mlmkit/releases/download/v0.2.0 \\
+        --image mlmkit:0.2.0=ghcr.io/mlmkit/mlmkit@sha256:<digest> \\
+        --image mlmkit:0.2.0-training=ghcr.io/mlmkit/mlmkit@sha256:<digest> \\
         --output dist/cwl --model model/
     """
     spec = ReleaseSpec(version=version, base_url=base_url, images=dict(parse_image_pin(i) for i in images))
