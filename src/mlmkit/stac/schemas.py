@@ -24,14 +24,10 @@ from referencing import Registry, Resource
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT7
 
-from mlmkit.errors import MlmkitError
+from mlmkit.errors import SchemaUnavailable
 
 SCHEMA_DIR_ENV = "MLMKIT_SCHEMA_DIR"
 HTTP_TIMEOUT_S = 30
-
-
-class SchemaUnavailable(MlmkitError):
-    """A schema needed for validation can be neither found in the mirror nor downloaded."""
 
 
 def shipped_dir() -> Path:
