@@ -342,8 +342,8 @@ def test_imagery_lacking_a_band_fails(training_catalog: Path, tmp_path: Path) ->
 def test_cli_reports_bad_input_in_one_line_and_writes_nothing(training_catalog: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["train", "--data", str(training_catalog), "--output", str(tmp_path / "m"),
                                        "--task", "scene-classification"])
-    assert result.exit_code == 1
-    assert result.output.strip().count("\n") == 0 and "expected --task semantic-segmentation" in result.output
+    assert result.exit_code == 2  # the task argument contradicts the labels: a usage error
+    assert result.output.strip().count("\n") == 0 and "expected task 'semantic-segmentation'" in result.output
     assert not (tmp_path / "m").exists()
 
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from mlmkit.cli.options import overwrite_option
+
 from mlmkit import __version__
 from mlmkit.packages.release import ReleaseSpec, packages_dir, parse_image_pin, point_runtime_assets, write_release
 
@@ -20,9 +22,9 @@ from mlmkit.packages.release import ReleaseSpec, packages_dir, parse_image_pin, 
 @click.option("--version", "version", default=__version__, show_default=True, help="Release version (s:softwareVersion).")
 @click.option("--cwl-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=packages_dir(),
               show_default=True, help="Where the packages to release are.")
-@click.option("--model", "models", multiple=True, metavar="CATALOG",
+@click.option("--model", "models", multiple=True, metavar="CATALOG", type=click.Path(exists=True),
               help="Model catalog whose MLM Items' runtime assets should point at the released packages (repeat).")
-@click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
+@overwrite_option
 def release(base_url: str, images: tuple[str, ...], output: Path, version: str, cwl_dir: Path,
             models: tuple[str, ...], overwrite: bool) -> None:
     """Write release copies of the CWL packages: images pinned by digest, version set, OGC descriptions.

@@ -7,25 +7,20 @@ from pathlib import Path
 
 import click
 
-from mlmkit.cli.options import progress_options
-from mlmkit.errors import MlmkitError
+from mlmkit import api
+from mlmkit.cli.options import progress_options, schema_dir_option
 from mlmkit.progress import Progress
-from mlmkit.stac.schemas import SCHEMA_DIR_ENV
-from mlmkit.catalog.validate import check_source
 
 EXIT_INVALID = 1
-EXIT_UNUSABLE = 2
 
 
-def _documents(count: int) -> str:
-    return f"{count} document{'' if count == 1 else 's'}"
+def _count(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 @click.command()
 @click.argument("sources", nargs=-1, required=True, metavar="PATH_OR_URL...")
-@click.option("--schema-dir", type=click.Path(file_okay=False, path_type=Path), envvar=SCHEMA_DIR_ENV,
-              help=f"Offline schema mirror laid out <host>/<path> (default: ${SCHEMA_DIR_ENV}, else download "
-                   "and cache in ~/.cache/mlmkit/schemas).")
+@schema_dir_option
 @click.option("--no-semantic", is_flag=True, help="Check the schemas only, not files, checksums and the model.")
 @progress_options
 def validate(sources: tuple[str, ...], schema_dir: Path | None, no_semantic: bool, progress: Progress) -> None:
@@ -36,28 +31,22 @@ def validate(sources: tuple[str, ...], schema_dir: Path | None, no_semantic: boo
     agree with the tensor shapes. Each problem is one line: DOCUMENT: JSON-PATH: MESSAGE; then a
     summary on stderr (documents checked, how many invalid) unless --quiet. Model shapes `mlmkit predict`
     cannot run are warnings (DOCUMENT: JSON-PATH: warning: MESSAGE); they do not make a document invalid.
-    Exit status: 0 valid, 1 invalid, 2 unusable arguments (missing file, schema unavailable).
+    The schemas ship with mlmkit: validation needs no network.
+    Exit status: 0 valid, 1 invalid, 2 unusable arguments (a missing path, a schema that can be had nowhere).
 
     \b
     Example:
-      mlmkit validate --schema-dir ../shared/stac-schemas model/catalog.json
+      mlmkit validate model/catalog.json
     """
-    problems: list = []
-    documents = 0
-    for source in sources:
-        try:
-            report = check_source(source, schema_dir, semantic=not no_semantic, warnings=True, progress=progress)
-        except MlmkitError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            sys.exit(EXIT_UNUSABLE)
-        for problem in report.problems:
-            click.echo(str(problem))
-        problems += [problem for problem in report.problems if not problem.warning]
-        documents += report.documents
+    report = api.validate(sources, schema_dir=schema_dir, semantic=not no_semantic, progress=progress)
+    for problem in report.problems:
+        click.echo(str(problem))
+    problems = [problem for problem in report.problems if not problem.warning]
     where = f" in {len(sources)} sources" if len(sources) > 1 else ""
     if problems:
         invalid = len({problem.document for problem in problems})
-        progress.info(f"validate: {invalid} of {_documents(documents)}{where} invalid, {len(problems)} problems")
+        progress.info(f"validate: {invalid} of {_count(report.documents, 'document')}{where} invalid, "
+                      f"{_count(len(problems), 'problem')}")
     else:
-        progress.info(f"validate: {_documents(documents)}{where} valid")
+        progress.info(f"validate: {_count(report.documents, 'document')}{where} valid")
     sys.exit(EXIT_INVALID if problems else 0)

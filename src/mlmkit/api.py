@@ -1,0 +1,330 @@
+"""The Python API: one function per verb, designed as one; `import mlmkit` exposes them.
+
+One options style for every verb: what it works on comes first, positionally; every option is a keyword, named
+as the CLI option is (`--tile-size` is `tile_size=`). Verbs that write take `output` and `overwrite`, verbs that
+validate take `schema_dir`, verbs that report progress take `progress` (a `mlmkit.progress.Progress`; None is
+silent). Paths may be `str` or `Path`; documents may also be URLs. A verb returns what the CLI prints: the
+`catalog.json` it wrote, a report, or the matches it found.
+
+Failures raise `mlmkit.errors.MlmkitError` subclasses whose names say what went wrong (`NotFound`,
+`InvalidArgument`, `InvalidMetadata`, `UnsafePath`, `RemoteFailure`, ...); notes that do not stop a run are
+`mlmkit.errors.MlmkitWarning` subclasses, filterable with the `warnings` module. Each verb imports the modules it
+needs when called, so `import mlmkit` loads neither onnxruntime nor torch.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlmkit.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from mlmkit.catalog.publish import PublishSummary
+    from mlmkit.catalog.search import ModelMatch
+    from mlmkit.catalog.validate import SourceReport
+    from mlmkit.progress import Progress
+    from mlmkit.training.classical import PixelTrainSummary
+    from mlmkit.training.pipeline import TrainSummary
+
+PathLike = str | os.PathLike[str]
+PIXEL_ARCHITECTURES = ("random-forest", "gradient-boosting")
+
+__all__ = ["describe", "validate", "predict", "train", "search", "publish", "run", "stage_in", "stage_out"]
+# Verbs being written on other branches join here and in mlmkit.__all__ when they land: match, quantize,
+# predict_xarray.
+
+
+def describe(model: PathLike, *, output: PathLike, spec: Mapping[str, Any] | PathLike | None = None,
+             overwrite: bool = False, schema_dir: PathLike | None = None) -> Path:
+    """Describe a model file (ONNX, TorchScript, ExportedProgram, AOTInductor) as an MLM Item in a new catalog.
+
+    Shapes, dim orders, data types, parameter count, size and checksum come from the file; what it cannot tell
+    (name, architecture, tasks, bands, classes, value scaling, runtimes, ...) comes from `spec`: a mapping of the
+    describe spec fields, or a YAML/JSON spec file. The catalog is validated before it is written; a contradiction
+    (3 bands for a 4-channel input) raises and writes nothing.
+
+    Returns the `catalog.json` written.
+
+    Example:
+        ```python
+        import mlmkit
+
+        mlmkit.describe("model.onnx", output="model-catalog", spec={
+            "name": "Water segmenter", "architecture": "U-Net", "tasks": ["semantic-segmentation"],
+            "bands": [{"name": "B04", "common_name": "red"}, {"name": "B03", "common_name": "green"},
+                      {"name": "B02", "common_name": "blue"}],
+            "classes": [{"value": 0, "name": "land"}, {"value": 1, "name": "water", "color_hint": "0000FF"}],
+            "license": "Apache-2.0"})
+        ```
+    """
+    from mlmkit.mlm.describe import describe_model, load_spec
+
+    fields = load_spec(spec) if isinstance(spec, (str, os.PathLike)) else dict(spec or {})
+    return describe_model(model, output, fields, overwrite=overwrite, schema_dir=_path(schema_dir))
+
+
+def validate(sources: PathLike | Iterable[PathLike], *, schema_dir: PathLike | None = None, semantic: bool = True,
+             progress: Progress | None = None) -> SourceReport:
+    """Validate STAC Items, Collections and Catalogs (children followed) against every schema they declare, and
+    MLM Items against what schemas cannot check (model files, shapes, bands, classes, checksums, lineage).
+
+    `sources` is one path, URL or catalog directory, or several. The schemas ship with mlmkit (a schema it does
+    not ship is downloaded once and cached); `schema_dir` names a mirror laid out `<host>/<path>` to use instead.
+    `semantic=False` checks the schemas only. Returns the problems (model shapes `predict` cannot run are among
+    them as warnings) and how many documents were checked; a document is valid when no problem that is not a
+    warning names it.
+
+    Example:
+        ```python
+        import mlmkit
+
+        report = mlmkit.validate("model-catalog")
+        assert not [problem for problem in report.problems if not problem.warning], report.problems
+        print(report.documents, "documents valid")
+        ```
+    """
+    from mlmkit.catalog.validate import SourceReport, check_source
+
+    listed = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
+    if not listed:
+        raise InvalidArgument("no sources to validate; expected one or more paths, URLs or catalog directories")
+    problems, documents = [], 0
+    for source in listed:
+        report = check_source(source, _path(schema_dir), semantic=semantic, warnings=True, progress=progress)
+        problems += report.problems
+        documents += report.documents
+    return SourceReport(problems, documents)
+
+
+def predict(model: PathLike, input: PathLike, *, output: PathLike, tile_size: int | None = None,  # noqa: A002
+            overlap: int = 0, blend: str = "smooth", batch_size: int = 4, threads: int | None = None,
+            providers: Sequence[str] | None = None, device: str = "auto", model_asset: str | None = None,
+            cache: bool = True, allow_native_code: bool = False, probabilities: bool = False,
+            resolution: float | None = None, resampling: str | None = None, time_steps: int | None = None,
+            score_threshold: float | None = None, iou_threshold: float | None = None,
+            allow_python_expressions: bool = False, source_href: str | None = None, model_href: str | None = None,
+            overwrite: bool = False, progress: Progress | None = None) -> Path:
+    """Run the model an MLM Item describes over STAC imagery; write COGs (or boxes) and a STAC catalog.
+
+    `model` is the MLM Item (path, URL or the directory of its catalog); `input` a STAC Item or a catalog
+    (path, URL or directory) whose every Item gets a result. Bands, scaling, band math, tile size and classes
+    come from the MLM Item; the options only tune the run (`tile_size`, `overlap` and `blend` for tiling,
+    `device`/`providers`/`threads` for the runtime, `probabilities` for class scores, `resolution`/`resampling`
+    for the grid, `score_threshold`/`iou_threshold` for detectors, `time_steps` for time series). `cache=False`
+    downloads a remote model into a temporary directory; `allow_native_code` loads AOTInductor packages;
+    `allow_python_expressions` trusts `python` pre-processing expressions. `source_href`/`model_href` are the
+    URLs the input and model are published at, for the results' provenance links.
+
+    Returns the `catalog.json` written in `output`.
+
+    Example:
+        ```python
+        import mlmkit
+
+        catalog = mlmkit.predict("model-catalog", "scene/item.json", output="prediction", overlap=16)
+        print(catalog)  # prediction/catalog.json: one result Item per input Item
+        ```
+    """
+    from mlmkit.inference import PredictOptions, predict as run_predict
+    from mlmkit.progress import QUIET, Progress
+
+    options = PredictOptions(
+        tile_size=tile_size, overlap=overlap, blend=blend, batch_size=batch_size, threads=threads,
+        providers=tuple(providers) if providers else None, probabilities=probabilities, resolution=resolution,
+        resampling=resampling, allow_python=allow_python_expressions, overwrite=overwrite, time_steps=time_steps,
+        score_threshold=score_threshold, iou_threshold=iou_threshold, device=device, model_asset=model_asset,
+        model_cache=cache, allow_native_code=allow_native_code, progress=progress or Progress(QUIET),
+        source_href=source_href, model_href=model_href)
+    return run_predict(str(model), str(input), Path(output), options)
+
+
+def train(data: PathLike, *, output: PathLike, task: str | None = None, architecture: str | None = None,
+          epochs: int = 10, batch_size: int = 32, lr: float = 1e-3, seed: int = 0, width: int | None = None,
+          device: str = "auto", trees: int = 100, max_samples: int = 100_000, bands: Sequence[str] = (),
+          model_id: str | None = None, training_cwl_href: str | None = None, inference_cwl_href: str | None = None,
+          model_version: str = "1.0.0", experimental: bool = False, citation: str | None = None,
+          doi: str | None = None, training_data_href: str | None = None, overwrite: bool = False,
+          schema_dir: PathLike | None = None, progress: Progress | None = None) -> TrainSummary | PixelTrainSummary:
+    """Train a model on a STAC training catalog and write it, with its MLM Item, as a model catalog.
+
+    `data` is the training catalog (directory, catalog.json or URL) that `mlmkit chips` writes. Nets
+    (`architecture` small-cnn, resnet18 or unet; PyTorch) use `epochs`, `batch_size`, `lr`, `width` and `device`;
+    pixel classifiers (random-forest, gradient-boosting; scikit-learn) use `trees` and `max_samples`. The model is
+    exported to ONNX (nets also to a PyTorch ExportedProgram), compared with the trained model, and described by
+    an MLM Item validated before it is written, with the CWL packages as runtime assets (`training_cwl_href` and
+    `inference_cwl_href` name released ones instead of copies of the shipped packages).
+
+    Returns the summary: `catalog` (the `catalog.json` written), metrics, sample counts.
+
+    Example:
+        ```python
+        import mlmkit
+
+        summary = mlmkit.train("training-data", output="model", task="semantic-segmentation", epochs=2)
+        print(summary.catalog)
+        ```
+    """
+    common = dict(task=task, seed=seed, bands=tuple(bands), model_id=model_id, training_cwl=training_cwl_href,
+                  inference_cwl=inference_cwl_href, overwrite=overwrite, version=model_version,
+                  experimental=experimental, citation=citation, doi=doi, schema_dir=_path(schema_dir),
+                  training_data_href=training_data_href)
+    if architecture in PIXEL_ARCHITECTURES:
+        from mlmkit.training.classical import train_pixel_classifier
+
+        return train_pixel_classifier(str(data), output, arch=architecture, trees=trees, max_samples=max_samples,
+                                      **common)
+    from mlmkit.training.pipeline import train_model
+
+    return train_model(str(data), output, arch=architecture, epochs=epochs, batch_size=batch_size, lr=lr,
+                       width=width, device=device, progress=progress, **common)
+
+
+def search(catalog: PathLike | None = None, *, api: str | None = None, task: str | None = None,
+           bands: Sequence[str] = (), framework: str | None = None,
+           bbox: tuple[float, float, float, float] | None = None, datetime: str | None = None,
+           text: str | None = None, collections: Sequence[str] = (), limit: int | None = 100,
+           token: str | None = None, headers: Mapping[str, str] | None = None,
+           server_filter: str = "auto") -> list[ModelMatch]:
+    """Find MLM models by what they do and eat, in a local `catalog` or in the STAC API at `api` (one of the two).
+
+    Every criterion given must hold: `task` (in `mlm:tasks`), `bands` (each a model input band, by name or common
+    name), `framework` (case-insensitive), `bbox` (west, south, east, north) and `datetime` (an RFC 3339 instant
+    or a `start/end` interval, `..` open) against the model's extent, `text` (every word in the id, title,
+    description, name, architecture or keywords), `collections`. Against an API the server narrows the candidates
+    with what it supports (`server_filter`: auto, filter, query or client) and the same predicate as the local
+    search decides; `token` (else `$MLMKIT_API_TOKEN`) and `headers` authenticate.
+
+    Returns at most `limit` matches: each Item as JSON, where it was found and its MLM view (`spec`).
+
+    Example:
+        ```python
+        import mlmkit
+
+        for match in mlmkit.search("model-catalog", task="semantic-segmentation", bands=["red"]):
+            print(match.item["id"], match.spec.name)
+        ```
+    """
+    from mlmkit.catalog.publish import auth_headers
+    from mlmkit.catalog.search import ModelQuery, search_api, search_local
+
+    if (catalog is None) == (api is None):
+        raise InvalidArgument("give either a local catalog or an api URL; expected exactly one place to search")
+    query = ModelQuery(task=task, bands=tuple(bands), framework=framework, bbox=_bbox(bbox), datetime=datetime,
+                       text=text, collections=tuple(collections))
+    if api is not None:
+        return search_api(api, query, limit=limit, headers=auth_headers(token, headers), mode=server_filter)
+    return search_local(catalog, query, limit=limit)
+
+
+def publish(catalog: PathLike, *, api: str, collection: str | None = None, base_href: str | None = None,
+            token: str | None = None, headers: Mapping[str, str] | None = None, schema_dir: PathLike | None = None,
+            progress: Progress | None = None) -> PublishSummary:
+    """Validate a local catalog, then upsert its collections and items into the STAC API at `api` (Transactions).
+
+    Nothing is uploaded when any document is invalid. Collections first, then items (POST, then PUT when the API
+    has it already); an item goes into its nearest Collection, or into `collection` (created from the items'
+    extent if the API lacks it). Structural links are dropped; local files under the catalog directory get URLs
+    under `base_href`. `token` (else `$MLMKIT_API_TOKEN`) is sent as a bearer token, `headers` as they are.
+
+    Returns what was created, updated or kept.
+
+    Example:
+        ```python
+        import mlmkit
+
+        summary = mlmkit.publish("model-catalog", api="http://localhost:8080",
+                                 base_href="https://models.example.org/water/")
+        print(summary.counts())
+        ```
+    """
+    from mlmkit.catalog.publish import auth_headers, publish as publish_catalog
+
+    return publish_catalog(catalog, api, collection=collection, base_href=base_href,
+                           headers=auth_headers(token, headers), schema_dir=_path(schema_dir), progress=progress)
+
+
+def run(model: PathLike, inputs: Sequence[PathLike], *, output: PathLike = ".", engine: str = "cwltool",
+        batch_system: str | None = None, container: bool = True, train: bool = False,
+        params: Mapping[str, str] | Sequence[tuple[str, str]] = (), engine_args: Sequence[str] = (),
+        log: PathLike | None = None, overwrite: bool = False) -> Path:
+    """Run a model through the CWL application package its MLM Item names (`mlm:inference-runtime`, or
+    `mlm:training-runtime` with `train=True`), as its author shipped it.
+
+    Each of `inputs` (STAC Items or catalogs, paths or URLs; URLs are staged first) is one scattered job; the
+    model's catalog is handed in as the package's `model` input, `params` set its other inputs. `engine` is
+    cwltool or toil (`batch_system`: single_machine, slurm, kubernetes, ...); `container=False` runs the tools
+    with the mlmkit on PATH instead of the package's image; `engine_args` go to the engine as they are; `log`
+    keeps the engine's log (kept anyway when the run fails).
+
+    Returns the result catalog, `output/<output name>/catalog.json`.
+
+    Example:
+        ```python
+        import mlmkit
+
+        catalog = mlmkit.run("model-catalog", ["scenes/a", "scenes/b"], output="runs", container=False,
+                             params={"overlap": "16"})
+        ```
+    """
+    from mlmkit.packages.runner import RunOptions, run_model
+
+    pairs = tuple(params.items()) if isinstance(params, Mapping) else tuple(params)
+    options = RunOptions(engine=engine, batch_system=batch_system, container=container, train=train,
+                         params=tuple((name, str(value)) for name, value in pairs), engine_args=tuple(engine_args),
+                         log=_path(log), overwrite=overwrite)
+    return run_model(str(model), [str(source) for source in inputs], output, options)
+
+
+def stage_in(hrefs: Sequence[str], *, output: PathLike, assets: Sequence[str] = (), overwrite: bool = False) -> Path:
+    """Copy STAC Items, Catalogs or Collections (URLs or paths) and their assets into a new local catalog, as an
+    ADES stage-in step does; each copy keeps a `canonical` link to where it is published.
+
+    `assets` limits the assets downloaded (the others keep absolute hrefs). Returns the `catalog.json` written.
+
+    Example:
+        ```python
+        import mlmkit
+
+        catalog = mlmkit.stage_in(["https://example.org/items/S2A_1.json"], output="staged")
+        ```
+    """
+    from mlmkit.packages.stage import stage_in as run_stage_in
+
+    return run_stage_in([str(href) for href in hrefs], Path(output), assets, overwrite) / "catalog.json"
+
+
+def stage_out(catalog: PathLike, *, s3_url: str, endpoint_url: str | None = None) -> str:
+    """Upload a self-contained STAC catalog directory to `s3_url` (s3://bucket/prefix), assets first and
+    catalog.json last, as an ADES stage-out step does. Credentials come from the usual AWS settings;
+    `endpoint_url` (else `$AWS_ENDPOINT_URL`) points at another S3 service.
+
+    Returns the URL of the uploaded catalog.json.
+
+    Example:
+        ```python
+        import mlmkit
+
+        url = mlmkit.stage_out("prediction", s3_url="s3://my-bucket/runs/42")
+        ```
+    """
+    from mlmkit.packages.stage import stage_out as run_stage_out
+
+    return run_stage_out(Path(catalog), s3_url, endpoint_url)
+
+
+def _path(value: PathLike | None) -> Path | None:
+    return None if value is None else Path(value)
+
+
+def _bbox(bbox: Sequence[float] | None) -> tuple[float, float, float, float] | None:
+    if bbox is None:
+        return None
+    if len(bbox) != 4:
+        raise InvalidArgument(f"bbox {list(bbox)} has {len(bbox)} numbers; expected west, south, east, north")
+    west, south, east, north = (float(value) for value in bbox)
+    if west > east or south > north:
+        raise InvalidArgument(f"bbox {list(bbox)} has west > east or south > north; expected west, south, east, north")
+    return west, south, east, north
