@@ -14,6 +14,7 @@ import click
 import numpy as np
 import pytest
 import rasterio
+from PIL import Image
 
 import mlmkit
 from cwl_fixtures import WINDOWS, expected_vegetation, staged_scene, vegetation_model
@@ -104,6 +105,10 @@ def test_describe_validate_predict_search_as_the_cli_does(work: Path, monkeypatc
     assert result == (work / "prediction" / "catalog.json").absolute()
     with rasterio.open(next((work / "prediction").rglob("classes.tif"))) as dataset:
         np.testing.assert_array_equal(dataset.read(1), expected_vegetation(*WINDOWS[0]))
+    look = np.asarray(Image.open(next((work / "prediction").rglob("quicklook.png"))).convert("RGB"))
+    assert look.shape[0] > 256 + 20  # the class map, a title above it and a legend below it
+    title_rows = look[:20]
+    assert (title_rows < 64).all(axis=2).any() and (title_rows == 255).all(axis=2).mean() > 0.5  # dark text on white
     matches = mlmkit.search(work / "model", task="semantic-segmentation", bands=["nir", "B04"])
     assert [match.item["id"] for match in matches] == ["nir-over-red"]
     assert mlmkit.search(work / "model", bands=["swir16"]) == []
