@@ -9,7 +9,8 @@ silent). Paths may be `str` or `Path`; documents may also be URLs. A verb return
 Failures raise `mlmkit.errors.MlmkitError` subclasses whose names say what went wrong (`NotFound`,
 `InvalidArgument`, `InvalidMetadata`, `UnsafePath`, `RemoteFailure`, ...); notes that do not stop a run are
 `mlmkit.errors.MlmkitWarning` subclasses, filterable with the `warnings` module. Each verb imports the modules it
-needs when called, so `import mlmkit` loads neither onnxruntime nor torch.
+needs when called, so `import mlmkit` loads neither onnxruntime nor torch. The examples run where the tutorial
+left `demo-output/` (the documentation's tests run every one of them there).
 """
 
 from __future__ import annotations
@@ -50,13 +51,16 @@ def describe(model: PathLike, *, output: PathLike, spec: Mapping[str, Any] | Pat
 
     Example:
         ```python
+        from pathlib import Path
+
         import mlmkit
 
-        mlmkit.describe("model.onnx", output="model-catalog", spec={
-            "name": "Water segmenter", "architecture": "U-Net", "tasks": ["semantic-segmentation"],
-            "bands": [{"name": "B04", "common_name": "red"}, {"name": "B03", "common_name": "green"},
-                      {"name": "B02", "common_name": "blue"}],
-            "classes": [{"value": 0, "name": "land"}, {"value": 1, "name": "water", "color_hint": "0000FF"}],
+        onnx = next(Path("demo-output/model").glob("*/*/model.onnx"))  # the tutorial's U-Net
+        classes = ["water", "dense-vegetation", "sparse-vegetation", "bare-or-built"]
+        catalog = mlmkit.describe(onnx, output="described-api", spec={
+            "name": "Rule land cover U-Net", "architecture": "U-Net", "tasks": ["semantic-segmentation"],
+            "bands": [{"name": "B02"}, {"name": "B03"}, {"name": "B04"}, {"name": "B08", "common_name": "nir"}],
+            "classes": [{"value": value, "name": name} for value, name in enumerate(classes)],
             "license": "Apache-2.0"})
         ```
     """
@@ -81,7 +85,7 @@ def validate(sources: PathLike | Iterable[PathLike], *, schema_dir: PathLike | N
         ```python
         import mlmkit
 
-        report = mlmkit.validate("model-catalog")
+        report = mlmkit.validate("demo-output/model")
         assert not [problem for problem in report.problems if not problem.warning], report.problems
         print(report.documents, "documents valid")
         ```
@@ -124,8 +128,8 @@ def predict(model: PathLike, input: PathLike, *, output: PathLike, tile_size: in
         ```python
         import mlmkit
 
-        catalog = mlmkit.predict("model-catalog", "scene/item.json", output="prediction", overlap=16)
-        print(catalog)  # prediction/catalog.json: one result Item per input Item
+        catalog = mlmkit.predict("demo-output/model", "demo-output/scene", output="prediction-api", overlap=16)
+        print(catalog)  # prediction-api/catalog.json: one result Item per input Item
         ```
     """
     from mlmkit.inference import PredictOptions, predict as run_predict
@@ -163,8 +167,8 @@ def train(data: PathLike, *, output: PathLike, task: str | None = None, architec
         ```python
         import mlmkit
 
-        summary = mlmkit.train("training-data", output="model", task="semantic-segmentation", epochs=2)
-        print(summary.catalog)
+        summary = mlmkit.train("demo-output/training-data", output="model-api", epochs=1, width=4)
+        print(summary.catalog, summary.result.validation["miou"])
         ```
     """
     common = dict(task=task, seed=seed, bands=tuple(bands), model_id=model_id, training_cwl=training_cwl_href,
@@ -203,7 +207,7 @@ def search(catalog: PathLike | None = None, *, api: str | None = None, task: str
         ```python
         import mlmkit
 
-        for match in mlmkit.search("model-catalog", task="semantic-segmentation", bands=["red"]):
+        for match in mlmkit.search("demo-output/model", task="semantic-segmentation", bands=["red"]):
             print(match.item["id"], match.spec.name)
         ```
     """
@@ -233,10 +237,13 @@ def publish(catalog: PathLike, *, api: str, collection: str | None = None, base_
 
     Example:
         ```python
+        import os
+
         import mlmkit
 
-        summary = mlmkit.publish("model-catalog", api="http://localhost:8080",
-                                 base_href="https://models.example.org/water/")
+        # STAC_API: the root URL of a STAC API; the token for writes from $MLMKIT_API_TOKEN
+        summary = mlmkit.publish("demo-output/model", api=os.environ["STAC_API"],
+                                 base_href="https://models.example.org/demo/")
         print(summary.counts())
         ```
     """
@@ -265,7 +272,7 @@ def run(model: PathLike, inputs: Sequence[PathLike], *, output: PathLike = ".", 
         ```python
         import mlmkit
 
-        catalog = mlmkit.run("model-catalog", ["scenes/a", "scenes/b"], output="runs", container=False,
+        catalog = mlmkit.run("demo-output/model", ["demo-output/scene"], output="runs-api", container=False,
                              params={"overlap": "16"})
         ```
     """
@@ -288,7 +295,7 @@ def stage_in(hrefs: Sequence[str], *, output: PathLike, assets: Sequence[str] = 
         ```python
         import mlmkit
 
-        catalog = mlmkit.stage_in(["https://example.org/items/S2A_1.json"], output="staged")
+        catalog = mlmkit.stage_in(["demo-output/scene/catalog.json"], output="staged")  # paths or URLs
         ```
     """
     from mlmkit.packages.stage import stage_in as run_stage_in
@@ -307,7 +314,7 @@ def stage_out(catalog: PathLike, *, s3_url: str, endpoint_url: str | None = None
         ```python
         import mlmkit
 
-        url = mlmkit.stage_out("prediction", s3_url="s3://my-bucket/runs/42")
+        url = mlmkit.stage_out("staged", s3_url="s3://my-bucket/runs/42")
         ```
     """
     from mlmkit.packages.stage import stage_out as run_stage_out
