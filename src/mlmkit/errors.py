@@ -118,6 +118,10 @@ class OptionAdjusted(MlmkitWarning):
     """An option was changed to a value the model can take (a tile size rounded to the model's multiple)."""
 
 
+class CacheWarning(MlmkitWarning):
+    """A cached download no longer matched its file:checksum and was fetched again."""
+
+
 class LineageWarning(MlmkitWarning):
     """A provenance link could not be written as a lasting URL (the input came from a temporary place)."""
 

@@ -26,7 +26,7 @@ import requests
 import urllib3
 
 from mlmkit.stac.checksum import verify_checksum
-from mlmkit.errors import InvalidInput, InvalidMetadata, RemoteFailure, Terminated
+from mlmkit.errors import CacheWarning, InvalidInput, InvalidMetadata, RemoteFailure, Terminated, warn
 from mlmkit.stac.objstore import is_object_store, open_store
 from mlmkit.stac.safepath import safe_name
 from mlmkit.stac.read import HTTP_TIMEOUT_S, is_url
@@ -273,8 +273,7 @@ def _cached(href: str, checksum: str, progress: ProgressHook | None) -> Path:
                 verify_checksum(target, checksum)
                 return target
             except InvalidInput:
-                print(f"mlmkit: the cached {target} does not match its file:checksum; fetching it again",
-                      file=sys.stderr)
+                warn(f"the cached {target} did not match its file:checksum; fetched it again", CacheWarning)
                 target.unlink()
         return _fetch_into(href, target, checksum, progress)
 
