@@ -242,8 +242,8 @@ def publish(catalog: PathLike, *, api: str, collection: str | None = None, base_
         import mlmkit
 
         # STAC_API: the root URL of a STAC API; the token for writes from $MLMKIT_API_TOKEN
-        summary = mlmkit.publish("demo-output/model", api=os.environ["STAC_API"],
-                                 base_href="https://models.example.org/demo/")
+        summary = mlmkit.publish("demo-output/scene", api=os.environ["STAC_API"],
+                                 base_href="https://data.example.org/demo-scene/", collection="demo-scenes")
         print(summary.counts())
         ```
     """
