@@ -4,6 +4,7 @@ $namespaces:
   cwltool: http://commonwl.org/cwltool#
 
 s:name: mlmkit-inference-gpu
+s:version: "0.2.0"
 s:softwareVersion: "0.2.0"
 s:description: >-
   Runs any model described by a STAC MLM (Machine Learning Model extension) Item over STAC imagery and
@@ -18,7 +19,7 @@ s:keywords: [STAC, MLM, machine learning, inference, Earth observation, ONNX, GP
 s:softwareHelp:
   class: s:CreativeWork
   s:name: mlmkit deployment guide
-  s:url: https://github.com/mlmkit/mlmkit/blob/main/docs/deploy.md
+  s:url: https://github.com/mlmkit/mlmkit/blob/main/docs/how-to/deploy.md
 s:codeRepository: https://github.com/mlmkit/mlmkit
 s:author:
   - class: s:Person
@@ -74,10 +75,11 @@ $graph:
         doc: Also write the class scores of classification outputs as a float32 COG beside the class map.
       providers:
         type: string[]?
+        default: [CUDAExecutionProvider, CPUExecutionProvider]
         label: Execution providers
         doc: >-
-          onnxruntime execution providers in order of preference, e.g. [CUDAExecutionProvider,
-          CPUExecutionProvider] (default the CPU provider).
+          onnxruntime execution providers in order of preference (default CUDA, then the CPU for the
+          operators CUDA lacks).
     outputs:
       results:
         type: Directory

@@ -3,6 +3,7 @@ $namespaces:
   s: https://schema.org/
 
 s:name: mlmkit-inference
+s:version: "0.2.0"
 s:softwareVersion: "0.2.0"
 s:description: >-
   Runs any model described by a STAC MLM (Machine Learning Model extension) Item over STAC imagery and
@@ -16,7 +17,7 @@ s:keywords: [STAC, MLM, machine learning, inference, Earth observation, ONNX]
 s:softwareHelp:
   class: s:CreativeWork
   s:name: mlmkit deployment guide
-  s:url: https://github.com/mlmkit/mlmkit/blob/main/docs/deploy.md
+  s:url: https://github.com/mlmkit/mlmkit/blob/main/docs/how-to/deploy.md
 s:codeRepository: https://github.com/mlmkit/mlmkit
 s:author:
   - class: s:Person
@@ -72,6 +73,7 @@ $graph:
         doc: Also write the class scores of classification outputs as a float32 COG beside the class map.
       providers:
         type: string[]?
+        default: [CPUExecutionProvider]
         label: Execution providers
         doc: >-
           onnxruntime execution providers in order of preference, e.g. [CUDAExecutionProvider,

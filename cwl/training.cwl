@@ -3,6 +3,7 @@ $namespaces:
   s: https://schema.org/
 
 s:name: mlmkit-training
+s:version: "0.2.0"
 s:softwareVersion: "0.2.0"
 s:description: >-
   Trains a PyTorch model on a STAC training catalog (label + ml-aoi chips), exports it to ONNX and describes it
@@ -16,7 +17,7 @@ s:keywords: [STAC, MLM, machine learning, training, Earth observation, ONNX, PyT
 s:softwareHelp:
   class: s:CreativeWork
   s:name: mlmkit deployment guide
-  s:url: https://github.com/mlmkit/mlmkit/blob/main/docs/deploy.md
+  s:url: https://github.com/mlmkit/mlmkit/blob/main/docs/how-to/deploy.md
 s:codeRepository: https://github.com/mlmkit/mlmkit
 s:author:
   - class: s:Person

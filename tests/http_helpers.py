@@ -18,7 +18,7 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def loopback_process(command: Callable[[int], list[str]], what: str) -> Iterator[str]:
+def loopback_process(command: Callable[[int], list[str]], what: str, env: dict[str, str] | None = None) -> Iterator[str]:
     """Run `command(port)` (a server on a free loopback port) and yield its base URL once it answers.
 
     Servers run in their own process: GDAL holds the GIL while it reads, which would starve a server
@@ -27,7 +27,7 @@ def loopback_process(command: Callable[[int], list[str]], what: str) -> Iterator
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen(command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(200):

@@ -69,7 +69,7 @@ def water_metadata(**changes) -> ModelMetadata:
     """Metadata that fits `make_segmenter` with 3 channels and 2 classes."""
     fields = dict(id="water-seg", name="Water segmenter", architecture="1x1 conv", tasks=["semantic-segmentation"],
                   bands=[dict(b) for b in S2_BANDS], classes=[dict(c) for c in CLASSES],
-                  value_scaling=[{"type": "scale", "value": 0.0001}], bbox=[-75.0, 40.0, -74.0, 41.0],
+                  value_scaling=[{"type": "scale", "value": 10000}], bbox=[-75.0, 40.0, -74.0, 41.0],
                   license="Apache-2.0")
     fields.update(changes)
     return ModelMetadata(**fields)

@@ -55,6 +55,9 @@ def test_gpu_package_is_the_cpu_package_with_the_gpu_differences() -> None:
     predict["hints"].append({"class": "cwltool:CUDARequirement", "cudaVersionMin": "12.0",
                              "cudaComputeCapability": "5.2", "cudaDeviceCountMin": 1, "cudaDeviceCountMax": 1})
     predict["arguments"].insert(1, {"prefix": "--device", "valueFrom": "cuda"})
+    providers = workflow["inputs"]["providers"]  # on a GPU, CUDA first (a platform needs a default: ZOO's runner)
+    providers.update(default=["CUDAExecutionProvider", "CPUExecutionProvider"],
+                     doc=_by_id(gpu)["mlmkit-inference-gpu"]["inputs"]["providers"]["doc"])
     assert gpu == expected
     assert "GPU" in gpu["s:keywords"] and "GPU" in gpu["s:description"]
 

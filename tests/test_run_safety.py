@@ -83,3 +83,20 @@ def test_the_next_run_removes_the_scratch_of_a_killed_run(sources: tuple[Path, P
     with pytest.raises(InvalidInput, match="has no mlm:inference-runtime asset"):
         run_model(str(bare), [str(scene)], outdir)
     assert sorted(p.name for p in outdir.iterdir()) == sorted([alive.name, unmarked.name])
+
+
+def test_engine_failure_line_names_the_cause_after_cwltools_lead_in(tmp_path: Path) -> None:
+    """cwltool without Docker on PATH: its ERROR line only says 'try again with --debug'; the cause follows it."""
+    from mlmkit.packages.engines.local import telling_line
+
+    job = tmp_path / "job.yml"
+    job.write_text("message: hi\n")
+    log = tmp_path / "engine.log"
+    package = Path(__file__).parent / "data" / "echo-package.cwl"
+    with open(log, "w") as stream:
+        run = subprocess.run([Path(sys.executable).parent / "cwltool", "--outdir", tmp_path / "out",
+                              f"{package}#echo-message", job], stderr=stream, stdout=subprocess.DEVNULL,
+                             env={**os.environ, "PATH": str(Path(sys.executable).parent)})
+    assert run.returncode != 0
+    line = telling_line(log)
+    assert "try again with --debug" in line and "Docker is not available for this tool" in line

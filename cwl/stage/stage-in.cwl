@@ -17,7 +17,7 @@ s:keywords: [STAC, stage-in, EO Application Package, Earth observation]
 s:softwareHelp:
   class: s:CreativeWork
   s:name: mlmkit deployment guide
-  s:url: https://github.com/mlmkit/mlmkit/blob/main/docs/deploy.md
+  s:url: https://github.com/mlmkit/mlmkit/blob/main/docs/how-to/deploy.md
 s:codeRepository: https://github.com/mlmkit/mlmkit
 s:author:
   - class: s:Person

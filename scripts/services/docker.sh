@@ -2,7 +2,7 @@
 # Docker engine and the project images the CWL packages name (mlmkit:<version>, mlmkit:<version>-training).
 # Idempotent; root on Debian 12. No container registry is reachable here, so the base image is made with
 # debootstrap from the Debian mirror in the apt sources and carries this machine's CA bundle (pip's
-# downloads pass a TLS-inspecting proxy). Users build on python:3.11-slim instead (see docs/deploy.md).
+# downloads pass a TLS-inspecting proxy). Users build on python:3.11-slim instead (see docs/how-to/deploy.md).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 

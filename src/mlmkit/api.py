@@ -256,15 +256,18 @@ def publish(catalog: PathLike, *, api: str, collection: str | None = None, base_
 def run(model: PathLike, inputs: Sequence[PathLike], *, output: PathLike = ".", engine: str = "cwltool",
         batch_system: str | None = None, container: bool = True, train: bool = False,
         params: Mapping[str, str] | Sequence[tuple[str, str]] = (), engine_args: Sequence[str] = (),
+        engine_url: str | None = None, engine_process: str | None = None, engine_timeout: float | None = None,
         log: PathLike | None = None, overwrite: bool = False) -> Path:
     """Run a model through the CWL application package its MLM Item names (`mlm:inference-runtime`, or
     `mlm:training-runtime` with `train=True`), as its author shipped it.
 
     Each of `inputs` (STAC Items or catalogs, paths or URLs; URLs are staged first) is one scattered job; the
     model's catalog is handed in as the package's `model` input, `params` set its other inputs. `engine` is
-    cwltool or toil (`batch_system`: single_machine, slurm, kubernetes, ...); `container=False` runs the tools
-    with the mlmkit on PATH instead of the package's image; `engine_args` go to the engine as they are; `log`
-    keeps the engine's log (kept anyway when the run fails).
+    cwltool or toil (`batch_system`: single_machine, slurm, kubernetes, ...), or ogcapi: an OGC API - Processes
+    server at `engine_url` (the package is deployed there with `$MLMKIT_ENGINE_TOKEN`, unless `engine_process`
+    names one deployed already; the remote job is dismissed after `engine_timeout` seconds). `container=False`
+    runs the tools with the mlmkit on PATH instead of the package's image; `engine_args` go to the engine as they
+    are; `log` keeps the engine's log (kept anyway when the run fails).
 
     Returns the result catalog, `output/<output name>/catalog.json`.
 
@@ -279,9 +282,11 @@ def run(model: PathLike, inputs: Sequence[PathLike], *, output: PathLike = ".", 
     from mlmkit.packages.runner import RunOptions, run_model
 
     pairs = tuple(params.items()) if isinstance(params, Mapping) else tuple(params)
+    remote = {"engine_timeout": engine_timeout} if engine_timeout is not None else {}
     options = RunOptions(engine=engine, batch_system=batch_system, container=container, train=train,
                          params=tuple((name, str(value)) for name, value in pairs), engine_args=tuple(engine_args),
-                         log=_path(log), overwrite=overwrite)
+                         log=_path(log), overwrite=overwrite, engine_url=engine_url, engine_process=engine_process,
+                         **remote)
     return run_model(str(model), [str(source) for source in inputs], output, options)
 
 

@@ -25,7 +25,7 @@ from urllib.parse import urljoin, urlsplit
 import pystac
 
 from mlmkit.errors import LineageWarning
-from mlmkit.stac.read import is_url, resolve_href
+from mlmkit.stac.read import is_url, json_path, resolve_href
 
 LINEAGE_RELS = ("derived_from", "source")
 # A cwltool/Toil staging directory, mlmkit's unfinished (.partial) or replaced (.old) outputs.
@@ -126,8 +126,6 @@ def lineage_href(target: str | None, document: str | Path, what: str, option: st
 
 def lineage_findings(data: dict, href: str | None) -> list[tuple[str, str]]:
     """Lineage hrefs of a local document that do not resolve or point into temporary/staging directories."""
-    from mlmkit.mlm.semantic import json_path
-
     findings: list[tuple[str, str]] = []
     if not href or is_url(href):
         return findings

@@ -17,9 +17,10 @@ from jsonschema import ValidationError
 from mlmkit.errors import InvalidInput
 from mlmkit.progress import QUIET, Progress
 from mlmkit.catalog.provenance import lineage_findings
-from mlmkit.stac.schemas import SchemaStore
-from mlmkit.mlm.semantic import Finding, asset_file_findings, json_path, mlm_findings
-from mlmkit.stac.read import FOLLOWED_RELS, document_href, is_url, read_json, resolve_href
+from mlmkit.stac.schemas import SchemaStore, SchemaUnavailable
+from mlmkit.mlm.spec import KNOWN_VERSIONS, mlm_version
+from mlmkit.mlm.semantic import Finding, asset_file_findings, mlm_findings
+from mlmkit.stac.read import FOLLOWED_RELS, document_href, is_url, json_path, read_json, resolve_href
 
 _CORE_SCHEMAS = {
     "Feature": "item-spec/json-schema/item.json",
@@ -158,8 +159,49 @@ def _error_path(error: ValidationError, document: dict) -> str:
     return json_path(*error.absolute_path, keys[0]) if len(keys) == 1 else error.json_path
 
 
-def schema_findings(data: dict, store: SchemaStore) -> list[Finding]:
-    """Errors against the core schema and every schema in `stac_extensions`."""
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def nearest_mlm_schema(url: str, store: SchemaStore) -> str | None:
+    """For an MLM schema URL that cannot be had, the URL of the nearest MLM version's schema that can (older
+    first); None for other URLs or when none can."""
+    version = mlm_version({"stac_extensions": [url]})
+    if version is None:
+        return None
+    wanted = _version_key(version)
+    older = sorted((v for v in KNOWN_VERSIONS if _version_key(v) < wanted), key=_version_key, reverse=True)
+    newer = sorted((v for v in KNOWN_VERSIONS if _version_key(v) > wanted), key=_version_key)
+    for candidate in older + newer:
+        other = url.replace(f"/v{version}/", f"/v{candidate}/")
+        try:
+            store.load(other)
+        except SchemaUnavailable:
+            continue
+        return other
+    return None
+
+
+def _schema_errors(url: str, data: dict, store: SchemaStore, notes: list[Finding]) -> tuple[str, list]:
+    """Errors against the schema at `url`; an MLM version whose schema cannot be had is checked against the
+    nearest one that can, with a note saying so (`notes`)."""
+    try:
+        return url, store.errors(url, data)
+    except SchemaUnavailable:
+        fallback = nearest_mlm_schema(url, store)
+        if fallback is None:
+            raise
+    index = data["stac_extensions"].index(url)
+    notes.append((json_path("stac_extensions", index),
+                  f"the MLM v{mlm_version({'stac_extensions': [url]})} schema is not available; validated against "
+                  f"v{mlm_version({'stac_extensions': [fallback]})}, the nearest version at hand"))
+    copy = {**data, "stac_extensions": [fallback if entry == url else entry for entry in data["stac_extensions"]]}
+    return fallback, store.errors(fallback, copy)
+
+
+def schema_findings(data: dict, store: SchemaStore, notes: list[Finding] | None = None) -> list[Finding]:
+    """Errors against the core schema and every schema in `stac_extensions` (`notes`: what could only be
+    checked against another schema version)."""
     core = core_schema_url(data)
     if core is None:
         shown = [f"no {key}" if data.get(key) is None else f"{key} {data[key]!r}" for key in ("type", "stac_version")]
@@ -172,9 +214,10 @@ def schema_findings(data: dict, store: SchemaStore) -> list[Finding]:
     ]
     urls = [core] + [url for url in extensions if isinstance(url, str) and is_url(url)]
     for url in dict.fromkeys(urls):
-        for error in store.errors(url, data):
+        used, errors = _schema_errors(url, data, store, notes if notes is not None else [])
+        for error in errors:
             leaf = _explain(error)
-            finding = (_error_path(leaf, data), f"{_message(leaf, url, store)} ({_schema_name(url)} schema)")
+            finding = (_error_path(leaf, data), f"{_message(leaf, used, store)} ({_schema_name(used)} schema)")
             if finding not in findings:
                 findings.append(finding)
     return findings
@@ -192,7 +235,8 @@ def validate_dict(
         return [Problem(href or "<document>", "$", f"is a {type(data).__name__}; expected a JSON object")]
     store = store or SchemaStore.shared(schema_dir)
     document = href or str(data.get("id", "<document>"))
-    findings = schema_findings(data, store)
+    notes: list[Finding] = []
+    findings = schema_findings(data, store, notes)
     schema_valid = not findings  # MLM consistency is only meaningful once the Item has the shape schemas demand
     model_findings, model_warnings = mlm_findings(data, href) if semantic and schema_valid else ([], [])
     if semantic:
@@ -200,7 +244,7 @@ def validate_dict(
     problems = [Problem(document, path, " ".join(message.splitlines())) for path, message in findings]
     if warnings:
         problems += [Problem(document, path, " ".join(message.splitlines()), warning=True)
-                     for path, message in model_warnings]
+                     for path, message in [*notes, *model_warnings]]
     return problems
 
 

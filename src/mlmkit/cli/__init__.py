@@ -58,6 +58,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "publish": ("mlmkit.cli.publish:publish", "Upsert a catalog into a STAC API."),
     "search": ("mlmkit.cli.search:search", "Find models in a STAC API or a local catalog."),
     "run": ("mlmkit.cli.run:run", "Run a model through the CWL package its MLM Item names."),
+    "serve": ("mlmkit.cli.serve:serve", "Serve MLM models and CWL packages as OGC API - Processes."),
     "merge": ("mlmkit.cli.merge:merge", "Merge several STAC catalogs into one (scattered CWL runs)."),
     "cache": ("mlmkit.cli.cache:cache", "Show or clear the model download cache."),
     "stage-in": ("mlmkit.cli.stage:stage_in", "Copy STAC Items/catalogs by URL into a local catalog."),

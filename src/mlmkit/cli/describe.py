@@ -95,10 +95,15 @@ def _overrides(options: dict[str, Any]) -> dict[str, Any]:
 @click.option("--hyperparameters", help="JSON object of hyperparameters.")
 @click.option("--input-name", help="Model input to describe when the model has several.")
 @click.option("--output-name", help="Model output to describe when the model has several.")
-@click.option("--input-shape", help="Input shape, -1 for dynamic dims, for files that do not record it "
-                                   "(TorchScript, AOTInductor), e.g. -1,4,-1,-1.")
+@click.option("--input-shape", help="Input shape, -1 for dynamic dims: for files that do not record it "
+                                   "(TorchScript, AOTInductor), e.g. -1,4,-1,-1; for ONNX, the size the model was "
+                                   "made for (fixes dynamic dims, checked by one run), e.g. -1,3,48,192.")
 @click.option("--input-data-type", help="Input data type with --input-shape (default float32).")
 @click.option("--resize-type", help="MLM resize_type, e.g. crop.")
+@click.option("--post-processing", help="The output's post_processing_function as a gdal-calc expression over its "
+                                        "channels A, B, ..., e.g. 'A > 0.3'.")
+@click.option("--detection-layout", help="A YOLO tensor's values per box: cxcywh-class (4 + K) or cxcywh-obj-class "
+                                         "(5 + K, with an objectness score).")
 @click.option("--description", help="Item description.")
 @click.option("--keyword", "keywords", multiple=True, help="Keyword (repeat).")
 @click.option("--processing-level", help="Product level of the imagery the model expects, e.g. L1C or L2A.")

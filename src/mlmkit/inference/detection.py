@@ -2,7 +2,8 @@
 
 Two ONNX layouts are read, as docs/model-shapes.md defines them from the MLM outputs' dims and classes:
 separate boxes [N, 4] + labels [N] + scores [N] (torchvision/Detectron style, per image or with a batch
-axis), and one YOLO tensor [batch, 4 + K, N] (class scores after the box; 5 + K with an objectness score).
+axis), and one YOLO tensor [batch, 4 + K, N] (class scores after the box; 5 + K with an objectness score, as a
+dim name states it or the sizes alone tell: `mlm.shapes.yolo_objectness`).
 Boxes are in pixels of the tile the model was fed. Class-aware greedy non-maximum suppression runs over
 all tiles; it is streamed: at the end of each tile row, groups of overlapping boxes that no later tile
 can reach are final, so memory holds about one strip of boxes and the result equals one global NMS.
@@ -21,7 +22,8 @@ from mlmkit.inference.catalog import FileResult, Result
 from mlmkit.inference.classes import class_entries, class_table
 from mlmkit.inference.sinks import Sink, SinkContext
 from mlmkit.inference.vector import GEOPARQUET_TYPE, GeoParquetWriter, boxes_quicklook, write_geojson
-from mlmkit.mlm.shapes import BOX_FORMATS, DETECTION_DIMS, box_format, detection_layout
+from mlmkit.mlm.shapes import (BOX_FORMATS, box_format, detection_layout, yolo_attribute_axis,
+                               yolo_objectness)
 
 GEOJSON_MAX = 10000  # boxes up to which a GeoJSON copy is written beside the GeoParquet file
 DEFAULT_SCORE, DEFAULT_IOU = 0.25, 0.5
@@ -43,15 +45,18 @@ def thresholds(hyperparameters: dict | None, score: float | None, iou: float | N
 
 @dataclass
 class Detections:
-    """One tile's boxes: (n, 4) x0, y0, x1, y1 in the tile's pixels, class values, scores."""
+    """One tile's boxes: (n, 4) x0, y0, x1, y1 in the tile's pixels, class values, scores; and, for smoke runs,
+    the lowest and highest finite score of every candidate box before the threshold (NaN when there was none)
+    and how many candidates scored NaN."""
 
     boxes: np.ndarray
     labels: np.ndarray
     scores: np.ndarray
+    candidates: tuple[float, float, int] = (float("nan"), float("nan"), 0)
 
     def scaled(self, y: float, x: float) -> Detections:
         """The same boxes with x coordinates times `x` and y coordinates times `y`."""
-        return Detections(self.boxes * (x, y, x, y), self.labels, self.scores)
+        return Detections(self.boxes * (x, y, x, y), self.labels, self.scores, self.candidates)
 
 
 def to_xyxy(coords: np.ndarray, fmt: str) -> np.ndarray:
@@ -66,6 +71,15 @@ def to_xyxy(coords: np.ndarray, fmt: str) -> np.ndarray:
     else:  # cxcywh
         corners = (a - c / 2, b - d / 2, a + c / 2, b + d / 2)
     return np.stack(corners, axis=1)
+
+
+def _range(scores: np.ndarray) -> tuple[float, float, int]:
+    """Lowest and highest finite score (NaNs when there are none) and the count of NaN scores."""
+    finite = np.isfinite(scores)
+    nan = int(np.isnan(scores).sum())
+    if not finite.any():
+        return float("nan"), float("nan"), nan
+    return float(np.min(scores[finite])), float(np.max(scores[finite])), nan
 
 
 def iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -146,22 +160,15 @@ class DetectionPlan:
         if sample.ndim != 2:
             raise InvalidInput(f"output {output.name!r} gives {list(sample.shape)} per tile; expected [4 + classes, N] "
                                "(YOLO layout) or separate boxes/labels/scores outputs")
-        named = _axis_named(output, DETECTION_DIMS, 2)
-        fits = [axis for axis in (0, 1) if sample.shape[axis] - 4 in (len(real), len(real) + 1) and real]
-        if named is not None:
-            self.attribute_axis = 1 - named
-        elif len(fits) == 1:
-            self.attribute_axis = fits[0]
-        else:
+        axis = yolo_attribute_axis(output, sample.shape, len(real))
+        if axis is None:
             raise InvalidInput(f"output {output.name!r} is {list(sample.shape)} per tile; cannot tell its box axis "
                                f"with {len(real)} classes; expected one axis of 4 + {len(real)} (box, class scores) "
                                "or a dim named 'detection'")
-        width = sample.shape[self.attribute_axis]
-        self.objectness = bool(real) and width == len(real) + 5
+        self.attribute_axis = axis
+        width = sample.shape[axis]
+        self.objectness = yolo_objectness(output, width, len(real))
         count = width - 5 if self.objectness else width - 4
-        if count < 1:
-            raise InvalidInput(f"output {output.name!r} has {width} values per box; expected 4 box coordinates "
-                               "followed by one score per class")
         self.values = np.array([c.value for c in real] if len(real) == count else range(count), dtype=np.int64)
         self.format = box_format(output, "cxcywh")
 
@@ -192,6 +199,7 @@ class DetectionPlan:
             class_scores = table[5:] * table[4] if self.objectness else table[4:]
             best = class_scores.argmax(axis=0)
             scores = class_scores[best, np.arange(class_scores.shape[1])]
+            candidates = _range(scores)
             keep = scores >= self.score_threshold
             boxes, labels, scores = table[:4, keep].T, self.values[best[keep]], scores[keep]
         else:
@@ -202,10 +210,11 @@ class DetectionPlan:
                       else np.rint(np.asarray(arrays[self.layout.labels], dtype=np.float64)).astype(np.int64).ravel())
             scores = (np.ones(count, dtype=np.float32) if self.layout.scores is None
                       else np.asarray(arrays[self.layout.scores], dtype=np.float32).ravel())
+            candidates = _range(scores)
             keep = scores >= self.score_threshold
             boxes, labels, scores = boxes[keep], labels[keep], scores[keep]
         return Detections(to_xyxy(np.asarray(boxes).reshape(-1, 4), self.format), labels,
-                          np.asarray(scores, dtype=np.float32))
+                          np.asarray(scores, dtype=np.float32), candidates)
 
     def sink(self, context: SinkContext) -> Sink:
         return DetectionSink(self, context)

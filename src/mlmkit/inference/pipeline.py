@@ -26,6 +26,7 @@ from rasterio.windows import Window
 
 from mlmkit.stac.atomic import atomic_output_dir
 from mlmkit.errors import InvalidInput, ResamplingWarning, warn
+from mlmkit.mlm.lint import enforce, lint_model
 from mlmkit.mlm.spec import ModelSpec, read_model
 from mlmkit.inference.bands import BandRef
 from mlmkit.inference.binding import BoundInput, bind_inputs, bind_item, input_geometry, preview_sources, stack_depth
@@ -77,6 +78,8 @@ class PredictOptions:
     progress: Progress = field(default_factory=lambda: Progress(QUIET))  # tiles per item, -v details
     source_href: str | None = None      # URL the input (Item or catalog) is published at, for derived_from
     model_href: str | None = None       # URL the model (MLM Item or its catalog) is published at
+    sample_tiles: int | None = None     # run only this many tiles, spread over each scene (a smoke run)
+    observe: Callable[[Plan, object, np.ndarray], None] | None = None  # (plan, window result, valid) per tile run
 
 
 @dataclass
@@ -99,12 +102,14 @@ class _Producer(threading.Thread):
     """Reads windows and fills batch buffers ahead of inference."""
 
     def __init__(self, reader: WindowReader, layout: TileLayout, bound: list[BoundInput], batch: int,
-                 fit: TileFit, direct: BoundInput | None = None, raw: np.dtype | None = None) -> None:
+                 fit: TileFit, direct: BoundInput | None = None, raw: np.dtype | None = None,
+                 sample: set[int] | None = None) -> None:
         """`direct`: the input whose windows are read straight into its batch buffer (direct.py) and scaled
-        there, or, with `raw`, left as read in that data type for a model with the scaling folded in."""
+        there, or, with `raw`, left as read in that data type for a model with the scaling folded in;
+        `sample`: the positions of the only tiles to read and run (the others count as nodata)."""
         super().__init__(daemon=True, name="mlmkit-reader")
         self.reader, self.layout, self.bound, self.batch, self.fit = reader, layout, bound, batch, fit
-        self.direct, self.raw = direct, raw
+        self.direct, self.raw, self.sample = direct, raw, sample
         self.queue: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
         self.stop = threading.Event()
         self._ring = [
@@ -156,8 +161,9 @@ class _Producer(threading.Thread):
     def _fill(self) -> None:
         ring = 0
         batch = _Batch(buffers=self._ring[ring])
-        for row, col, y, x in self.layout:
-            valid = self._load(Window(x, y, self.layout.window_w, self.layout.window_h), batch.buffers, batch.count)
+        for position, (row, col, y, x) in enumerate(self.layout):
+            valid = None if self.sample is not None and position not in self.sample else \
+                self._load(Window(x, y, self.layout.window_w, self.layout.window_h), batch.buffers, batch.count)
             batch.tiles.append(_Tile(row, col, y, x, valid))
             if valid is None:
                 continue
@@ -193,7 +199,7 @@ def _resampling(options: PredictOptions, bound: list[BoundInput]) -> Resampling:
 
 
 def _run_tiles(producer: _Producer, runner: ModelRunner, feeder: Feeder, plans: list[Plan],
-               sinks: list[Sink], task: Task) -> None:
+               sinks: list[Sink], task: Task, observe: Callable[[Plan, object, np.ndarray], None] | None) -> None:
     last_col = len(producer.layout.cols) - 1
     fit = producer.fit
     for batch in producer.batches():
@@ -203,9 +209,11 @@ def _run_tiles(producer: _Producer, runner: ModelRunner, feeder: Feeder, plans: 
             results = [plan.results(raw) for plan in plans]
         slot = 0
         for tile in batch.tiles:
-            for plan_results, sink in zip(results, sinks):
-                sink.add(tile.row, tile.col, tile.y, tile.x,
-                         fit.from_tile(plan_results[slot]) if tile.valid is not None else None, tile.valid)
+            for plan, plan_results, sink in zip(plans, results, sinks):
+                result = fit.from_tile(plan_results[slot]) if tile.valid is not None else None
+                if observe is not None and result is not None:
+                    observe(plan, result, tile.valid)
+                sink.add(tile.row, tile.col, tile.y, tile.x, result, tile.valid)
             slot += tile.valid is not None
             if tile.col == last_col:
                 for sink in sinks:
@@ -252,6 +260,14 @@ def _accepts(spec: ModelSpec, runner: ModelRunner, feeder: Feeder, options: Pred
     return accepts
 
 
+def _sample(layout: TileLayout, count: int | None) -> set[int] | None:
+    """`count` tile positions spread evenly over the layout (row-major), or None for every tile."""
+    total = len(layout.rows) * len(layout.cols)
+    if count is None or count >= total:
+        return None
+    return {int(position) for position in np.linspace(0, total - 1, max(count, 1)).round()}
+
+
 def _fit(bound: list[BoundInput], layout: TileLayout) -> TileFit:
     resize = next((entry.plan.model_input.resize_type for entry in bound if entry.plan.model_input.resize_type), None)
     return TileFit((layout.window_h, layout.window_w), (layout.tile_h, layout.tile_w), resize)
@@ -281,6 +297,7 @@ class _ItemRun:
         self.item_dir = workdir / safe_name(f"{stack_id(stack)}-{slug(spec.name)}")  # real ids stay in the JSON
         self.item_dir.mkdir(parents=True, exist_ok=True)
         self._describe = lambda: _describe_run(options.progress, stack_id(stack), refs, grid, layout)
+        self._observe = options.observe
         # the item's summary line comes once its files are written, not when its last tile is computed
         self.task = options.progress.task(f"predict {stack_id(stack)}", len(layout.rows) * len(layout.cols), "tiles",
                                           grid.width * grid.height)
@@ -300,7 +317,7 @@ class _ItemRun:
             folded = folds.for_input(direct, reader.dtype) if direct is not None else None
             direct = direct if folded is not None else scaled_in_place(direct)
             self.producer = _Producer(reader, layout, bound, self.feeder.tiles_per_batch(options.batch_size), fit,
-                                      direct, reader.dtype if folded else None)
+                                      direct, reader.dtype if folded else None, _sample(layout, options.sample_tiles))
             self.runner = folded or runner
             self._open.enter_context(_pinned(self.runner, self.producer.buffers))
             self._open.callback(self._stop)  # before start: an interruption inside start() still stops it
@@ -319,7 +336,7 @@ class _ItemRun:
         self._describe()  # the -v details of this Item come after the previous Item's summary
         self.task.started, self._started = time.perf_counter(), True
         try:
-            _run_tiles(self.producer, self.runner, self.feeder, self.plans, self.sinks, self.task)
+            _run_tiles(self.producer, self.runner, self.feeder, self.plans, self.sinks, self.task, self._observe)
         except BaseException:
             self.close()
             raise
@@ -397,6 +414,7 @@ def predict(model: str, inputs: str, output: Path, options: PredictOptions | Non
     if options.resampling is not None and options.resampling not in Resampling.__members__:
         raise InvalidInput(f"resampling {options.resampling!r} is unknown; expected e.g. nearest, bilinear, cubic")
     spec = read_model(model)
+    enforce(lint_model(spec), f"model {spec.name!r}")
     items = list(iter_items(inputs))
     if not items:
         raise InvalidInput(f"{inputs} holds no STAC Items; expected an Item or a catalog with Items")

@@ -3,8 +3,10 @@
 A pixel-wise class score tensor becomes a class map (argmax, then the MLM class values); a tensor
 with no height/width (EuroSAT-style scene classification) becomes one class per tile; anything
 else (regression) is written as float values. `post_processing_function` expressions run on the
-raw channels (A, B, ...) first. The output arrives in tile form (see `feeders`): a pixel-wise
-model's rows have already been scattered back to rasters.
+raw channels (A, B, ...) where tiles are blended, before the class decision, so that the class
+scores written beside a class map (`--probabilities`) are the model's own, not their post-processed
+form. The output arrives in tile form (see `feeders`): a pixel-wise model's rows have already been
+scattered back to rasters.
 """
 
 from __future__ import annotations
@@ -53,7 +55,8 @@ class OutputPlan:
     index: int                  # position among the ONNX session outputs
     kind: str                   # "classes" (argmax), "binary" (threshold 0.5), "labels" (as is), "values"
     spatial: bool
-    channels: int               # channels after post-processing
+    channels: int               # raw channels (blended, written as the class scores)
+    values: int = 0             # channels after post_processing_function
     class_values: np.ndarray = field(default_factory=lambda: np.zeros(0))
     functions: list = field(default_factory=list)
     alone: bool = True          # the model's only output plan: its class map is plainly `classes`
@@ -77,7 +80,7 @@ class OutputPlan:
         return self.spatial
 
     def results(self, raw: list) -> np.ndarray:
-        """Per tile of the batch: (channels[, h, w]) scores."""
+        """Per tile of the batch: (channels[, h, w]) raw scores."""
         return self.scores(raw[self.index])
 
     def sink(self, context: SinkContext) -> Sink:
@@ -89,7 +92,7 @@ class OutputPlan:
 
     @property
     def bands(self) -> int:
-        return 1 if self.is_classes else self.channels
+        return 1 if self.is_classes else self.values
 
     @property
     def dtype(self) -> np.dtype:
@@ -111,16 +114,20 @@ class OutputPlan:
         return float(flagged[0]) if flagged else float(np.iinfo(self.dtype).max)
 
     def scores(self, raw: np.ndarray) -> np.ndarray:
-        """(batch, channels[, h, w]) float32 after post-processing functions."""
-        array = _to_nkhw(np.asarray(raw), self.output).astype(np.float32, copy=False)
+        """(batch, channels[, h, w]) float32 raw scores."""
+        return _to_nkhw(np.asarray(raw), self.output).astype(np.float32, copy=False)
+
+    def post(self, scores: np.ndarray) -> np.ndarray:
+        """(channels, ...) scores after the post-processing functions (on channels A, B, ...)."""
         for function in self.functions:
-            channels = {chr(ord("A") + i): array[:, i] for i in range(min(array.shape[1], 26))}
+            channels = {chr(ord("A") + i): scores[i] for i in range(min(scores.shape[0], 26))}
             result = np.asarray(function(channels), dtype=np.float32)
-            array = result[:, None] if result.ndim == array.ndim - 1 else result
-        return array
+            scores = result[None] if result.ndim == scores.ndim - 1 else result
+        return scores
 
     def finalize(self, scores: np.ndarray, covered: np.ndarray) -> np.ndarray:
-        """(channels, ...) blended scores → (bands, ...) raster values of `dtype`, nodata where not covered."""
+        """(channels, ...) blended raw scores → (bands, ...) raster values of `dtype`, nodata where not covered."""
+        scores = self.post(scores)
         if self.kind == "values":
             scores[:, ~covered] = np.nan
             return scores
@@ -180,14 +187,16 @@ def plan_output(output: ModelOutput, index: int, raw: np.ndarray, tile: tuple[in
     scores = plan.scores(raw)
     plan.spatial = scores.ndim == 4
     plan.channels = scores.shape[1]
+    plan.values = plan.post(scores[0]).shape[0]
     if plan.spatial and tuple(scores.shape[2:]) != tile:
         raise TileSizeError(f"output {output.name!r} is {scores.shape[3]}×{scores.shape[2]} px for a "
                            f"{tile[1]}×{tile[0]} tile; expected the same size (or no height/width for scene classes)")
     tasks = set(output.tasks)
     if tasks & CLASS_TASKS or output.classes:
-        if np.issubdtype(np.asarray(raw).dtype, np.integer) or np.asarray(raw).dtype == np.bool_:
-            plan.kind = "labels" if plan.channels == 1 else "classes"
+        integers = np.issubdtype(np.asarray(raw).dtype, np.integer) or np.asarray(raw).dtype == np.bool_
+        if integers:
+            plan.kind = "labels" if plan.values == 1 else "classes"
         else:
-            plan.kind = "classes" if plan.channels > 1 else "binary"
-        plan.class_values = _class_values(output.classes, plan.channels, plan.kind)
+            plan.kind = "classes" if plan.values > 1 else "binary"
+        plan.class_values = _class_values(output.classes, plan.values, plan.kind)
     return plan

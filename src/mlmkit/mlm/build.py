@@ -24,7 +24,8 @@ from mlmkit.stac.bands import EO_SCHEMA_URL, RASTER_SCHEMA_URL, eo_band_fields, 
 from mlmkit.stac.checksum import file_checksum
 from mlmkit.errors import InvalidInput
 from mlmkit.mlm.spec import MLM_SCHEMA_URL, OCI_MEDIA_TYPE
-from mlmkit.runtimes.info import ModelFileInfo, read_model_file
+from mlmkit.mlm.shapes import DETECTION_TASK, layout_objectness
+from mlmkit.runtimes.info import ModelFileInfo, fix_onnx_input, read_model_file
 from mlmkit.runtimes.onnx_info import TensorInfo, read_graph
 from mlmkit.stac.safepath import layout_catalog, local_file_inside
 from mlmkit.stac.read import is_url
@@ -41,6 +42,7 @@ CWL_MEDIA_TYPE = "application/cwl+yaml"
 RUNTIME_ROLES = ("mlm:training-runtime", "mlm:inference-runtime")
 WORLD_BBOX = (-180.0, -90.0, 180.0, 90.0)
 _HEX_COLOUR = re.compile(r"[0-9A-Fa-f]{6}")
+_DIM_NAME = re.compile(r"[a-z-_]+")  # the MLM schema's pattern for dim_order names
 # The MLM spelling of well-known frameworks (the schema's enum); others pass through.
 _FRAMEWORKS = {name.lower(): name for name in ("PyTorch", "TensorFlow", "scikit-learn", "Keras", "ONNX", "JAX")}
 _INPUT_DIMS = {2: ("batch", "bands"), 3: ("bands", "height", "width"), 4: ("batch", "bands", "height", "width"),
@@ -80,7 +82,7 @@ class ModelMetadata:
     extra_properties: dict[str, Any] = field(default_factory=dict)
     input_dim_order: list[str] | None = None
     output_dim_order: list[str] | None = None
-    input_shape: list[int] | None = None    # for files that do not record it (TorchScript, AOTInductor)
+    input_shape: list[int] | None = None    # TorchScript/AOTInductor: the shape; ONNX: fixes dynamic dims
     input_data_type: str = "float32"
     processing_level: str | None = None    # product level of the imagery the model expects, e.g. L1C, L2A
     processing_lineage: str | None = None  # how that imagery was processed before the model's own scaling
@@ -92,6 +94,8 @@ class ModelMetadata:
     publications: list[dict] = field(default_factory=list)  # sci:publications [{doi, citation}], e.g. the architecture's
     version: str | None = None             # the model's version (version extension)
     experimental: bool | None = None       # a model for trials or teaching, not for production
+    post_processing: dict | str | None = None  # the described output's post_processing_function ({format, expression})
+    detection_layout: str | None = None    # a YOLO tensor's per-box values, e.g. cxcywh-class, cxcywh-obj-class
 
 
 def _pick(tensors: tuple[TensorInfo, ...], name: str | None, kind: str) -> TensorInfo:
@@ -155,6 +159,13 @@ def _static_size(structure: dict, dim: str) -> int | None:
     return size if size > 0 else None
 
 
+def _check_layout_name(name: str | None) -> None:
+    if name is not None and (not _DIM_NAME.fullmatch(name) or layout_objectness(name) is None):
+        raise InvalidInput(f"detection_layout {name!r} does not name a YOLO layout; expected a box format and "
+                           "'class' joined by '-' (dim names match ^[a-z-_]+$), e.g. cxcywh-class (4 + K values per "
+                           "box) or cxcywh-obj-class (5 + K, with an objectness score)")
+
+
 def _check_counts(meta: ModelMetadata, model_input: dict, outputs: list[dict]) -> None:
     """Catch metadata that contradicts the graph before it becomes an Item."""
     channels = _static_size(model_input["input"], "bands")
@@ -181,16 +192,46 @@ def _described_outputs(graph: ModelFileInfo, meta: ModelMetadata) -> list[Tensor
     return [_pick(graph.outputs, meta.output_name, "output")]
 
 
+def _yolo_dims(tensor: TensorInfo, meta: ModelMetadata) -> list[str] | None:
+    """[batch, per-box values, detection] for a rank-3 object-detection output (the two swapped when the file
+    shows more values on axis 1), its values named by detection_layout, else `cxcywh-class` when the file's
+    sizes fit 4 + K and no other layout, else `values` (then lint asks for the layout)."""
+    if DETECTION_TASK not in meta.tasks or len(tensor.shape) != 3:
+        return None
+    first, second = tensor.shape[1:]
+    swapped = (first > 0 and second > 0 and first > second) or (first < 0 < second)
+    width = second if swapped else first
+    classes = len(meta.classes)
+    if meta.detection_layout:
+        name = meta.detection_layout
+    elif classes and width == classes + 4:
+        name = "cxcywh-class"
+    else:
+        name = "values"
+    return ["batch", "detection", name] if swapped else ["batch", name, "detection"]
+
+
+def _post_processing(value: dict | str) -> dict:
+    if isinstance(value, str):
+        return {"format": "gdal-calc", "expression": value}
+    if not isinstance(value, dict) or not {"format", "expression"} <= value.keys():
+        raise InvalidInput(f"post_processing {value!r} is not an expression; expected {{format, expression}} "
+                           "or a gdal-calc expression such as 'A > 0.3'")
+    return {"format": value["format"], "expression": value["expression"]}
+
+
 def _mlm_output(tensor: TensorInfo, meta: ModelMetadata, defaults: dict, given: list[str] | None) -> dict:
     output = {
         "name": tensor.name,
         "tasks": list(meta.tasks),
         "result": {"shape": list(tensor.shape),
-                   "dim_order": _dim_order(tensor, given, defaults, "output", False),
+                   "dim_order": _dim_order(tensor, given or _yolo_dims(tensor, meta), defaults, "output", False),
                    "data_type": tensor.data_type},
     }
     if meta.classes:
         output["classification:classes"] = _classes(meta.classes)
+    if meta.post_processing is not None:
+        output["post_processing_function"] = _post_processing(meta.post_processing)
     return output
 
 
@@ -274,29 +315,45 @@ def _described_kind(model_path: Path) -> ArtifactKind:
 
 
 def read_described_file(model_path: Path, meta: ModelMetadata) -> ModelFileInfo:
-    """The model file's own description; a declared input shape stands in where the file records none."""
+    """The model file's own description; a declared input shape stands in where the file records none, and
+    fixes an ONNX input's dynamic dimensions (checked by running the model once)."""
     declared = [TensorInfo(meta.input_name or "input", tuple(meta.input_shape), meta.input_data_type)] \
         if meta.input_shape else None
     # the user describes a file of their own: loading an AOTInductor package's native code is theirs to trust
-    return read_model_file(model_path, _described_kind(model_path), declared, allow_native_code=True)
+    info = read_model_file(model_path, _described_kind(model_path), declared, allow_native_code=True)
+    if meta.input_shape and info.kind is ArtifactKind.ONNX:
+        name = _pick(info.inputs, meta.input_name, "input").name
+        info = fix_onnx_input(model_path, info, name, meta.input_shape)
+    return info
 
 
-def model_asset(model_path: Path, meta: ModelMetadata, kind: ArtifactKind) -> pystac.Asset:
-    """An mlm:model asset for a model file; an Item may hold several, one per format of the same model."""
+def model_asset(model_path: Path, meta: ModelMetadata, kind: ArtifactKind,
+                file_fields: dict | None = None) -> pystac.Asset:
+    """An mlm:model asset for a model file; an Item may hold several, one per format of the same model.
+    `file_fields` (file:size, file:checksum) stand in for reading them from a file that is not at hand."""
     return pystac.Asset(href=str(Path(model_path).absolute()), media_type=kind.media_type,
                         title=f"{meta.name} ({kind.label})", roles=["mlm:model", "mlm:compiled"],
-                        extra_fields=_model_asset_fields(Path(model_path), meta, kind))
+                        extra_fields=_model_asset_fields(Path(model_path), meta, kind, file_fields))
 
 
-def build_model_item(model_path: Path, meta: ModelMetadata) -> pystac.Item:
-    """An MLM Item whose inputs, outputs and file fields come from the model file at `model_path`."""
+def build_model_item(model_path: Path, meta: ModelMetadata, graph: ModelFileInfo | None = None) -> pystac.Item:
+    """An MLM Item whose inputs, outputs and file fields come from the model file at `model_path` (`graph`: what
+    `read_described_file` read from it, when the caller has it already)."""
     model_path = Path(model_path)
     if not model_path.is_file():
         raise InvalidInput(f"model {model_path} does not exist; expected an ONNX, TorchScript or .pt2 file")
+    _check_layout_name(meta.detection_layout)
+    graph = graph or read_described_file(model_path, meta)
+    return item_for_model(graph, meta, model_asset(model_path, meta, graph.kind))
+
+
+def item_for_model(graph: ModelFileInfo, meta: ModelMetadata, asset: pystac.Asset) -> pystac.Item:
+    """The MLM Item of a model file read before (`graph`), with `asset` as its model asset: the describe form
+    checks metadata as it is typed from what the file declared, without the file."""
     stray = sorted(key for key in meta.extra_properties if key.startswith("mlm:"))
     if stray:
         raise InvalidInput(f"extra properties {stray} use the mlm: prefix; expected ModelMetadata fields for MLM keys")
-    graph = read_described_file(model_path, meta)
+    _check_layout_name(meta.detection_layout)
     props: dict[str, Any] = {}
     if meta.description:
         props["description"] = meta.description
@@ -321,7 +378,7 @@ def build_model_item(model_path: Path, meta: ModelMetadata) -> pystac.Item:
         start_datetime=start if start and end else None, end_datetime=end if start and end else None,
         properties=props, stac_extensions=extensions,
     )
-    item.add_asset("model", model_asset(model_path, meta, graph.kind))
+    item.add_asset("model", asset)
     _add_side_car_assets(item, meta)
     return item
 
@@ -359,8 +416,9 @@ def _file_fields(path: Path) -> dict:
     return {"file:size": path.stat().st_size, "file:checksum": file_checksum(path)}
 
 
-def _model_asset_fields(model_path: Path, meta: ModelMetadata, kind: ArtifactKind) -> dict:
-    return {"mlm:artifact_type": kind.value, **_file_fields(model_path), **model_asset_bands(meta)}
+def _model_asset_fields(model_path: Path, meta: ModelMetadata, kind: ArtifactKind,
+                        file_fields: dict | None) -> dict:
+    return {"mlm:artifact_type": kind.value, **(file_fields or _file_fields(model_path)), **model_asset_bands(meta)}
 
 
 def _add_side_car_assets(item: pystac.Item, meta: ModelMetadata) -> None:

@@ -8,7 +8,6 @@ check yields `(JSON path, message)` findings; `mlmkit.catalog.validate` turns th
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator, Sequence
 
 import pystac
@@ -20,25 +19,12 @@ from mlmkit.mlm.spec import (SUPPORTED_VERSIONS, DimRole, ModelAsset, ModelSpec,
                         spec_from_item)
 from mlmkit.runtimes.info import ModelFileInfo, read_model_file
 from mlmkit.runtimes.onnx_info import TensorInfo
+from mlmkit.mlm.lint import lint_model
 from mlmkit.mlm.shapes import TIME, detection_layout, detection_outputs, input_axes, is_pixelwise
 from mlmkit.runtimes.torch_models import torch_installed
-from mlmkit.stac.read import is_url, resolve_href, stac_from_dict
+from mlmkit.stac.read import is_url, json_path, resolve_href, stac_from_dict
 
 Finding = tuple[str, str]
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def json_path(*parts: str | int) -> str:
-    """`$.properties['mlm:input'][0]`, the notation jsonschema uses for its errors."""
-    path = "$"
-    for part in parts:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif _IDENTIFIER.match(part):
-            path += f".{part}"
-        else:
-            path += f"[{part!r}]"
-    return path
 
 
 def _local_file(href: object, base: str | None) -> str | None:
@@ -185,7 +171,7 @@ def _open_model(spec: ModelSpec, path: str, kind: ArtifactKind) -> ModelFileInfo
     return read_model_file(path, kind, [TensorInfo(i.name, i.shape, i.data_type) for i in spec.inputs])
 
 
-def _model_file_findings(spec: ModelSpec, asset: ModelAsset) -> Iterator[Finding]:
+def _model_file_findings(spec: ModelSpec, asset: ModelAsset, opened: list[ModelFileInfo]) -> Iterator[Finding]:
     where = json_path("assets", asset.key, "href")
     try:
         kind = file_kind(asset.href, declared_kind(asset.href, asset.media_type, asset.artifact_type))
@@ -204,15 +190,17 @@ def _model_file_findings(spec: ModelSpec, asset: ModelAsset) -> Iterator[Finding
     except Exception as exc:  # any failure to open is the finding itself
         yield where, f"{asset.href} does not open as {_a(kind.label)} model: {_first_line(exc)}"
         return
+    opened.append(info)
     yield from _tensor_findings("mlm:input", "input", spec.inputs, info.inputs, kind.label)
     yield from _tensor_findings("mlm:output", "result", spec.outputs, info.outputs, kind.label)
 
 
-def _model_findings(spec: ModelSpec) -> Iterator[Finding]:
-    """Every local mlm:model file (MLM allows alternate formats) must agree with mlm:input and mlm:output."""
+def _model_findings(spec: ModelSpec, opened: list[ModelFileInfo]) -> Iterator[Finding]:
+    """Every local mlm:model file (MLM allows alternate formats) must agree with mlm:input and mlm:output;
+    what each declares is added to `opened`."""
     for asset in spec.model_assets or (spec.model_asset,):
         if not is_url(asset.href) and os.path.isfile(asset.href):  # remote models are not downloaded
-            yield from _model_file_findings(spec, asset)
+            yield from _model_file_findings(spec, asset, opened)
 
 
 def _input_shape_findings(spec: ModelSpec) -> Iterator[Finding]:
@@ -249,9 +237,10 @@ def _output_shape_findings(spec: ModelSpec) -> Iterator[Finding]:
 
 
 def mlm_findings(data: dict, href: str | None) -> tuple[list[Finding], list[Finding]]:
-    """Consistency of an MLM Item's inputs, outputs and model file, and the tensor layouts it describes that
-    `mlmkit predict` cannot run (warnings: the Item may still be valid), from one reading of the Item;
-    ([], []) for non-MLM documents. MLM versions mlmkit cannot read (< 1.3) get their schema checked only.
+    """Consistency of an MLM Item's inputs, outputs and model file (errors), and as warnings: the tensor layouts
+    it describes that `mlmkit predict` cannot run and the metadata that is probably wrong (`mlm.lint`, with what
+    the local model file declares), from one reading of the Item; ([], []) for non-MLM documents. MLM versions
+    mlmkit cannot read (< 1.3) get their schema checked only.
     """
     if data.get("type") != "Feature" or mlm_version(data) not in SUPPORTED_VERSIONS:
         return [], []
@@ -263,4 +252,7 @@ def mlm_findings(data: dict, href: str | None) -> tuple[list[Finding], list[Find
     warnings = [*_input_shape_findings(spec), *_output_shape_findings(spec)]
     if ranks:
         return ranks, warnings
-    return [*_band_findings(spec), *_scaling_findings(spec), *_class_findings(spec), *_model_findings(spec)], warnings
+    opened: list[ModelFileInfo] = []
+    errors = [*_band_findings(spec), *_scaling_findings(spec), *_class_findings(spec), *_model_findings(spec, opened)]
+    lint = [(finding.path, finding.message) for finding in lint_model(spec, opened[0] if opened else None)]
+    return errors, warnings + lint

@@ -10,10 +10,11 @@ one without `time` takes a single date. Detection outputs follow the convention 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidInput, InvalidMetadata
 from mlmkit.mlm.spec import DimRole, ModelOutput, dim_role
 
 BATCH, TIME, BANDS, HEIGHT, WIDTH = range(5)  # axes of the canonical (N, T, C, H, W) view
@@ -26,6 +27,9 @@ BOX_FORMATS = ("cxcywh", "xyxy", "yxyx", "xywh")
 DETECTION_DIMS = {"detection", "detections", "box", "boxes", "bbox", "bboxes", "anchor", "anchors", "prediction",
                   "predictions", "object", "objects", "instance", "instances"}
 _BOX_DIMS = {"coordinate", "coordinates", "coords", "corner", "corners"} | set(BOX_FORMATS)
+# Tokens of a YOLO tensor's per-box dim name (`cxcywh-class`, `cxcywh-obj-class`; `-`, `_` or `+` between them)
+_CLASS_TOKENS = {"class", "classes", "cls"}
+_OBJECTNESS_TOKENS = {"obj", "objectness", "conf", "confidence"}
 
 
 def input_axes(name: str, dim_order: Sequence[str], rank: int) -> tuple[int, ...]:
@@ -66,13 +70,79 @@ def _dims(output: ModelOutput) -> list[str]:
     return [dim.lower() for dim in output.dim_order]
 
 
+def _tokens(dim: str) -> set[str]:
+    return set(re.split(r"[-_+]", dim.lower()))
+
+
 def box_format(output: ModelOutput, default: str) -> str:
-    """The box coordinate order a dim name spells (e.g. 'xyxy', 'cxcywh+classes'), else `default`."""
+    """The box coordinate order a dim name spells (e.g. 'xyxy', 'cxcywh-class'), else `default`."""
     for dim in _dims(output):
         for token in BOX_FORMATS:
-            if token in dim.replace("-", "+").split("+") or dim == token:
+            if token in _tokens(dim):
                 return token
     return default
+
+
+def layout_objectness(dim: str) -> bool | None:
+    """Whether a dim name states a YOLO layout with an objectness score after the box (`cxcywh-obj-class`:
+    True, `cxcywh-class`: False); None when it states none (it needs a box format and `class`)."""
+    tokens = _tokens(dim)
+    if tokens & set(BOX_FORMATS) and tokens & _CLASS_TOKENS:
+        return bool(tokens & _OBJECTNESS_TOKENS)
+    return None
+
+
+def stated_objectness(output: ModelOutput) -> bool | None:
+    """The YOLO layout the output's dim names state (see `layout_objectness`), if any."""
+    stated = [layout_objectness(dim) for dim in _dims(output)]
+    return next((value for value in stated if value is not None), None)
+
+
+def yolo_attribute_axis(output: ModelOutput, shape: Sequence[int], classes: int) -> int | None:
+    """Which of the two per-tile axes of a YOLO tensor (batch dropped) holds each box's values: the other one
+    than a dim named `detection` (...), the one whose name states the layout, else the one of size 4 + K or
+    5 + K; None when the sizes cannot tell (dynamic, or both or neither fit)."""
+    dims = [dim.lower() for dim, role in zip(output.dim_order, output.roles) if role != DimRole.BATCH]
+    if len(dims) == 2:
+        named = [axis for axis, dim in enumerate(dims) if dim in DETECTION_DIMS or _tokens(dim) & DETECTION_DIMS]
+        if len(named) == 1:
+            return 1 - named[0]
+        stated = [axis for axis, dim in enumerate(dims) if _tokens(dim) & set(BOX_FORMATS)]
+        if len(stated) == 1:
+            return stated[0]
+    fits = [axis for axis in (0, 1) if classes and shape[axis] - 4 in (classes, classes + 1)]
+    return fits[0] if len(fits) == 1 else None
+
+
+def yolo_objectness(output: ModelOutput, width: int, classes: int) -> bool:
+    """Whether each box of a YOLO tensor with `width` values and `classes` listed classes has an objectness
+    score (5 + K: YOLOv5) or not (4 + K: YOLOv8). A width that fits both readings (5 + K is also 4 + K + 1, a
+    forgotten class) must be stated in a dim name; one that fits neither is refused."""
+    where = f"mlm:output {output.name!r}"
+    stated = stated_objectness(output)
+    layouts = "'cxcywh-class' (4 + K: box, class scores) or 'cxcywh-obj-class' (5 + K: box, objectness, class scores)"
+    if stated is not None:
+        extra = 5 if stated else 4
+        if width - extra < 1 or (classes and width != extra + classes):
+            listed = f"lists {classes} classes" if classes else "lists no classes"
+            raise InvalidMetadata(
+                f"{where} has {width} values per box, but its dim_order states {extra} + K and "
+                f"classification:classes {listed}; expected {width - extra} classes listed (one per class score)")
+        return stated
+    if not classes:
+        raise InvalidMetadata(f"{where} has {width} values per box and classification:classes lists none, so "
+                              f"4 + K and 5 + K both fit; expected the classes listed or the layout named in "
+                              f"result.dim_order: {layouts}")
+    if width == classes + 4:
+        return False
+    if width == classes + 5:
+        raise InvalidMetadata(
+            f"{where} has {width} values per box: 4 + {classes + 1} class scores (one class more than the {classes} "
+            f"listed) or 5 + {classes} (an objectness score, YOLOv5) both fit; expected the layout named in "
+            f"result.dim_order (describe: the detection_layout key), {layouts}, or every class listed in "
+            "classification:classes")
+    raise InvalidMetadata(f"{where} has {width} values per box, which fits neither 4 + {classes} nor 5 + {classes} "
+                          f"for the {classes} classes of classification:classes; expected one class per class score")
 
 
 def detection_role(output: ModelOutput) -> str | None:

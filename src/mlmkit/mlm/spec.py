@@ -1,6 +1,6 @@
 """A typed, read-only view of an MLM Item: what a processor needs to run the model it describes.
 
-The objects mirror the MLM extension (v1.3–v1.5.2) the way pystac's objects mirror core STAC; every
+The objects mirror the MLM extension (v1.3–v1.6.0, the version stac-model 0.7.0 writes) the way pystac's objects mirror core STAC; every
 command that consumes an MLM Item reads it through `read_model` so that all of them agree on its meaning.
 """
 
@@ -19,7 +19,8 @@ from mlmkit.stac.read import MALFORMED_STAC, iter_items, json_type, resolve_href
 
 MLM_SCHEMA_VERSION = "1.5.2"
 MLM_SCHEMA_URL = f"https://stac-extensions.github.io/mlm/v{MLM_SCHEMA_VERSION}/schema.json"
-SUPPORTED_VERSIONS = ("1.3.0", "1.4.0", "1.5.0", "1.5.1", "1.5.2")
+SUPPORTED_VERSIONS = ("1.3.0", "1.4.0", "1.5.0", "1.5.1", "1.5.2", "1.6.0")  # 1.6.0: stac-model 0.7.0
+KNOWN_VERSIONS = ("1.0.0", "1.1.0", "1.2.0", *SUPPORTED_VERSIONS)
 RUNTIME_ROLES = ("mlm:training-runtime", "mlm:inference-runtime", "mlm:source_code", "mlm:container")
 _MLM_URL = re.compile(r"/mlm(?:-extension)?/v(\d+\.\d+\.\d+)/schema\.json$")
 _BAND_LISTS = ("bands", "eo:bands", "raster:bands")

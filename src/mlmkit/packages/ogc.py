@@ -10,8 +10,10 @@ import yaml
 from mlmkit.errors import InvalidInput
 
 
-def _workflow_id(document: dict, path: Path) -> str:
+def _workflow_id(document: dict, path: Path, chosen: str | None = None) -> str:
     workflows = [p["id"] for p in document.get("$graph", []) if p.get("class") == "Workflow"]
+    if chosen is not None and chosen in workflows:
+        return chosen
     if len(workflows) != 1:
         raise InvalidInput(f"{path} has {len(workflows)} Workflows; expected exactly one in its $graph")
     return workflows[0]
@@ -26,8 +28,9 @@ def _restore_falsy_defaults(inputs: dict[str, Any], workflow: Any) -> None:
             schema["default"] = parameter.default
 
 
-def process_description(path: str | Path) -> dict[str, Any]:
-    """The OGC process description (id, version, inputs, outputs) of the package's Workflow."""
+def process_description(path: str | Path, workflow_id: str | None = None) -> dict[str, Any]:
+    """The OGC process description (id, version, inputs, outputs) of the package's Workflow (`workflow_id`
+    where it has several)."""
     try:
         from cwl2ogc import BaseCWLtypes2OGCConverter
         from cwl_utils.parser import load_document_by_uri
@@ -35,7 +38,7 @@ def process_description(path: str | Path) -> dict[str, Any]:
         raise InvalidInput("OGC descriptions need cwl2ogc; expected `pip install cwl2ogc`") from exc
     path = Path(path).absolute()
     document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    workflow_id = _workflow_id(document, path)
+    workflow_id = _workflow_id(document, path, workflow_id)
     workflow = load_document_by_uri(f"{path.as_uri()}#{workflow_id}")
     converter = BaseCWLtypes2OGCConverter(workflow)
     inputs = converter.get_inputs()

@@ -108,23 +108,46 @@ def _set_runtime_defaults(document: dict, spec: ReleaseSpec) -> None:
 def released_package(source: Path, spec: ReleaseSpec) -> dict:
     """The release copy of one CWL package as a document."""
     document = _load_cwl(source)
-    document["s:softwareVersion"] = spec.version
+    document["s:version"] = document["s:softwareVersion"] = spec.version  # eozilla/MAAP read one, ZOO the other
     _pin_images(document, spec.images, source)
     _set_runtime_defaults(document, spec)
     return document
 
 
+def maap_package(document: dict) -> dict:
+    """The copy NASA MAAP deploys: its deploy code loads the file with cwltool without a '#' target, which picks
+    the process named `main`; MAAP also reads the first step's tool as the algorithm, so that tool becomes `main`."""
+    document = copy.deepcopy(document)
+    workflow = next(p for p in document["$graph"] if p.get("class") == "Workflow")
+    first = next(iter(workflow["steps"].values()))
+    tool_id = first["run"].lstrip("#")
+    for process in document["$graph"]:
+        if process.get("id") == tool_id:
+            process["id"] = "main"
+    for step in workflow["steps"].values():
+        if step.get("run") == f"#{tool_id}":
+            step["run"] = "#main"
+    return document
+
+
+def _dump(document: dict, target: Path) -> None:
+    target.write_text(yaml.safe_dump(document, sort_keys=False, width=110), encoding="utf-8")
+
+
 def write_release(cwl_dir: Path, outdir: Path, spec: ReleaseSpec, overwrite: bool = False) -> list[Path]:
-    """OUTDIR/<package>.cwl for every package, and OUTDIR/ogc/<process id>.json describing each."""
+    """OUTDIR/<package>.cwl for every package, OUTDIR/maap/<package>.cwl (the copies NASA MAAP loads) and
+    OUTDIR/ogc/<process id>.json describing each."""
     from mlmkit.packages.ogc import process_description
 
     written = []
     with atomic_output_dir(outdir, overwrite, [cwl_dir]) as work:
         (work / "ogc").mkdir()
+        (work / "maap").mkdir()
         for filename in PACKAGES.values():
             document = released_package(cwl_dir / filename, spec)
             target = work / filename
-            target.write_text(yaml.safe_dump(document, sort_keys=False, width=110), encoding="utf-8")
+            _dump(document, target)
+            _dump(maap_package(document), work / "maap" / filename)
             description = process_description(target)
             (work / "ogc" / f"{description['id']}.json").write_text(json.dumps(description, indent=2) + "\n")
             written.append(Path(outdir) / filename)

@@ -1,7 +1,8 @@
 """What an ONNX file declares about itself: tensor names, shapes, element types, parameter count.
 
 `describe` fills an MLM Item from this and `validate` checks an Item against it, so both read
-the graph the same way. ONNX-ML graphs (scikit-learn models exported with skl2onnx/onnxmltools) are
+the graph the same way. Parameters are the numbers stored in initializers, in Constant nodes (where
+Paddle2ONNX keeps every weight) and in ONNX-ML operators' attributes. ONNX-ML graphs (scikit-learn models exported with skl2onnx/onnxmltools) are
 recognised; their ZipMap output (a sequence of {class: probability} maps) reads as the (batch, class)
 table it stands for.
 """
@@ -94,6 +95,21 @@ def _ml_attribute_size(node: onnx.NodeProto) -> tuple[int, int]:
     return count, nbytes
 
 
+def _constant_size(node: onnx.NodeProto) -> tuple[int, int]:
+    """Numbers a Constant node holds: Paddle2ONNX and some other exporters keep every weight in them."""
+    count = nbytes = 0
+    for attribute in node.attribute:
+        if attribute.name == "value" and attribute.HasField("t"):
+            size = _initializer_size(attribute.t)
+            count, nbytes = count + size[0], nbytes + size[1]
+        elif attribute.name in ("value_float", "value_int"):
+            count, nbytes = count + 1, nbytes + (4 if attribute.name == "value_float" else 8)
+        elif attribute.name in ("value_floats", "value_ints"):
+            values = len(attribute.floats) + len(attribute.ints)
+            count, nbytes = count + values, nbytes + values * (4 if attribute.name == "value_floats" else 8)
+    return count, nbytes
+
+
 def read_graph(path: str | Path) -> GraphInfo:
     """Read the graph's signature without loading external weight data."""
     try:
@@ -106,6 +122,8 @@ def read_graph(path: str | Path) -> GraphInfo:
     weights = {init.name for init in graph.initializer}
     sizes = [_initializer_size(init) for init in graph.initializer]
     sizes += [_ml_attribute_size(node) for node in graph.node if node.domain == ML_DOMAIN]
+    sizes += [_constant_size(node) for node in graph.node
+              if node.op_type == "Constant" and node.domain in ("", "ai.onnx")]
     opset = next((op.version for op in model.opset_import if op.domain in ("", "ai.onnx")), None)
     external = {entry.value for init in graph.initializer if uses_external_data(init)
                 for entry in init.external_data if entry.key == "location"}

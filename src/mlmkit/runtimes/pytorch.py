@@ -14,7 +14,7 @@ from mlmkit.errors import ModelRunError
 from mlmkit.mlm.spec import ModelSpec
 from mlmkit.runtimes.onnx_info import TensorInfo
 from mlmkit.runtimes.base import TensorSpec
-from mlmkit.runtimes.torch_models import TorchModel, numpy_dtype
+from mlmkit.runtimes.torch_models import TorchModel, numpy_dtype, root_cause
 
 
 def _spec(tensor: TensorInfo, name: str | None = None) -> TensorSpec:
@@ -46,10 +46,9 @@ class TorchRunner:
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         try:
             return self.model([feeds[tensor.name] for tensor in self.inputs])
-        except Exception as exc:  # torch raises RuntimeError, AssertionError, ... with its reason first
+        except Exception as exc:  # torch raises RuntimeError, AssertionError, ... (TorchScript: its cause last)
             shapes = ", ".join(f"{name}{list(array.shape)}" for name, array in feeds.items())
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelRunError(f"the model refused its input ({shapes}): {first}") from exc
+            raise ModelRunError(f"the model refused its input ({shapes}): {root_cause(exc)}") from exc
 
     def close(self) -> None:
         self.model = None

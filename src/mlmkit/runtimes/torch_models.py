@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import sys
 import zipfile
 from collections.abc import Sequence
@@ -182,6 +183,26 @@ def _probe_shape(shape: Sequence[int], run: int) -> tuple[int, ...]:
     return tuple(dim if dim > 0 else (first if axis == 0 else other) for axis, dim in enumerate(shape))
 
 
+def root_cause(exc: BaseException) -> str:
+    """The line of an error that says why: TorchScript puts its interpreter's traceback first and the cause
+    (`RuntimeError: shape '[4, 16]' is invalid ...`) last; other errors say it on their first line."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    causes = [line for line in lines if re.match(r"^[A-Za-z_.]*(Error|Exception): ", line)]
+    return causes[-1].split(": ", 1)[1] if causes else lines[0]
+
+
+def _probe_hint(cause: str) -> str:
+    """What to check, by what the model said."""
+    if "missing value for argument" in cause or "positional argument" in cause:
+        return "expected one declared input per argument of the model's forward() (input_shape describes one)"
+    if "invalid for input of size" in cause or "size mismatch" in cause or "must match the size" in cause:
+        return ("expected an input_shape the model takes; a traced model keeps the batch and sizes it was traced "
+                "with (declare them instead of -1)")
+    return "expected the declared input shape to fit it"
+
+
 def probe_outputs(model: TorchModel, inputs: Sequence[TensorInfo]) -> tuple[TensorInfo, ...]:
     """Output shapes and types found by two runs on zeros: dimensions that follow the dynamic inputs are -1."""
     runs = []
@@ -191,9 +212,9 @@ def probe_outputs(model: TorchModel, inputs: Sequence[TensorInfo]) -> tuple[Tens
             runs.append(model(arrays))
         except Exception as exc:  # the model's own error says why these shapes do not fit
             shapes = ", ".join(str(list(a.shape)) for a in arrays)
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InvalidInput(f"the {model.kind.value} model does not run on zeros shaped {shapes}: {first}; "
-                               "expected the declared input shape to fit it") from exc
+            cause = root_cause(exc)
+            raise InvalidInput(f"the {model.kind.value} model fails on zeros shaped {shapes}: {cause}; "
+                               f"{_probe_hint(cause)}") from exc
     first, second = runs
     if [a.ndim for a in first] != [a.ndim for a in second]:
         raise InvalidInput(f"the {model.kind.value} model returns outputs of varying rank; expected fixed ranks")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import posixpath
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,20 @@ from mlmkit.stac.safepath import local_file_inside
 HTTP_TIMEOUT_S = 60
 # What pystac (and pystac-client) raise on JSON that is not the STAC it should be: wrong types, missing fields.
 MALFORMED_STAC = (pystac.STACError, pystac.STACTypeError, KeyError, TypeError, ValueError, AttributeError, IndexError)
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def json_path(*parts: str | int) -> str:
+    """`$.properties['mlm:input'][0]`, the notation jsonschema uses for its errors."""
+    path = "$"
+    for part in parts:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif _IDENTIFIER.match(part):
+            path += f".{part}"
+        else:
+            path += f"[{part!r}]"
+    return path
 
 
 def is_url(href: str) -> bool:

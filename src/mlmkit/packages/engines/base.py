@@ -1,138 +1,83 @@
-"""What every CWL engine shares: the job it is given, how it is started and stopped, how its failure reads.
+"""What every engine is given and gives back, whether it runs on this machine or on a server far away.
 
-cwltool and toil-cwl-runner follow the same conventions: the CWL output object as JSON on stdout, the log on
-stderr, a non-zero exit on failure. The log goes to a file; a failure becomes one line that quotes the most
-telling line of the log and names the file.
+An `EngineJob` says what the job IS: the package (a local, verified copy, and its URL where known), the
+workflow's inputs as CWL values with the STAC catalogs as references (`CatalogRef`, a path or a URL), the
+output that holds the result catalog, where that catalog must end up, and hints on how to run. Nothing in it
+assumes a local command line or a file system shared with the engine: a local engine stages the catalogs
+into its own work directory, a remote one sends their URLs. Either way the result comes back as a STAC catalog
+placed in `outdir`.
 """
 
 from __future__ import annotations
 
-import json
-import re
-import shlex
-import shutil
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from mlmkit.errors import InvalidInput, MlmkitError
+from mlmkit.errors import MlmkitError
+from mlmkit.packages.cwl import Package
 
 # Toil's batch systems (toil.batchSystems.registry), here so that --help lists them without importing Toil.
 BATCH_SYSTEMS = ("single_machine", "slurm", "kubernetes", "aws_batch", "grid_engine", "lsf", "torque", "htcondor",
                  "mesos")
-_STOP_WAIT_S = 60
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_TAIL_BYTES = 1 << 16
+REMOTE_TIMEOUT_S = 24 * 3600.0  # how long a remote engine waits for its job by default
 
 
 class EngineFailed(MlmkitError):
-    """The engine ran and failed; the message names the log that says why."""
+    """The engine ran and failed; the message names the log (or the remote job) that says why."""
+
+
+@dataclass(frozen=True)
+class CatalogRef:
+    """A Directory input given as a STAC Item or catalog, by local path or URL; `model`: an MLM Item, of which
+    the package needs the model files (mlm:model, mlm:weights), not the checkpoint."""
+
+    href: str
+    model: bool = False
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How to run: each engine honours what applies to it and refuses, in one line, what it cannot honour."""
+
+    container: bool = True                 # local engines: the tools in their images, not the mlmkit on PATH
+    batch_system: str | None = None        # Toil's batch system
+    extra_args: tuple[str, ...] = ()       # passed to a local engine's command line as they are
+    url: str | None = None                 # remote engines: the server
+    process: str | None = None             # remote engines: a process already deployed there (else deploy it)
+    timeout_s: float = REMOTE_TIMEOUT_S    # remote engines: how long to wait for the job
 
 
 @dataclass(frozen=True)
 class EngineJob:
-    """One CWL run: `process` is `file.cwl` or `file.cwl#id`; everything the engine writes goes under `scratch`."""
+    """One run of a CWL package: `inputs` maps input names to CWL values, `CatalogRef`s or lists of them."""
 
-    process: str
-    job_order: Path
-    scratch: Path
-    log: Path
-    container: bool = True
-    batch_system: str | None = None
-    extra_args: tuple[str, ...] = ()
-
-    @property
-    def outdir(self) -> Path:
-        """Where the engine puts the workflow's outputs."""
-        return self.scratch / "out"
+    package: Package                       # the verified local copy, its workflow id and interface
+    inputs: dict[str, Any]
+    result: str                            # the Directory output that holds the result catalog
+    outdir: Path                           # an existing directory the result catalog's files go into
+    workdir: Path                          # a private directory on this machine for the engine's own files
+    log: Path                              # what the engine did; kept by the caller when the run fails
+    package_url: str | None = None         # where the package is published, when it is
+    options: EngineOptions = EngineOptions()
 
 
 class Engine(Protocol):
-    """A CWL runner: builds its command, runs it, returns the CWL output object (output name -> value)."""
+    """A CWL runner, local or remote."""
 
     name: str
 
-    def command(self, job: EngineJob) -> list[str]:
-        """The full command line that runs `job`."""
+    def check(self, job: EngineJob) -> None:
+        """Refuse, before anything is staged or sent, a job this engine cannot run (one line naming why)."""
         ...
 
-    def run(self, job: EngineJob) -> dict:
-        """Run `job`; raise EngineFailed naming the log when it fails."""
+    def run(self, job: EngineJob) -> None:
+        """Run `job` and put its result catalog (catalog.json and its files) into `job.outdir`; raise
+        EngineFailed naming the log or the remote job when it fails."""
         ...
 
 
-def executable(name: str, requirement: str) -> str:
-    """The engine's program: beside this Python first (the same virtualenv), then on PATH."""
-    beside = Path(sys.executable).parent / name
-    found = str(beside) if beside.is_file() else shutil.which(name)
-    if found is None:
-        raise InvalidInput(f"{name} is not installed; expected it on PATH (pip install '{requirement}')")
-    return found
-
-
-def telling_line(log: Path) -> str:
-    """The line of an engine log that best says what failed: the tool's own one-line error, else the last ERROR."""
-    with open(log, "rb") as stream:
-        stream.seek(0, 2)
-        stream.seek(max(0, stream.tell() - _TAIL_BYTES))
-        lines = [_ANSI.sub("", line).strip() for line in stream.read().decode("utf-8", "replace").splitlines()]
-    lines = [line for line in lines if line]
-    for pattern in (r"\bError: ", r"\bERROR\b|\berror\b|Exception"):
-        hits = [line for line in lines if re.search(pattern, line)]
-        if hits:
-            return hits[-1][:300]
-    return lines[-1][:300] if lines else "no output"
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """Ask the engine to stop (it stops its jobs and containers), then make sure it has."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(_STOP_WAIT_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-class CwlRunner:
-    """An engine with cwltool's conventions; subclasses say how the command line is built."""
-
-    name = "cwl"
-
-    def command(self, job: EngineJob) -> list[str]:
-        raise NotImplementedError
-
-    def run(self, job: EngineJob) -> dict:
-        command = self.command(job)
-        job.outdir.mkdir(parents=True, exist_ok=True)
-        try:
-            job.log.parent.mkdir(parents=True, exist_ok=True)
-            log = open(job.log, "w", encoding="utf-8")
-        except OSError as exc:
-            raise InvalidInput(f"cannot write the log {job.log}: {exc.strerror}; expected a writable path") from exc
-        with log:
-            log.write(f"$ {shlex.join(command)}\n")
-            log.flush()
-            try:
-                process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, cwd=job.scratch, text=True)
-            except OSError as exc:
-                raise EngineFailed(f"{self.name} could not be started ({command[0]}): {exc.strerror}") from exc
-            try:
-                stdout, _ = process.communicate()
-            except BaseException:
-                _stop(process)
-                raise
-        if process.returncode != 0:
-            raise EngineFailed(f"{self.name} failed (exit {process.returncode}) running {job.process}: "
-                               f"{telling_line(job.log)}; the full log is {job.log}")
-        try:
-            outputs = json.loads(stdout)
-        except ValueError:
-            outputs = None
-        if not isinstance(outputs, dict):
-            raise EngineFailed(f"{self.name} printed no CWL output object for {job.process}; the full log is {job.log}")
-        return outputs
+def place(result: Path, outdir: Path) -> None:
+    """Move the files of the catalog directory `result` into `outdir` (on the same file system)."""
+    for child in result.iterdir():
+        child.rename(outdir / child.name)

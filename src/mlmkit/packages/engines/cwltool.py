@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from mlmkit.packages.engines.base import CwlRunner, EngineJob, executable
+from mlmkit.packages.engines.local import CommandJob, CwlRunner, executable
 from mlmkit.errors import InvalidInput
 
 
 class Cwltool(CwlRunner):
     name = "cwltool"
 
-    def command(self, job: EngineJob) -> list[str]:
+    def command(self, job: CommandJob) -> list[str]:
         if job.batch_system not in (None, "single_machine"):
             raise InvalidInput(f"cwltool runs every step on this machine; batch system {job.batch_system!r} "
                                "needs --engine toil")

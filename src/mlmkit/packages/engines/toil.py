@@ -6,13 +6,13 @@ every node shares (Toil's file job store), which is why `mlmkit run` keeps it be
 
 from __future__ import annotations
 
-from mlmkit.packages.engines.base import CwlRunner, EngineJob, executable
+from mlmkit.packages.engines.local import CommandJob, CwlRunner, executable
 
 
 class Toil(CwlRunner):
     name = "toil"
 
-    def command(self, job: EngineJob) -> list[str]:
+    def command(self, job: CommandJob) -> list[str]:
         # --no-prepull: images are pulled (or found in the local engine) by each job, as cwltool does.
         return [executable("toil-cwl-runner", "toil[cwl]"),
                 "--batchSystem", job.batch_system or "single_machine",
