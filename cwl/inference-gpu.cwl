@@ -80,6 +80,19 @@ $graph:
         doc: >-
           onnxruntime execution providers in order of preference (default CUDA, then the CPU for the
           operators CUDA lacks).
+      source_hrefs:
+        type: string[]?
+        default: []
+        label: Imagery URLs
+        doc: >-
+          URLs the imagery Items are published at (.../<id>.json or .../items/<id>), for the results' derived_from
+          links where the staged copies carry no self link; each is taken for the Item its path names.
+      model_href:
+        type: string?
+        label: Model URL
+        doc: >-
+          URL the MLM Item (or its catalog) is published at, for the results' derived_from link and
+          processing:expression where the staged copy carries no self link.
     outputs:
       results:
         type: Directory
@@ -100,6 +113,8 @@ $graph:
           batch_size: batch_size
           probabilities: probabilities
           providers: providers
+          source_hrefs: source_hrefs
+          model_href: model_href
         out: [prediction]
       merge:
         label: Merge
@@ -181,6 +196,22 @@ $graph:
         inputBinding:
           prefix: --providers
           itemSeparator: ","
+      source_hrefs:
+        type:
+          - "null"
+          - type: array
+            items: string
+            inputBinding:
+              prefix: --source-item-href
+        label: Imagery URLs
+        doc: URLs of the imagery Items, each taken for the Item its path names.
+        inputBinding: {}
+      model_href:
+        type: string?
+        label: Model URL
+        doc: URL the MLM Item (or its catalog) is published at.
+        inputBinding:
+          prefix: --model-href
     outputs:
       prediction:
         type: Directory

@@ -94,6 +94,12 @@ $graph:
         type: string?
         label: Training package URL
         doc: URL of this training CWL package, recorded as the MLM Item's mlm:training-runtime asset.
+      training_data_href:
+        type: string?
+        label: Training data URL
+        doc: >-
+          URL the training catalog is published at, for the MLM Item's derived_from links where the staged copy
+          carries no self link.
       schema_dir:
         type: Directory?
         label: STAC schema mirror
@@ -123,6 +129,7 @@ $graph:
           model_id: model_id
           inference_cwl: inference_cwl
           training_cwl: training_cwl
+          training_data_href: training_data_href
           schema_dir: schema_dir
         out: [model]
 
@@ -223,6 +230,12 @@ $graph:
         doc: URL of the training CWL package.
         inputBinding:
           prefix: --training-cwl-href
+      training_data_href:
+        type: string?
+        label: Training data URL
+        doc: URL the training catalog is published at.
+        inputBinding:
+          prefix: --training-data-href
       schema_dir:
         type: Directory?
         label: STAC schema mirror

@@ -38,8 +38,7 @@ def code_blocks(page: Path, *langs: str) -> list[CodeBlock]:
         body: list[str] = []
         index += 1
         while index < len(lines) and not re.match(rf"^[ ]*{re.escape(fence[0])}{{{len(fence)},}}[ ]*$", lines[index]):
-            line = lines[index]  # the fence's indent is removed, a block's own indentation kept
-            body.append(line[indent:] if not indent or line[:indent].isspace() else line.lstrip())
+            body.append(lines[index][indent:] if not indent or lines[index][:indent].isspace() else lines[index].lstrip())
             index += 1
         index += 1
         lang = opening["lang"].lower()

@@ -26,14 +26,16 @@ VERBS = [name for name in mlmkit.__all__ if name != "__version__"]
 # API keyword -> the CLI option that sets it, where the two are not the same name (a negated flag, a repeated
 # option whose values the keyword holds).
 CLI_SPELLING = {"cache": "no_cache", "container": "no_container", "headers": "header", "collections": "collection",
-                "assets": "asset", "params": "param", "engine_args": "engine_arg", "architecture": "arch"}
+                "assets": "asset", "params": "param", "engine_args": "engine_arg", "architecture": "arch",
+                "source_item_hrefs": "source_item_href", "api": "api_url"}
 SUBJECTS = {"describe": ["model"], "validate": ["sources"], "predict": ["model", "input"], "train": ["data"],
             "search": ["catalog"], "publish": ["catalog"], "run": ["model", "inputs"], "stage_in": ["hrefs"],
-            "stage_out": ["catalog"]}
+            "stage_out": ["catalog"], "match": ["models", "imagery"], "predict_xarray": ["model", "data"]}
 
 
 def test_the_verbs_are_the_public_names() -> None:
-    assert VERBS == ["describe", "validate", "predict", "train", "search", "publish", "run", "stage_in", "stage_out"]
+    assert VERBS == ["describe", "validate", "predict", "predict_xarray", "train", "match", "search", "publish", "run",
+                     "stage_in", "stage_out"]
     assert VERBS == api.__all__
     assert all(getattr(mlmkit, name) is getattr(api, name) for name in VERBS)
     with pytest.raises(AttributeError):
@@ -64,14 +66,15 @@ def test_one_options_style_typed_and_documented(name: str) -> None:
     assert f"mlmkit.{name}(" in doc.split("Example:")[1] and "```python" in doc
 
 
-@pytest.mark.parametrize("name", [verb for verb in VERBS if verb != "describe"])
+@pytest.mark.parametrize("name", [verb for verb in VERBS if verb not in ("describe", "predict_xarray")])
 def test_keywords_are_the_cli_options(name: str) -> None:
-    """Each keyword is the option of the command of the same name (describe takes its metadata as `spec`)."""
+    """Each keyword is the option of the command of the same name (describe takes its metadata as `spec`;
+    predict_xarray has no command: its keywords are predict's)."""
     command = main.get_command(click.Context(main), name.replace("_", "-"))
     options = {opt.lstrip("-").replace("-", "_") for param in command.params for opt in param.opts}
     keywords = [p.name for p in inspect.signature(getattr(mlmkit, name)).parameters.values()
                 if p.kind is p.KEYWORD_ONLY and p.name not in ("progress", "semantic")]
-    missing = [word for word in keywords if CLI_SPELLING.get(word, word) not in options]
+    missing = [word for word in keywords if word not in options and CLI_SPELLING.get(word) not in options]
     assert not missing, f"{name}: {missing} are no options of `mlmkit {name}`"
     assert name.replace("_", "-") in COMMANDS
 
@@ -128,3 +131,10 @@ def test_errors_say_what_went_wrong(work: Path) -> None:
     with pytest.raises(MlmkitError) as raised:
         mlmkit.train(work / "scene", output=work / "trained", epochs=1)
     assert "expected items with the label extension" in str(raised.value) and "--" not in str(raised.value)
+
+
+def test_predict_xarray_takes_predicts_keywords_that_concern_the_model() -> None:
+    keywords = {p.name for p in inspect.signature(mlmkit.predict_xarray).parameters.values() if p.kind is p.KEYWORD_ONLY}
+    predict = {p.name: p.default for p in inspect.signature(mlmkit.predict).parameters.values()}
+    assert keywords <= set(predict) and "resolution" not in keywords and "output" not in keywords
+    assert all(inspect.signature(mlmkit.predict_xarray).parameters[word].default == predict[word] for word in keywords)

@@ -94,7 +94,10 @@ def test_ogc_description_of_inference() -> None:
     description = process_description(CWL / "inference.cwl")
     inputs, outputs = description["inputs"], description["outputs"]
     assert description["id"] == "mlmkit-inference" and description["version"] == __version__
-    assert set(inputs) == {"model", "imagery", "tile_size", "overlap", "batch_size", "probabilities", "providers"}
+    assert set(inputs) == {"model", "imagery", "tile_size", "overlap", "batch_size", "probabilities", "providers",
+                           "source_hrefs", "model_href"}
+    assert inputs["source_hrefs"]["minOccurs"] == 0 and inputs["source_hrefs"]["schema"]["items"] == {"type": "string"}
+    assert inputs["model_href"]["minOccurs"] == 0
     assert inputs["imagery"]["schema"]["type"] == "array" and inputs["imagery"]["minOccurs"] == 1
     assert inputs["model"]["schema"]["oneOf"][0] == {"type": "string", "format": "uri"}  # a staged Directory
     assert inputs["tile_size"]["minOccurs"] == 0 and inputs["batch_size"]["schema"]["default"] == 4

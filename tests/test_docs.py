@@ -2,8 +2,9 @@
 command and snippet of README.md and of the pages below runs, in order, in one working directory, as a reader
 would run them after the tutorial.
 
-Fenced ```bash blocks run as bash scripts (`set -euo pipefail`), ```python blocks in a fresh interpreter, both in
-the working directory with the environment a reader has (no schema mirror: the shipped schemas). ```text blocks
+Fenced ```bash blocks run as bash scripts (`set -euo pipefail`), ```console blocks as the commands after their
+`$ ` prompts, ```python blocks in a fresh interpreter, all in the working directory with the environment a reader
+has (no schema mirror: the shipped schemas). ```text blocks
 are output and illustration, not run; pages show installation commands as text, which tests/test_wheel.py runs
 in a fresh venv. README's first block is CI's own entry (`scripts/test.sh`) and `scripts/demo.sh`, whose last
 command, like README's quick start, the tutorial runs (checked below). The publish page and the examples of the
@@ -25,7 +26,7 @@ import pytest
 
 import mlmkit
 import mlmkit.api
-from docs_snippets import CodeBlock, code_blocks
+from docs_snippets import CodeBlock, code_blocks, commands
 from pgstac_server import pgstac_api  # noqa: F401  (fixture)
 from s3_helpers import CREDENTIALS, moto_s3
 
@@ -36,7 +37,10 @@ README_LIMIT = 6 * 1024
 OFFLINE_PAGES = ["how-to/install.md", "how-to/validate.md", "how-to/predict.md", "how-to/train.md", "how-to/run.md",
                  "reference/api.md", "reference/errors.md", "explanation/tiling.md", "explanation/provenance.md",
                  "explanation/untrusted-input.md", "explanation/stac-and-mlm.md", "index.md"]
-SERVICE_PAGES = ["how-to/object-stores.md", "how-to/publish-and-search.md"]
+# Pages that need a STAC API or S3, with the kinds of blocks run here: the match sections' ```bash blocks of the
+# publish page are run by tests/test_match_docs.py, on the models and scenes its fixtures publish.
+SERVICE_PAGES = {"how-to/object-stores.md": ("bash", "python"), "how-to/publish-and-search.md": ("console", "python")}
+RUN = ("bash", "sh", "console", "python")
 pytestmark = pytest.mark.slow
 
 
@@ -49,6 +53,8 @@ def reader_environment(**extra: str) -> dict[str, str]:
 def run_block(block: CodeBlock, page: Path, cwd: Path, env: dict[str, str]) -> None:
     if block.lang in ("bash", "sh"):
         command = ["bash", "-c", "set -euo pipefail\n" + block.text]
+    elif block.lang == "console":
+        command = ["bash", "-c", "set -euo pipefail\n" + "\n".join(commands(block))]
     elif block.lang == "python":
         command = [sys.executable, "-c", block.text]
     else:
@@ -57,9 +63,9 @@ def run_block(block: CodeBlock, page: Path, cwd: Path, env: dict[str, str]) -> N
     assert result.returncode == 0, f"{block.where(page)} failed:\n{block.text}\n{result.stdout[-2000:]}{result.stderr[-3000:]}"
 
 
-def run_page(name: str, cwd: Path, env: dict[str, str]) -> int:
+def run_page(name: str, cwd: Path, env: dict[str, str], langs: tuple[str, ...] = RUN) -> int:
     page = DOCS / name
-    blocks = [block for block in code_blocks(page) if block.lang in ("bash", "sh", "python")]
+    blocks = [block for block in code_blocks(page) if block.lang in langs]
     for block in blocks:
         run_block(block, page, cwd, env)
     return len(blocks)
@@ -138,7 +144,7 @@ def test_pages_and_examples_that_need_a_stac_api_or_s3(workspace: Path, pgstac_a
                      aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"]).create_bucket(Bucket="my-bucket")
         if not (workspace / "described").exists():  # the publish page publishes what the validate page described
             run_page("how-to/validate.md", workspace, env)
-        for name in SERVICE_PAGES:
-            run_page(name, workspace, env)
+        for name, langs in SERVICE_PAGES.items():
+            run_page(name, workspace, env, langs)
         for verb, example in verb_examples().items():
             run_block(CodeBlock("python", example, 0), Path(f"mlmkit.{verb}"), workspace, env)

@@ -39,9 +39,8 @@ def published(tmp_path_factory, schema_dir: Path):
         staged_scenes(root / "scenes", 1)
         scene = staged_scene(root / "no-nir", *WINDOWS[0], "s2-window-0")
     item_path = scene / "s2-window-0" / "s2-window-0.json"
-    item = json.loads(item_path.read_text())
-    del item["assets"]["B08"]
-    item_path.write_text(json.dumps(item))
+    item = json.loads(item_path.read_text())  # a NIR file that is not a raster: the remote job fails reading it
+    (item_path.parent / item["assets"]["B08"]["href"]).write_text("not a raster")  # (run refuses a missing band)
     with static_server(root) as base:
         yield root, base
 

@@ -95,9 +95,9 @@ def _stac_model_item(root: Path) -> Path:
     properties = MLModelProperties(name="Water segmenter", architecture="1x1 conv", tasks={"semantic-segmentation"},
                                    framework="ONNX", accelerator="amd64", input=[model_input], output=[output],
                                    total_parameters=8, pretrained=False)
-    item = pystac.Item(id="stac-model-water", bbox=[-75, 40, -74, 41], datetime=None, properties={
+    item = pystac.Item(id="stac-model-water", bbox=[-180, -90, 180, 90], datetime=None, properties={  # the scene's area too
         "start_datetime": "2020-01-01T00:00:00Z", "end_datetime": "2021-01-01T00:00:00Z"},
-        geometry={"type": "Polygon", "coordinates": [[[-75, 40], [-74, 40], [-74, 41], [-75, 41], [-75, 40]]]})
+        geometry={"type": "Polygon", "coordinates": [[[-180, -90], [180, -90], [180, 90], [-180, 90], [-180, -90]]]})
     item.add_asset("model", pystac.Asset(href="./seg.onnx", media_type="application/octet-stream; application=onnx",
                                          roles=["mlm:model"], extra_fields={"mlm:artifact_type": "onnx",
                                                                             "eo:bands": [{"name": b} for b in BANDS]}))

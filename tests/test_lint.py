@@ -201,7 +201,8 @@ def test_one_score_channel_with_three_classes_warns(tmp_path: Path) -> None:
 
 
 def test_predict_says_lint_warnings_before_it_runs(tmp_path: Path) -> None:
-    catalog = write_water_catalog(tmp_path, value_scaling=[{"type": "scale", "value": 0.0001}])
+    catalog = write_water_catalog(tmp_path, value_scaling=[{"type": "scale", "value": 0.0001}],
+                                  bbox=[-180.0, -90.0, 180.0, 90.0])  # where the scene is
     write_raster(tmp_path / "image.tif", np.full((3, 32, 32), 1000, np.uint16))
     scene = imagery_item(tmp_path / "scene.json", {"image": ("./image.tif", BANDS)})
     with pytest.warns(MetadataWarning, match=r"value_scaling\[0\]\.value: value_scaling scale 0.0001 divides"):

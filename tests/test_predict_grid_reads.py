@@ -50,8 +50,8 @@ def _catalog(root):
 def test_each_asset_grid_is_read_once_per_call(tmp_path, monkeypatch):
     model, catalog = _sum_over_time(tmp_path), _catalog(tmp_path)
     opened = Counter()
-    real_open = reader_module._open
-    monkeypatch.setattr(reader_module, "_open", lambda href: opened.update([href.rsplit("/", 1)[-1]]) or real_open(href))
+    real_open = reader_module.open_raster
+    monkeypatch.setattr(reader_module, "open_raster", lambda href: opened.update([href.rsplit("/", 1)[-1]]) or real_open(href))
     for call in (1, 2):
         predict(str(model), str(catalog), tmp_path / f"out-{call}", PredictOptions(tile_size=32))
         # stacks (May, June) and (June, July): once for the grid, then once by the reader of each stack it is in

@@ -88,7 +88,7 @@ def test_download_counts_megabytes(clock: Clock) -> None:
 
 
 def _predict_args(tmp_path: Path) -> list[str]:
-    catalog = write_water_catalog(tmp_path)
+    catalog = write_water_catalog(tmp_path, bbox=[-180.0, -90.0, 180.0, 90.0])  # where the imagery is
     write_raster(tmp_path / "rgb.tif", np.full((3, 80, 90), 500, np.uint16))
     item = imagery_item(tmp_path / "item.json", {"rgb": ("./rgb.tif", ["B04", "B03", "B02"])})
     return ["predict", "--model", str(catalog), "--input", str(item), "--tile-size", "32"]

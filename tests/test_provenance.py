@@ -72,6 +72,21 @@ def test_a_symlinked_staging_directory_resolves_to_the_real_input(tmp_path: Path
     assert href_for(str(stage / "data" / "scene" / "item.json"), out) == str(real / "scene" / "item.json")
 
 
+def test_a_runners_cache_behind_a_staging_directory_is_no_lasting_input(tmp_path: Path, system_temp: Path) -> None:
+    """Toil --no-container: `stg<uuid>` symlinks into the workflow's own cache, beside the tool's outdir (the
+    lead's fresh-clone run wrote `../../../../tmpXXXXXXXX/<scene>.json`, dangling once Toil was done)."""
+    for workdir in (system_temp, tmp_path / "out" / ".mlmkit-run-scratch.ab12cd34.partial"):
+        job = workdir / "toilwf-0123456789abcdef0123456789abcdef" / "e147" / "job"
+        cache = job / "tmpvg0jml2y" / "scene"
+        cache.mkdir(parents=True)
+        stage = job / "tmp72uur3iv" / STG
+        stage.mkdir(parents=True)
+        (stage / "scene").symlink_to(cache)
+        out = job / "tmpmschxgln" / "tmp-out3uj5w7ck" / "prediction" / "x" / "x.json"
+        assert href_for(str(stage / "scene" / "item.json"), out) is None
+        assert transient_root(stage / "scene" / "item.json") == stage
+
+
 def test_predict_from_a_staging_directory_names_no_staging_path(inputs, tmp_path: Path) -> None:
     model, scene = inputs
     staged = tmp_path / STG / "scene"

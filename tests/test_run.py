@@ -178,12 +178,12 @@ def test_a_tampered_runtime_is_refused(workspace: Workspace, tmp_path: Path) -> 
 
 
 def test_an_engine_failure_names_its_log(workspace: Workspace, tmp_path: Path) -> None:
-    """Imagery without the NIR band: the predict step fails inside cwltool; the line quotes it and names the log."""
+    """Imagery whose NIR file is not a raster (`run` refuses a missing band itself, as `match` does): the predict
+    step fails inside cwltool; the line quotes it and names the log."""
     scene = staged_scene(tmp_path / "no-nir", *WINDOWS[0], "s2-window-0")
     item_path = scene / "s2-window-0" / "s2-window-0.json"
     item = json.loads(item_path.read_text())
-    del item["assets"]["B08"]
-    item_path.write_text(json.dumps(item))
+    (item_path.parent / item["assets"]["B08"]["href"]).write_text("not a raster")
     outdir = tmp_path / "out"
     line = one_line_error(mlmkit_run("--model", workspace.model, "--input", scene, "--outdir", outdir,
                                      "--no-container"))

@@ -1,13 +1,14 @@
 """mlmkit: Earth-observation ML models described by STAC MLM, trainable and runnable anywhere.
 
-The verbs (`describe`, `validate`, `predict`, `train`, `search`, `publish`, `run`, `stage_in`, `stage_out`) live in
-`mlmkit.api`, which imports what each needs only when it is called: `import mlmkit` stays fast and loads neither
-onnxruntime nor torch.
+The verbs (`describe`, `validate`, `predict`, `predict_xarray`, `train`, `match`, `search`, `publish`, `run`,
+`stage_in`, `stage_out`) live in `mlmkit.api`, which imports what each needs only when it is called: `import mlmkit`
+stays fast and loads neither onnxruntime nor torch.
 """
 
 __version__ = "0.2.0"
 
-from mlmkit.api import describe, predict, publish, run, search, stage_in, stage_out, train, validate  # noqa: E402
+from mlmkit.api import (describe, match, predict, predict_xarray, publish, run, search, stage_in,  # noqa: E402
+                        stage_out, train, validate)
 
-__all__ = ["__version__", "describe", "validate", "predict", "train", "search", "publish", "run", "stage_in",
-           "stage_out"]
+__all__ = ["__version__", "describe", "validate", "predict", "predict_xarray", "train", "match", "search", "publish",
+           "run", "stage_in", "stage_out"]

@@ -23,6 +23,10 @@ from typing import TYPE_CHECKING, Any
 from mlmkit.errors import InvalidArgument
 
 if TYPE_CHECKING:
+    import pystac
+    import xarray as xr
+
+    from mlmkit.matching import Match
     from mlmkit.catalog.publish import PublishSummary
     from mlmkit.catalog.search import ModelMatch
     from mlmkit.catalog.validate import SourceReport
@@ -33,9 +37,9 @@ if TYPE_CHECKING:
 PathLike = str | os.PathLike[str]
 PIXEL_ARCHITECTURES = ("random-forest", "gradient-boosting")
 
-__all__ = ["describe", "validate", "predict", "train", "search", "publish", "run", "stage_in", "stage_out"]
-# Verbs being written on other branches join here and in mlmkit.__all__ when they land: match, quantize,
-# predict_xarray.
+__all__ = ["describe", "validate", "predict", "predict_xarray", "train", "match", "search", "publish", "run",
+           "stage_in", "stage_out"]
+# Verbs being written on other branches join here and in mlmkit.__all__ when they land: quantize.
 
 
 def describe(model: PathLike, *, output: PathLike, spec: Mapping[str, Any] | PathLike | None = None,
@@ -109,8 +113,9 @@ def predict(model: PathLike, input: PathLike, *, output: PathLike, tile_size: in
             cache: bool = True, allow_native_code: bool = False, probabilities: bool = False,
             resolution: float | None = None, resampling: str | None = None, time_steps: int | None = None,
             score_threshold: float | None = None, iou_threshold: float | None = None,
-            allow_python_expressions: bool = False, source_href: str | None = None, model_href: str | None = None,
-            overwrite: bool = False, progress: Progress | None = None) -> Path:
+            allow_python_expressions: bool = False, source_href: str | None = None,
+            source_item_hrefs: Sequence[str] = (), model_href: str | None = None, overwrite: bool = False,
+            progress: Progress | None = None) -> Path:
     """Run the model an MLM Item describes over STAC imagery; write COGs (or boxes) and a STAC catalog.
 
     `model` is the MLM Item (path, URL or the directory of its catalog); `input` a STAC Item or a catalog
@@ -120,7 +125,8 @@ def predict(model: PathLike, input: PathLike, *, output: PathLike, tile_size: in
     for the grid, `score_threshold`/`iou_threshold` for detectors, `time_steps` for time series). `cache=False`
     downloads a remote model into a temporary directory; `allow_native_code` loads AOTInductor packages;
     `allow_python_expressions` trusts `python` pre-processing expressions. `source_href`/`model_href` are the
-    URLs the input and model are published at, for the results' provenance links.
+    URLs the input and model are published at, for the results' provenance links (`source_item_hrefs`: the URLs
+    of single input Items, each matched to the Item its path names).
 
     Returns the `catalog.json` written in `output`.
 
@@ -141,8 +147,44 @@ def predict(model: PathLike, input: PathLike, *, output: PathLike, tile_size: in
         resampling=resampling, allow_python=allow_python_expressions, overwrite=overwrite, time_steps=time_steps,
         score_threshold=score_threshold, iou_threshold=iou_threshold, device=device, model_asset=model_asset,
         model_cache=cache, allow_native_code=allow_native_code, progress=progress or Progress(QUIET),
-        source_href=source_href, model_href=model_href)
+        source_href=source_href, source_item_hrefs=tuple(source_item_hrefs), model_href=model_href)
     return run_predict(str(model), str(input), Path(output), options)
+
+
+def predict_xarray(model: PathLike, data: xr.DataArray | xr.Dataset, *, tile_size: int | None = None,
+                   overlap: int = 0, blend: str = "smooth", batch_size: int = 4, threads: int | None = None,
+                   providers: Sequence[str] | None = None, device: str = "auto", model_asset: str | None = None,
+                   cache: bool = True, allow_native_code: bool = False, probabilities: bool = False,
+                   allow_python_expressions: bool = False) -> xr.DataArray | xr.Dataset:
+    """Run the model an MLM Item describes over xarray data, lazily with Dask, as `predict` runs it over files.
+
+    `data` is a DataArray with a band dimension (band names or common names as its coordinate) and y/x
+    coordinates with a CRS (rioxarray's `rio.crs`), or a Dataset of such bands, e.g. what odc-stac loads from STAC
+    Items. The options are `predict`'s that concern the model, not files (no resolution or resampling: regrid with
+    xarray first). Returns a Dask-backed DataArray when the run gives one raster (a class map, or values), else a
+    Dataset of them (`classes` and `scores` with `probabilities=True`); nothing runs until it is computed. Needs
+    the `xarray` extra.
+
+    Example:
+        ```python
+        import mlmkit
+        import rioxarray
+        import xarray as xr
+
+        bands = ["B02", "B03", "B04", "B08"]
+        data = xr.concat([rioxarray.open_rasterio(f"demo-output/scene/{band}.tif", chunks=1024).squeeze("band",
+                          drop=True) for band in bands], dim="band").assign_coords(band=bands)
+        classes = mlmkit.predict_xarray("demo-output/model", data, tile_size=256, overlap=32).compute()
+        print(classes.shape, sorted(set(classes.values.ravel().tolist())))
+        ```
+    """
+    from mlmkit.inference.arrays import predict_xarray as run_predict_xarray
+
+    return run_predict_xarray(str(model), data, tile_size=tile_size, overlap=overlap, blend=blend,
+                              batch_size=batch_size, threads=threads, providers=tuple(providers) if providers else None,
+                              device=device, model_asset=model_asset, model_cache=cache,
+                              allow_native_code=allow_native_code, probabilities=probabilities,
+                              allow_python=allow_python_expressions)
 
 
 def train(data: PathLike, *, output: PathLike, task: str | None = None, architecture: str | None = None,
@@ -184,6 +226,53 @@ def train(data: PathLike, *, output: PathLike, task: str | None = None, architec
 
     return train_model(str(data), output, arch=architecture, epochs=epochs, batch_size=batch_size, lr=lr,
                        width=width, device=device, progress=progress, **common)
+
+
+def match(models: PathLike | pystac.Item | Sequence[PathLike | pystac.Item] = (),
+          imagery: PathLike | pystac.Item | Sequence[PathLike | pystac.Item] = (), *, model_api: str | None = None,
+          model_collections: Sequence[str] = (), api: str | None = None, collections: Sequence[str] = (),
+          bbox: tuple[float, float, float, float] | None = None, datetime: str | None = None, limit: int = 100,
+          time_steps: int | None = None, token: str | None = None,
+          headers: Mapping[str, str] | None = None) -> list[Match]:
+    """Which models can run on which imagery, decided from metadata alone by the rules `predict` applies before it
+    reads a pixel: every (model, Item) pair with its verdict, the first reason a refused pair fails, and how a
+    runnable one would run (bands, grid, dates).
+
+    `models` are MLM Items or catalogs of them (paths, URLs, pystac Items), or come from the STAC API at `model_api`
+    (its `model_collections`); `imagery` are imagery Items or catalogs, or come from a search of the STAC API at
+    `api` (its `collections`, narrowed by `bbox`, `datetime` and each model's footprint and time range; at most
+    `limit` Items per search). `time_steps` is the number of dates per stack for models with a dynamic time
+    dimension; `token` (else `$MLMKIT_API_TOKEN`) and `headers` authenticate.
+
+    Returns the pairs, runnable ones first.
+
+    Example:
+        ```python
+        import mlmkit
+
+        for pair in mlmkit.match("demo-output/model", "demo-output/scene"):
+            print(pair.model, [item.id for item in pair.items], pair.runnable, pair.problems[:1])
+        ```
+    """
+    from mlmkit.catalog.publish import auth_headers
+    from mlmkit.matching import pair_up, read_imagery, read_models
+    from mlmkit.matching.api import ApiSearch, imagery_from_api, models_from_api
+    from mlmkit.matching.pairs import ranked
+
+    model_list, imagery_list = _listed(models), _listed(imagery)
+    if not model_list and model_api is None:
+        raise InvalidArgument("no models; expected one or more MLM Items or catalogs, or a model_api URL")
+    if not imagery_list and api is None:
+        raise InvalidArgument("no imagery; expected one or more STAC Items or catalogs, or an api URL")
+    area, sent = _bbox(bbox), auth_headers(token, headers)
+    specs = read_models(model_list) if model_list else []
+    if model_api is not None:
+        specs += models_from_api(ApiSearch(model_api, tuple(model_collections), area, datetime, limit, sent))
+    items = read_imagery(imagery_list) if imagery_list else []
+    if api is not None:
+        items += imagery_from_api(ApiSearch(api, tuple(collections), area, datetime, limit, sent), specs)
+    known: dict = {}  # each Item's bands, listed once for all models
+    return ranked(pair for spec in specs for pair in pair_up(spec, items, time_steps, known=known))
 
 
 def search(catalog: PathLike | None = None, *, api: str | None = None, task: str | None = None,
@@ -325,6 +414,12 @@ def stage_out(catalog: PathLike, *, s3_url: str, endpoint_url: str | None = None
     from mlmkit.packages.stage import stage_out as run_stage_out
 
     return run_stage_out(Path(catalog), s3_url, endpoint_url)
+
+
+def _listed(sources: object) -> list:
+    """One source (a path, URL or pystac Item) or several, as a list; paths as strings."""
+    items = list(sources) if isinstance(sources, (list, tuple)) else [sources] if sources else []
+    return [str(item) if isinstance(item, os.PathLike) else item for item in items]
 
 
 def _path(value: PathLike | None) -> Path | None:

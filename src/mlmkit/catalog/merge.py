@@ -19,7 +19,7 @@ import pystac
 
 from mlmkit.stac.atomic import atomic_output_dir
 from mlmkit.errors import InvalidArgument, InvalidInput, InvalidMetadata, UnsafePath
-from mlmkit.catalog.provenance import absolute_lineage, settle_lineage
+from mlmkit.catalog.provenance import PREDICT_HREF_INPUTS, absolute_lineage, settle_lineage
 from mlmkit.stac.safepath import layout_catalog, local_file_inside, safe_name
 from mlmkit.stac.read import document_href, is_url, iter_items, local_files, read_stac
 from mlmkit.stac.write import save_catalog
@@ -102,6 +102,6 @@ def merge_catalogs(sources: list[str], outdir: str | Path, overwrite: bool = Fal
             item_dir.mkdir(parents=True)
             _copy_local_assets(entry, item_dir)
             settle_lineage(entry.item, entry.item.get_self_href(), (work, Path(outdir).absolute()),
-                           "the source_href option of predict")
+                           PREDICT_HREF_INPUTS)
         save_catalog(catalog)
     return Path(outdir) / "catalog.json"

@@ -5,7 +5,9 @@ run often reads them from places that vanish when it ends: an ADES or cwltool st
 (`/var/lib/cwl/stg<uuid>/...`), a runner's temporary directory (`/tmp/...`), or mlmkit's own
 `.partial` directory before it is renamed into place. The rules, in order:
 
-1. an explicit href given by the user (`--source-href`, `--model-href`, `--training-data-href`);
+1. an explicit href given by the user (`--source-href`, `--model-href`, `--training-data-href`, or the CWL
+   packages' `source_hrefs`/`model_href`/`training_data_href` inputs): a URL, or a `file:` URI naming a lasting
+   local file (what `mlmkit run` gives for local inputs, as no engine shows a tool where they came from);
 2. the input's canonical href: a `canonical` link, an absolute http(s) `self` link, or the URL it was read from;
 3. a local path: relative when the target moves with the output (both outside temporary directories,
    or inside the same one), absolute when only the output is temporary (e.g. a runner's output directory);
@@ -19,8 +21,10 @@ import posixpath
 import re
 import tempfile
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
+from urllib.request import url2pathname
 
 import pystac
 
@@ -28,6 +32,8 @@ from mlmkit.errors import LineageWarning
 from mlmkit.stac.read import is_url, json_path, resolve_href
 
 LINEAGE_RELS = ("derived_from", "source")
+# Where a user gives the URLs of a prediction's inputs read from staging copies (warnings and Items name it).
+PREDICT_HREF_INPUTS = "the CWL package's source_hrefs/model_href inputs, or mlmkit predict's --source-item-href/--model-href"
 # A cwltool/Toil staging directory, mlmkit's unfinished (.partial) or replaced (.old) outputs.
 _STAGING_NAME = re.compile(r"^(stg[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}|\..+\.(partial|old))$")
 # /tmp as well as $TMPDIR: a CWL runner gives each tool a TMPDIR of its own inside /tmp.
@@ -37,14 +43,40 @@ _RUNNER_DIRS = (Path("/var/spool/cwl"),)
 _STAGING_TEXT = re.compile(r"/stg[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}(/|$)|\.partial(/|$)|/var/(lib|spool)/cwl/")
 
 
+def is_file_uri(href: str) -> bool:
+    """Whether `href` is a `file:` URI: a lasting local file named explicitly, kept as it is."""
+    return urlsplit(str(href)).scheme == "file"
+
+
+def _absolute(href: str, base: str | None) -> str:
+    """`resolve_href`, leaving `file:` URIs as they are."""
+    return href if is_file_uri(href) else resolve_href(href, base)
+
+
+def names_document(href: str, obj: pystac.STACObject) -> bool:
+    """Whether `href` is the document of `obj` itself: its last path segment, less `.json`, is the object's id
+    (`.../<id>/<id>.json` of a static catalog, `.../items/<id>` of a STAC API)."""
+    last = urlsplit(href).path.rstrip("/").rsplit("/", 1)[-1]
+    return (last[:-5] if last.endswith(".json") else last) == obj.id
+
+
 def transient_root(path: str | Path, temp_dir: bool = True) -> Path | None:
     """The innermost temporary or staging directory holding `path` (symlinks resolved), or None.
 
     Two paths with the same root are deleted, or renamed, together: a link between them stays true.
     `temp_dir=False` counts only staging and unfinished-output directories, not the system's temporary one.
+    A path reached through a staging directory (`stg<uuid>`, symlinks) is the real file when that lasts
+    (cwltool --no-container links the inputs themselves), else the staging directory is its root: Toil links
+    into its own cache, which lies beside the tool's output but is not part of it.
     """
-    real = Path(os.path.realpath(path))
     temps = {Path(os.path.realpath(tempfile.gettempdir())), SYSTEM_TEMP} if temp_dir else set()
+    real_root = _innermost_root(Path(os.path.realpath(path)), temps)
+    staged = _innermost_root(Path(os.path.abspath(path)), set())
+    return real_root if staged is None or real_root is None else staged
+
+
+def _innermost_root(real: Path, temps: set[Path]) -> Path | None:
+    """The innermost ancestor of `real` that is a staging directory or a child of one of `temps`."""
     root = None
     for depth in range(1, len(real.parts) + 1):
         ancestor = Path(*real.parts[:depth])
@@ -69,11 +101,11 @@ def href_for(target: str, document: str | Path, moved: tuple[Path, Path] | None 
 
     `moved` = (work, final): paths under `work` are taken where they will be once it is renamed to `final`.
     """
-    if is_url(target):
+    if is_url(target) or is_file_uri(target):
         return target
     target, document = _moved(target, moved), _moved(str(document), moved)
     real_target, real_document = os.path.realpath(target), os.path.realpath(document)
-    target_root, document_root = transient_root(real_target), transient_root(real_document)
+    target_root, document_root = transient_root(target), transient_root(document)
     if target_root is None and document_root is not None:
         return real_target  # the output moves on (a runner's outdir); the input stays where it is
     if target_root != document_root:
@@ -105,10 +137,15 @@ def rebase(href: str, given: str, published: str) -> str:
     return urljoin(published, relative)
 
 
-def reference(obj: pystac.STACObject, given: str | None = None, published: str | None = None) -> str | None:
-    """The best href of an input document: rebased on the explicit `published` URL of the input `given`,
+def reference(obj: pystac.STACObject, given: str | None = None, published: str | None = None,
+              named: Sequence[str] = ()) -> str | None:
+    """The best href of an input document: the one of `named` or `published` that names `obj` (an Item's own
+    URL given for a catalog staged around it), else rebased on `published` as the URL of the input `given`,
     else its canonical href, else where it was read from."""
     self_href = obj.get_self_href()
+    own = [href for href in (*named, published) if href and names_document(href, obj)]
+    if own:
+        return own[0]
     if published and given and self_href:
         return rebase(self_href, given, published)
     return canonical_href(obj) or self_href
@@ -122,6 +159,14 @@ def lineage_href(target: str | None, document: str | Path, what: str, option: st
         warnings.warn(f"{what} was read from {target or 'an unnamed location'}, a temporary or staging path; "
                       f"no link to it written (give its URL with {option})", LineageWarning, stacklevel=2)
     return href
+
+
+def note_missing_lineage(item: pystac.Item, what: list[str], option: str) -> None:
+    """Say in the Item's `processing:lineage` why it has no link to `what`: a reader sees the gap is known."""
+    note = (f"No derived_from link to {', '.join(what)}: read from a temporary or staging copy that does not "
+            f"outlast the run, and no URL was given for it (give one with {option}).")
+    lineage = item.properties.get("processing:lineage")
+    item.properties["processing:lineage"] = f"{lineage} {note}" if isinstance(lineage, str) and lineage else note
 
 
 def lineage_findings(data: dict, href: str | None) -> list[tuple[str, str]]:
@@ -139,7 +184,7 @@ def lineage_findings(data: dict, href: str | None) -> list[tuple[str, str]]:
     for path, target in targets:
         if is_url(target):
             continue
-        resolved = resolve_href(target, href)
+        resolved = url2pathname(urlsplit(target).path) if is_file_uri(target) else resolve_href(target, href)
         if not os.path.exists(resolved):
             findings.append((path, f"{target} does not resolve ({resolved} does not exist); expected a file "
                                    "shipped with the catalog, a path that outlives the run, or a URL"))
@@ -171,21 +216,25 @@ def absolute_lineage(item: pystac.Item) -> None:
             link.target = link.get_absolute_href() or link.href
     expression = _model_expression(item.properties)
     if expression is not None:
-        item.properties["processing:expression"]["expression"] = resolve_href(expression, base)
+        item.properties["processing:expression"]["expression"] = _absolute(expression, base)
 
 
 def settle_lineage(item: pystac.Item, document: str | Path, moved: tuple[Path, Path] | None, option: str) -> None:
     """Rewrite the item's lineage hrefs (absolute or URLs) for the item at `document` by the rules above;
-    a link to a vanishing target is removed with a warning, the model expression with it."""
+    a link to a vanishing target is removed with a warning and a note in the Item, the model expression with it."""
+    missing = []
     for link in [link for link in item.links if link.rel in LINEAGE_RELS]:
         href = lineage_href(link.get_absolute_href(), document, link.title or link.rel, option, moved)
         if href is None:
             item.links.remove(link)
+            missing.append(link.title or link.rel)
         else:
             link.target = href
+    if missing:
+        note_missing_lineage(item, missing, option)
     expression = _model_expression(item.properties)
     if expression is not None:
-        href = href_for(resolve_href(expression, item.get_self_href()), document, moved)
+        href = href_for(_absolute(expression, item.get_self_href()), document, moved)
         if href is None:
             del item.properties["processing:expression"]
         else:

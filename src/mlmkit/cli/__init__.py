@@ -57,6 +57,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "release": ("mlmkit.cli.release:release", "Write release copies of the CWL packages."),
     "publish": ("mlmkit.cli.publish:publish", "Upsert a catalog into a STAC API."),
     "search": ("mlmkit.cli.search:search", "Find models in a STAC API or a local catalog."),
+    "match": ("mlmkit.cli.match:match", "Which models can run on which imagery (metadata only)."),
     "run": ("mlmkit.cli.run:run", "Run a model through the CWL package its MLM Item names."),
     "serve": ("mlmkit.cli.serve:serve", "Serve MLM models and CWL packages as OGC API - Processes."),
     "merge": ("mlmkit.cli.merge:merge", "Merge several STAC catalogs into one (scattered CWL runs)."),

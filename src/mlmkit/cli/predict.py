@@ -51,6 +51,9 @@ from mlmkit.progress import Progress
               help="Trust 'python' pre-processing expressions in the MLM Item (imports and runs that code).")
 @click.option("--source-href", metavar="URL", help="URL the --input document is published at, for the results' "
               "derived_from links (default: its canonical link or the URL it was read from).")
+@click.option("--source-item-href", "source_item_hrefs", metavar="URL", multiple=True,
+              help="URL an input Item is published at, taken for the Item its path names (.../<id>.json or "
+                   ".../items/<id>); repeatable. For inputs staged without their self link.")
 @click.option("--model-href", metavar="URL", help="URL the --model document is published at, for derived_from and "
               "processing:expression (default: its canonical link or the URL it was read from).")
 @overwrite_option
@@ -60,7 +63,7 @@ def predict(model: str, inputs: str, output: Path, tile_size: int | None, overla
             allow_native_code: bool, probabilities: bool, resolution: float | None,
             resampling: str | None, time_steps: int | None, score_threshold: float | None,
             iou_threshold: float | None, allow_python_expressions: bool, source_href: str | None,
-            model_href: str | None, overwrite: bool, progress: Progress) -> None:
+            source_item_hrefs: tuple[str, ...], model_href: str | None, overwrite: bool, progress: Progress) -> None:
     """Run the model an MLM Item describes over STAC imagery; write COGs (or boxes) and a STAC catalog.
 
     Bands, scaling, band math, tile size and classes all come from the MLM Item; the output catalog
@@ -79,5 +82,6 @@ def predict(model: str, inputs: str, output: Path, tile_size: int | None, overla
         device=device, model_asset=model_asset, cache=not no_cache, allow_native_code=allow_native_code,
         probabilities=probabilities, resolution=resolution, resampling=resampling, time_steps=time_steps,
         score_threshold=score_threshold, iou_threshold=iou_threshold, allow_python_expressions=allow_python_expressions,
-        source_href=source_href, model_href=model_href, overwrite=overwrite, progress=progress)
+        source_href=source_href, source_item_hrefs=source_item_hrefs, model_href=model_href, overwrite=overwrite,
+        progress=progress)
     click.echo(str(catalog))

@@ -14,6 +14,7 @@ COLUMNS = ("id", "collection", "name", "tasks", "framework", "bands", "href")
 
 
 def _bbox(ctx: click.Context, option: click.Parameter, value: str | None) -> tuple[float, ...] | None:
+    """`--bbox WEST,SOUTH,EAST,NORTH` as numbers; their order is the verb's to check."""
     if value is None:
         return None
     try:

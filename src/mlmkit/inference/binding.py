@@ -17,6 +17,7 @@ import pystac
 from mlmkit.errors import InvalidInput
 from mlmkit.mlm.spec import DimRole, ModelInput, ModelSpec
 from mlmkit.inference.bands import BandRef, BandResolver
+from mlmkit.matching.rules import time_steps
 from mlmkit.inference.geometry import InputGeometry
 from mlmkit.inference.preprocess import InputPlan, plan_input, source_names
 from mlmkit.inference.runtime import ModelRunner, TensorSpec
@@ -112,15 +113,7 @@ def _static(tensor: TensorSpec, model_input: ModelInput, axes: tuple[int, ...], 
 
 
 def _steps(model_input: ModelInput, static: int | None, axes: tuple[int, ...], requested: int | None) -> int:
-    if TIME not in axes:
-        return 1
-    if static is None and requested is None:
-        raise InvalidInput(f"input {model_input.name!r} has a dynamic time dimension; expected --time-steps N "
-                           "(how many dates to stack)")
-    if static is not None and requested is not None and static != requested:
-        raise InvalidInput(f"input {model_input.name!r} takes {static} dates; --time-steps {requested} cannot be "
-                           f"used (omit it or pass {static})")
-    return static or requested or 1
+    return time_steps(model_input.name, static, requested) if TIME in axes else 1
 
 
 def bind_inputs(spec: ModelSpec, runner: ModelRunner, allow_python: bool,

@@ -21,7 +21,7 @@ from mlmkit import __version__
 from mlmkit.stac.checksum import file_checksum
 from mlmkit.mlm.spec import ModelSpec
 from mlmkit.inference.reader import Grid
-from mlmkit.catalog.provenance import settle_lineage
+from mlmkit.catalog.provenance import PREDICT_HREF_INPUTS, settle_lineage
 from mlmkit.stac.safepath import layout_catalog
 from mlmkit.stac.write import save_catalog
 
@@ -184,6 +184,6 @@ def write_catalog(outdir: Path, items: list[pystac.Item], spec: ModelSpec, final
         catalog.add_item(item)
     layout_catalog(catalog, outdir)
     for item in items:
-        settle_lineage(item, item.get_self_href(), (outdir, final or outdir), "--source-href/--model-href")
+        settle_lineage(item, item.get_self_href(), (outdir, final or outdir), PREDICT_HREF_INPUTS)
     save_catalog(catalog)
     return outdir / "catalog.json"

@@ -39,13 +39,13 @@ from mlmkit.inference.plans import Plan, plan_outputs
 from mlmkit.inference.reader import Grid, WindowReader, choose_grid, in_metres, regrid
 from mlmkit.inference.runtime import ModelRunner, RuntimeOptions, open_runtime
 from mlmkit.inference.sinks import Sink, SinkContext
-from mlmkit.inference.stacks import stack_items
 from mlmkit.inference.tiler import TileLayout
 from mlmkit.inference.writer import quicklook_shape
 from mlmkit.progress import QUIET, Progress, Task
 from mlmkit.catalog.provenance import reference
+from mlmkit.matching import decide, pair_up
 from mlmkit.stac.safepath import safe_name
-from mlmkit.stac.read import document_href, iter_items, local_files
+from mlmkit.stac.read import asset_href, document_href, iter_items, local_files
 
 QUEUE_DEPTH = 2
 _RESIZE = {"interpolation-nearest": Resampling.nearest, "interpolation-linear": Resampling.bilinear,
@@ -77,6 +77,7 @@ class PredictOptions:
     allow_native_code: bool = False     # load AOTInductor packages (compiled shared libraries)
     progress: Progress = field(default_factory=lambda: Progress(QUIET))  # tiles per item, -v details
     source_href: str | None = None      # URL the input (Item or catalog) is published at, for derived_from
+    source_item_hrefs: tuple[str, ...] = ()  # URLs of input Items, each matched to the Item its path names
     model_href: str | None = None       # URL the model (MLM Item or its catalog) is published at
     sample_tiles: int | None = None     # run only this many tiles, spread over each scene (a smoke run)
     observe: Callable[[Plan, object, np.ndarray], None] | None = None  # (plan, window result, valid) per tile run
@@ -396,12 +397,14 @@ def _pinned(runner: ModelRunner, arrays: list[np.ndarray]) -> contextlib.Abstrac
     return pinned(arrays) if pinned is not None else contextlib.nullcontext()
 
 
-def _grid_key(bound: list[BoundInput], spec: ModelSpec, options: PredictOptions, grids: dict[str, Grid]):
-    """The grid an Item is read on, as a key: Items of one time stack must share it."""
+def _grid_key(spec: ModelSpec, options: PredictOptions, grids: dict[str, Grid]):
+    """The grid an Item is read on, as a key: Items of one time stack must share it (the files' grids: `match`
+    groups by the grids the metadata states)."""
     def key(item: pystac.Item) -> tuple:
-        refs, _ = bind_item(bound, (item,), spec)
-        # Items on one grid share any regrid
-        grid = choose_grid(sorted({ref.href for ref in refs}), options.resolution, grids)
+        bound = [entry for pair in pair_up(spec, [item]) for entry in pair.plan["bands"]]
+        if not bound:
+            return (item.id,)
+        grid = choose_grid(sorted({asset_href(item, entry["asset"]) for entry in bound}), options.resolution, grids)
         return grid.crs.to_wkt(), tuple(grid.transform)[:6], grid.width, grid.height
     return key
 
@@ -418,6 +421,9 @@ def predict(model: str, inputs: str, output: Path, options: PredictOptions | Non
     items = list(iter_items(inputs))
     if not items:
         raise InvalidInput(f"{inputs} holds no STAC Items; expected an Item or a catalog with Items")
+    grids: dict[str, Grid] = {}  # each imagery asset's grid, read once in this run (stacking, then each stack)
+    pairs = pair_up(spec, items, options.time_steps, _grid_key(spec, options, grids))
+    decide(pairs)
     model_href = reference(spec.item, document_href(model), options.model_href) or str(model)
     input_href = document_href(inputs)
     runner = open_runtime(spec, RuntimeOptions(options.threads, options.providers, options.device, options.model_asset,
@@ -426,8 +432,10 @@ def predict(model: str, inputs: str, output: Path, options: PredictOptions | Non
     options.progress.detail(f"model {spec.name}: {runner.description}")
     try:
         bound = bind_inputs(spec, runner, options.allow_python, options.time_steps)
-        grids: dict[str, Grid] = {}  # each imagery asset's grid, read once in this run (stacking, then each stack)
-        stacks = stack_items(items, stack_depth(bound), _grid_key(bound, spec, options, grids))
+        stacks = [pair.items for pair in pairs]
+        if stack_depth(bound) != len(stacks[0]):
+            raise InvalidInput(f"the model file takes {stack_depth(bound)} date(s) but its MLM Item describes "
+                               f"{len(stacks[0])} (mlm:input[].input.shape); expected them to agree")
         _, first = bind_item(bound, stacks[0], spec)  # channel counts as Items give them (band-less inputs)
         sizes = tile_sizes(input_geometry(first), options.tile_size, _accepts(spec, runner, make_feeder(first), options))
         models = [asset.href for asset in spec.model_assets or (spec.model_asset,)]  # --model-asset may pick any
@@ -437,7 +445,8 @@ def predict(model: str, inputs: str, output: Path, options: PredictOptions | Non
             with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
                 results = _run_items(stacks, lambda stack: _ItemRun(stack, spec, runner, bound, sizes, workdir,
                                                                     options, folds, grids), model_href,
-                                     lambda item: reference(item, input_href, options.source_href))
+                                     lambda item: reference(item, input_href, options.source_href,
+                                                            options.source_item_hrefs))
             write_catalog(workdir, results, spec, Path(output).absolute())
     finally:
         runner.close()

@@ -2,7 +2,9 @@
 
 Each asset is opened once. An asset already on the grid is read directly; any other is wrapped in a
 WarpedVRT onto the grid, so 20 m and 60 m Sentinel-2 bands are resampled window by window and the
-scene is never held in memory.
+scene is never held in memory. An array in a Zarr store (EOPF Sentinel products) is opened by GDAL's Zarr
+driver and read the same way, chunk by chunk; its CRS comes from its Zarr attributes where GDAL finds none
+(mlmkit.stac.zarr_arrays).
 """
 
 from __future__ import annotations
@@ -16,13 +18,15 @@ import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.enums import Resampling
-from rasterio.errors import RasterioIOError
+from rasterio.crs import CRS
+from rasterio.errors import CRSError, RasterioIOError
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from mlmkit.errors import InvalidInput
 from mlmkit.stac.objstore import gdal_config, gdal_path
+from mlmkit.stac.zarr_arrays import gdal_zarr_path, is_zarr, zarr_crs, zarr_transform
 from mlmkit.inference.bands import BandRef
 
 
@@ -45,9 +49,9 @@ class Grid:
         right, bottom = self.transform @ (self.width, self.height)
         return min(left, right), min(top, bottom), max(left, right), max(top, bottom)
 
-    def same_as(self, dataset) -> bool:
-        return (dataset.crs == self.crs and dataset.width == self.width and dataset.height == self.height
-                and dataset.transform.almost_equals(self.transform))
+    def same_as(self, other: Grid) -> bool:
+        return (other.crs == self.crs and other.width == self.width and other.height == self.height
+                and other.transform.almost_equals(self.transform))
 
 
 def _remote_env(hrefs: list[str]) -> contextlib.AbstractContextManager:
@@ -56,26 +60,46 @@ def _remote_env(hrefs: list[str]) -> contextlib.AbstractContextManager:
     return rasterio.Env(**config) if config else contextlib.nullcontext()
 
 
-def _open(href: str):
+def open_raster(href: str):
+    """The rasterio dataset of an imagery href (a file, a URL, an s3/gs/az object, an array in a Zarr store)."""
     try:
-        return rasterio.open(gdal_path(href))
+        return rasterio.open(gdal_zarr_path(href) if is_zarr(href) else gdal_path(href))
     except (RasterioIOError, OSError) as exc:
         raise InvalidInput(f"cannot read imagery asset {href}: {exc}; expected a raster GDAL can open") from exc
 
 
-def _check_georeference(dataset, href: str) -> None:
-    if dataset.crs is None or dataset.transform == Affine.identity():
+def _zarr_georeference(dataset, href: str) -> tuple[CRS | None, Affine]:
+    """CRS and transform of a Zarr array: GDAL's, else what its Zarr attributes declare."""
+    crs, transform = dataset.crs, dataset.transform
+    if crs is None:
+        declared = zarr_crs(href)
+        try:
+            crs = CRS.from_user_input(declared) if declared else None
+        except CRSError as exc:
+            raise InvalidInput(f"imagery asset {href} declares CRS {declared!r}, which is not one; expected e.g. "
+                               "EPSG:32632 or WKT2") from exc
+    if transform == Affine.identity():
+        declared_transform = zarr_transform(href)
+        transform = Affine(*declared_transform) if declared_transform else transform
+    return crs, transform
+
+
+def own_grid(dataset, href: str) -> Grid:
+    """The grid an opened asset lies on; refused without a (north-up) georeference."""
+    crs, transform = _zarr_georeference(dataset, href) if is_zarr(href) else (dataset.crs, dataset.transform)
+    if crs is None or transform == Affine.identity():
         raise InvalidInput(f"imagery asset {href} has no georeference (CRS and geotransform); "
                            "expected a georeferenced raster")
-    if dataset.transform.b or dataset.transform.d:
+    if transform.b or transform.d:
         raise InvalidInput(f"imagery asset {href} has a rotated geotransform; expected a north-up raster")
+    return Grid(crs, transform, dataset.width, dataset.height)
 
 
-def _check_overlap(dataset, grid: Grid, href: str) -> None:
-    left, bottom, right, top = transform_bounds(dataset.crs, grid.crs, *dataset.bounds)
+def _check_overlap(own: Grid, grid: Grid, href: str) -> None:
+    left, bottom, right, top = transform_bounds(own.crs, grid.crs, *own.bounds)
     g_left, g_bottom, g_right, g_top = grid.bounds
     if left >= g_right or right <= g_left or bottom >= g_top or top <= g_bottom:
-        raise InvalidInput(f"imagery asset {href} ({dataset.crs}) does not overlap the grid of the other bands "
+        raise InvalidInput(f"imagery asset {href} ({own.crs}) does not overlap the grid of the other bands "
                            f"({grid.crs}, bounds {[round(v, 3) for v in grid.bounds]}); expected all bands to cover "
                            "the same area (is its CRS right?)")
 
@@ -90,9 +114,8 @@ def choose_grid(hrefs: list[str], resolution: float | None = None, known: dict[s
     missing = [href for href in hrefs if href not in known]
     with _remote_env(missing):
         for href in missing:
-            with _open(href) as dataset:
-                _check_georeference(dataset, href)
-                known[href] = Grid(dataset.crs, dataset.transform, dataset.width, dataset.height)
+            with open_raster(href) as dataset:
+                known[href] = own_grid(dataset, href)
     finest = min((known[href] for href in hrefs), key=lambda grid: grid.resolution)
     return finest if resolution is None else regrid(finest, resolution)
 
@@ -146,17 +169,18 @@ class WindowReader:
 
     def _source(self, href: str, resampling: Resampling):
         if href not in self._sources:
-            dataset = _open(href)
+            dataset = open_raster(href)
             self._datasets[href] = dataset
-            _check_georeference(dataset, href)
-            if self.grid.same_as(dataset):
+            own = own_grid(dataset, href)
+            if self.grid.same_as(own):
                 self._sources[href] = dataset
             else:
-                _check_overlap(dataset, self.grid, href)
+                _check_overlap(own, self.grid, href)
                 masked = all(value is None for value in dataset.nodatavals)
                 if masked:
                     self._alpha.add(href)
-                self._sources[href] = WarpedVRT(dataset, crs=self.grid.crs, transform=self.grid.transform,
+                self._sources[href] = WarpedVRT(dataset, src_crs=own.crs, src_transform=own.transform,
+                                                crs=self.grid.crs, transform=self.grid.transform,
                                                 width=self.grid.width, height=self.grid.height,
                                                 resampling=resampling, add_alpha=masked)
         return self._sources[href]

@@ -86,14 +86,17 @@ class RasterSink(Sink):
         self.directory = context.directory
         self.title = context.title
         self.colormap = colormap(plan) if plan.is_classes else None
-        self.writer = StripWriter(self.directory / f"{self.key}.tmp.tif", crs=grid.crs, transform=grid.transform,
-                                  width=grid.width, height=grid.height, count=plan.bands, dtype=plan.dtype,
-                                  nodata=plan.nodata, colormap=self.colormap)
+        self.writer = self._writer(f"{self.key}.tmp.tif", plan.bands, plan.dtype, plan.nodata, self.colormap)
         self.scores_writer = None
         if context.scores and plan.kind in ("classes", "binary"):  # labels carry no scores
-            self.scores_writer = StripWriter(self.directory / f"{self.key}-scores.tmp.tif", crs=grid.crs,
-                                             transform=grid.transform, width=grid.width, height=grid.height,
-                                             count=plan.channels, dtype=np.dtype(np.float32), nodata=float("nan"))
+            self.scores_writer = self._writer(f"{self.key}-scores.tmp.tif", plan.channels, np.dtype(np.float32),
+                                              float("nan"))
+
+    def _writer(self, name: str, count: int, dtype: np.dtype, nodata: float, colormap: dict | None = None):
+        """Where the finished rows of one raster go: a tiled GeoTIFF `name` in the result directory."""
+        grid = self.grid
+        return StripWriter(self.directory / name, crs=grid.crs, transform=grid.transform, width=grid.width,
+                           height=grid.height, count=count, dtype=dtype, nodata=nodata, colormap=colormap)
 
     def _write(self, row: int, scores: np.ndarray, covered: np.ndarray) -> None:
         if self.scores_writer is not None:

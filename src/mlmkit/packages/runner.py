@@ -18,9 +18,10 @@ from mlmkit.stac.atomic import atomic_output_dir, check_output_dir, claimed_temp
 from mlmkit.packages.engines import CatalogRef, EngineJob, EngineOptions, get_engine
 from mlmkit.packages.engines.base import REMOTE_TIMEOUT_S
 from mlmkit.errors import InvalidInput
+from mlmkit.matching import decide, pair_up, read_imagery
 from mlmkit.mlm.spec import ModelSpec, read_model
 from mlmkit.packages.cwl import INFERENCE, TRAINING, Package, fetch_package
-from mlmkit.stac.read import is_url, node_files, walk
+from mlmkit.stac.read import document_href, is_url, iter_items, node_files, walk
 
 # The scratch directories of runs into OUTDIR are `OUTDIR/.mlmkit-run-scratch.<random>.partial`, owner-marked
 # as mlmkit.stac.atomic marks its work directories, so that the next run removes what a killed one left.
@@ -87,6 +88,21 @@ def _package_url(spec: ModelSpec, role: str) -> str | None:
     return asset.href if asset is not None and is_url(asset.href) else None
 
 
+def _lineage_inputs(package: Package, model: str | None, inputs: Sequence[str]) -> dict:
+    """`file:` URIs of the local model and inputs for the package's optional href inputs: an engine stages them
+    (Toil into its cache, containers under /var/lib/cwl), so the tools cannot tell where they came from."""
+    order: dict = {}
+    if "model_href" in package.inputs and model is not None and not is_url(model):
+        order["model_href"] = Path(document_href(model)).absolute().as_uri()
+    local = [source for source in inputs if not is_url(source)]
+    if "source_hrefs" in package.inputs and local:
+        order["source_hrefs"] = [Path(item.get_self_href()).absolute().as_uri()
+                                 for source in local for item in iter_items(source)]
+    if "training_data_href" in package.inputs and len(inputs) == 1 and local:
+        order["training_data_href"] = Path(document_href(inputs[0])).absolute().as_uri()
+    return order
+
+
 def run_model(model: str, inputs: Sequence[str], outdir: str | Path = ".", options: RunOptions | None = None) -> Path:
     """Run the MLM Item's runtime package over `inputs`; returns OUTDIR/<output name>/catalog.json."""
     options = options or RunOptions()
@@ -94,6 +110,8 @@ def run_model(model: str, inputs: Sequence[str], outdir: str | Path = ".", optio
         raise InvalidInput("no inputs; expected one or more STAC Items or catalogs (paths or URLs)")
     engine = get_engine(options.engine)
     spec = read_model(model)
+    if not options.train:  # refused pairs are refused here, as predict inside the package would refuse them
+        decide(pair for source in inputs for pair in pair_up(spec, read_imagery(source)))
     outdir = Path(outdir).absolute()
     scratch = _scratch(outdir)
     try:
@@ -105,7 +123,10 @@ def run_model(model: str, inputs: Sequence[str], outdir: str | Path = ".", optio
         engine_options = EngineOptions(container=options.container, batch_system=options.batch_system,
                                        extra_args=options.engine_args, url=options.engine_url,
                                        process=options.engine_process, timeout_s=options.engine_timeout)
-        job_inputs = _job_inputs(package, model if "model" in package.inputs else None, inputs, options.params)
+        model_input = model if "model" in package.inputs else None
+        job_inputs = _job_inputs(package, model_input, inputs, options.params)
+        for name, value in _lineage_inputs(package, model_input, inputs).items():
+            job_inputs.setdefault(name, value)  # what the user gave with --param wins
         job = EngineJob(package=package, inputs=job_inputs, result=result_name, outdir=outdir / result_name,
                         workdir=scratch, log=options.log or outdir / f"{result_name}.log",
                         package_url=_package_url(spec, role), options=engine_options)

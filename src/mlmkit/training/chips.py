@@ -20,9 +20,10 @@ from rasterio.windows import transform as window_transform
 
 from mlmkit.stac.atomic import atomic_output_dir
 from mlmkit.stac.bands import eo_band_fields, raster_fields
+from mlmkit.stac.objstore import gdal_config
 from mlmkit.errors import InvalidArgument, InvalidInput
 from mlmkit.inference.bands import BandRef, BandResolver, imagery_bands
-from mlmkit.inference.reader import Grid, WindowReader, choose_grid, in_metres
+from mlmkit.inference.reader import Grid, WindowReader, choose_grid, in_metres, open_raster
 from mlmkit.progress import QUIET, Progress, Task
 from mlmkit.catalog.provenance import reference
 from mlmkit.stac.read import asset_href, document_href, iter_items, local_files, read_json
@@ -48,6 +49,15 @@ class ChipOptions:
     source_href: str | None = None  # the URL the imagery Item is published at, for the chips' source links
 
 
+@dataclass(frozen=True)
+class _Stored:
+    """How a band's file (or Zarr array) says its values are stored."""
+
+    scale: float
+    offset: float
+    nodata: float | None
+
+
 def _imagery_item(source: str) -> pystac.Item:
     items = list(iter_items(source))
     if len(items) != 1:
@@ -65,18 +75,24 @@ def _listed(item: pystac.Item, asset_key: str, lists: Sequence[str], index: int)
 
 
 def _band_entry(item: pystac.Item, asset_key: str, index: int) -> dict:
-    """The eo:bands/bands entry of band `index` (1-based) of an asset, or {}."""
-    return _listed(item, asset_key, ("eo:bands", "bands"), index)
+    """The eo:bands/bands entry of band `index` (1-based) of an asset, or {}; STAC 1.1 `bands` spell the eo fields
+    `eo:common_name`, ..., as EOPF Items do."""
+    entry = _listed(item, asset_key, ("eo:bands", "bands"), index)
+    return {key.removeprefix("eo:"): value for key, value in entry.items()}
 
 
-def _chip_band(item: pystac.Item, ref: BandRef, dtype: np.dtype, grid: Grid) -> dict:
-    """The band as the chips hold it: name, common name, wavelength, and (when the imagery says) nodata,
-    scale and offset, with the chips' own data type and resolution (every band is resampled onto `grid`)."""
+def _chip_band(item: pystac.Item, ref: BandRef, dtype: np.dtype, grid: Grid, stored: _Stored) -> dict:
+    """The band as the chips hold it: name, common name, wavelength, and (when the imagery says: its Item, else its
+    file's or Zarr array's own metadata) nodata, scale and offset, with the chips' own data type and resolution
+    (every band is resampled onto `grid`)."""
     entry = _band_entry(item, ref.asset, ref.index)
     band = eo_band_fields({**entry, "name": entry.get("name") or ref.name})
     raster = raster_fields(_listed(item, ref.asset, ("raster:bands",), ref.index))
-    if ref.nodata is not None:
-        raster.setdefault("nodata", ref.nodata)
+    nodata = ref.nodata if ref.nodata is not None else stored.nodata
+    if nodata is not None:
+        raster.setdefault("nodata", nodata)
+    if (stored.scale, stored.offset) != (1.0, 0.0) and "scale" not in raster and "offset" not in raster:
+        raster.update(scale=stored.scale, offset=stored.offset)
     if raster:
         raster["data_type"] = dtype.name
     if "spatial_resolution" in raster:  # the source band's own resolution is not the chips'
@@ -141,13 +157,19 @@ def _chip_counts(labels: np.ndarray, size: int, classes: Sequence[LabelClass]) -
     return counts
 
 
-def _common_dtype(bands: Sequence[BandRef]) -> np.dtype:
-    """The imagery's own data type when all bands share it, so chips stay as compact as the source."""
-    dtypes = set()
-    for href in {b.href for b in bands}:
-        with rasterio.open(href) as src:
-            dtypes.update(src.dtypes)
-    return np.dtype(dtypes.pop()) if len(dtypes) == 1 else np.dtype("float32")
+def _stored(bands: Sequence[BandRef]) -> tuple[np.dtype, list[_Stored]]:
+    """The imagery's own data type when all bands share it (so chips stay as compact as the source), and each
+    band's scale, offset and nodata as its file or Zarr array states them."""
+    dtypes, stored = set(), {}
+    hrefs = {b.href for b in bands}
+    with rasterio.Env(**gdal_config(hrefs)):
+        for href in hrefs:
+            with open_raster(href) as src:
+                dtypes.update(src.dtypes)
+                stored[href] = [_Stored(float(scale), float(offset), nodata)
+                                for scale, offset, nodata in zip(src.scales, src.offsets, src.nodatavals)]
+    dtype = np.dtype(dtypes.pop()) if len(dtypes) == 1 else np.dtype("float32")
+    return dtype, [stored[b.href][b.index - 1] for b in bands]
 
 
 def build_chips(imagery: str, labels: str, classes: Sequence[LabelClass], outdir: str | Path,
@@ -191,10 +213,11 @@ def _write(item: pystac.Item, source: str | None, bands: Sequence[BandRef], grid
                            "expected labels over the imagery")
     blocks = [(row // options.block_size, col // options.block_size) for row, col, _ in keep]
     splits = assign_splits(blocks, [set(counts) for *_, counts in keep], options.fractions, options.seed)
-    dtype = _common_dtype(bands)
+    dtype, scaling = _stored(bands)
     task.total, task.pixels = len(keep), len(keep) * size * size
     writer = TrainingCatalogWriter(work, options.name, SEGMENTATION, classes,
-                                   [_chip_band(item, b, dtype, grid) for b in bands], options.description, outdir)
+                                   [_chip_band(item, b, dtype, grid, s) for b, s in zip(bands, scaling)],
+                                   options.description, outdir)
     when = item.datetime
     carried = {} if when else {k: item.properties[k] for k in ("start_datetime", "end_datetime") if k in item.properties}
     carried.update({k: item.properties[k] for k in PROCESSING_FIELDS if item.properties.get(k)})

@@ -20,7 +20,7 @@ from mlmkit.stac.atomic import check_output_dir
 from mlmkit.drawing import PAD, TEXT_SIZE, font, text_width, vertical_text
 from mlmkit.errors import InvalidArgument, InvalidMetadata
 from mlmkit.mlm.build import ModelMetadata, build_model_item, write_model_catalog
-from mlmkit.catalog.provenance import lineage_href
+from mlmkit.catalog.provenance import is_file_uri, lineage_href
 from mlmkit.packages.release import INFERENCE_IMAGE, PACKAGES, packages_dir, source_code_url
 from mlmkit.stac.read import is_url
 from mlmkit.training.catalog_reader import TrainingData, read_training_data
@@ -77,10 +77,11 @@ def training_data_links(data: TrainingData, outdir: Path) -> list[_DerivedFromLi
     for split, split_data in data.splits.items():
         for href in split_data.collections:
             what = f"training data ({split} split)"
-            settled = lineage_href(href, Path(outdir).absolute() / "catalog.json", what, "the training_data_href option")
+            settled = lineage_href(href, Path(outdir).absolute() / "catalog.json", what,
+                                   "the CWL package's training_data_href input, or train's training_data_href option")
             if settled is None:
                 continue
-            relative = not (is_url(settled) or os.path.isabs(settled))  # then made relative when written
+            relative = not (is_url(settled) or is_file_uri(settled) or os.path.isabs(settled))  # then made relative when written
             link = _DerivedFromLink("derived_from", os.path.realpath(href) if relative else settled,
                                     media_type="application/json", title=what, extra_fields={"ml-aoi:split": split})
             link.relative = relative
