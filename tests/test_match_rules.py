@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import copy
-
 import pystac
 import pytest
 
-from mlmkit.matching import match, register_asset_kind
-from mlmkit.matching.bands import ASSET_KINDS, ImageryBand
+from mlmkit.matching import match
 from mlmkit.matching.footprints import relation
 
 MLM = "https://stac-extensions.github.io/mlm/v1.5.2/schema.json"
@@ -118,22 +115,3 @@ def test_band_less_input_takes_the_asset_named_like_it():
     assert _one(model, _scene({"dem": {}})).plan["bands"][0]["asset"] == "dem"
     assert _one(model, _scene({"B04": {}})).problems[0].startswith(
         "bands: input 'dem' names no bands, so an imagery asset with key 'dem' is needed")
-
-
-def test_a_registered_asset_kind_lists_its_bands_like_a_cogs():
-    def zarr_bands(item, key, asset):
-        if asset.media_type != "application/vnd+zarr":
-            return None
-        return [ImageryBand(key, i + 1, frozenset({name.lower()}), frozenset(), name) for i, name in
-                enumerate(asset.extra_fields["variables"])]
-
-    saved = copy.copy(ASSET_KINDS)
-    register_asset_kind(zarr_bands)
-    try:
-        scene = _scene({})
-        scene.add_asset("cube", pystac.Asset("/nowhere/cube.zarr", media_type="application/vnd+zarr", roles=["data"],
-                                             extra_fields={"variables": ["B03", "B04"]}))
-        assert _one(_model(["B04"]), scene).plan["bands"][0] == {
-            "input": "x", "band": "B04", "date": 0, "asset": "cube", "index": 2, "why": "name"}
-    finally:
-        ASSET_KINDS[:] = saved

@@ -13,7 +13,7 @@ import rasterio
 
 from mlmkit.errors import InvalidInput
 from mlmkit.inference import PredictOptions, predict
-from mlmkit.inference.bands import describe_bands, imagery_bands
+from mlmkit.matching.bands import describe_bands, imagery_bands
 from mlmkit.training.chips import ChipOptions, build_chips
 from mlmkit.training.layout import LabelClass
 from predict_helpers import conv_model, mlm_input, mlm_item, mlm_output, write_raster
