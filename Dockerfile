@@ -1,7 +1,7 @@
 # mlmkit images for the CWL application packages (cwl/*.cwl name the tags).
-#   docker build --target inference -t mlmkit:0.1.0 .            # onnxruntime, rasterio, pystac, click, boto3
-#   docker build --target training  -t mlmkit:0.1.0-training .   # adds the CPU build of torch
-#   docker build --target inference-gpu -t mlmkit:0.1.0-gpu .     # onnxruntime-gpu (CUDA 12); not built in CI
+#   docker build --target inference -t mlmkit:0.2.0 .            # onnxruntime, rasterio, pystac, click, boto3
+#   docker build --target training  -t mlmkit:0.2.0-training .   # adds the CPU build of torch
+#   docker build --target inference-gpu -t mlmkit:0.2.0-gpu .     # onnxruntime-gpu (CUDA 12); not built in CI
 # BASE_IMAGE is any Debian-like image with python3 (>=3.11, for tomllib) and its venv module.
 #
 # Layers are laid out for the cache (the classic builder, with the vfs storage driver in CI, copies the
@@ -20,6 +20,16 @@ extra = p["optional-dependencies"]; \
 open("/build/requirements.txt", "w").write("\n".join(p["dependencies"] + extra["stage"]) + "\n"); \
 open("/build/requirements-train.txt", "w").write("\n".join(extra["train"]) + "\n")'
 
+# The wheel users install (CWL packages and JSON schemas inside), built on the bare base: a small tree to copy.
+FROM ${BASE_IMAGE} AS wheel
+ARG PIP_CERT
+ARG PIP_INDEX_URL
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+COPY pyproject.toml README.md LICENSE NOTICE MANIFEST.in CHANGELOG.md /build/mlmkit/
+COPY src/ /build/mlmkit/src/
+COPY cwl/ /build/mlmkit/cwl/
+RUN python3 -m venv /build/venv && /build/venv/bin/pip wheel -q --no-deps --wheel-dir /build/wheel /build/mlmkit
+
 FROM ${BASE_IMAGE} AS deps
 # Build-time only: a CA bundle or a mirror for pip where the network needs them.
 ARG PIP_CERT
@@ -35,9 +45,9 @@ RUN python3 -m venv /opt/mlmkit && /opt/mlmkit/bin/pip install -q -r /build/requ
 FROM deps AS inference
 ARG PIP_CERT
 ARG PIP_INDEX_URL
-COPY pyproject.toml README.md docker/install-mlmkit.sh /build/mlmkit/
-COPY src/ /build/mlmkit/src/
-RUN sh /build/mlmkit/install-mlmkit.sh predict merge stage-in stage-out && python3 -c 'import boto3'
+COPY docker/install-mlmkit.sh /build/
+COPY --from=wheel /build/wheel/ /build/wheel/
+RUN sh /build/install-mlmkit.sh predict merge stage-in stage-out && python3 -c 'import boto3'
 USER mlmkit
 
 FROM deps AS deps-training
@@ -55,9 +65,9 @@ RUN /opt/mlmkit/bin/pip install -q --find-links /tmp/wheels \
 FROM deps-training AS training
 ARG PIP_CERT
 ARG PIP_INDEX_URL
-COPY pyproject.toml README.md docker/install-mlmkit.sh /build/mlmkit/
-COPY src/ /build/mlmkit/src/
-RUN sh /build/mlmkit/install-mlmkit.sh train
+COPY docker/install-mlmkit.sh /build/
+COPY --from=wheel /build/wheel/ /build/wheel/
+RUN sh /build/install-mlmkit.sh train
 USER mlmkit
 
 # GPU inference (NVIDIA, CUDA 12): onnxruntime-gpu in place of onnxruntime, with the CUDA and cuDNN libraries
@@ -77,9 +87,9 @@ FROM deps-gpu AS inference-gpu
 ARG PIP_CERT
 ARG PIP_INDEX_URL
 ENV NVIDIA_VISIBLE_DEVICES=all NVIDIA_DRIVER_CAPABILITIES=compute,utility
-COPY pyproject.toml README.md docker/install-mlmkit.sh /build/mlmkit/
-COPY src/ /build/mlmkit/src/
+COPY docker/install-mlmkit.sh /build/
+COPY --from=wheel /build/wheel/ /build/wheel/
 # the CUDA provider is listed without a GPU (it is compiled in); loading it needs one, at run time
-RUN sh /build/mlmkit/install-mlmkit.sh predict merge stage-in stage-out \
+RUN sh /build/install-mlmkit.sh predict merge stage-in stage-out \
     && python3 -c "import onnxruntime as ort; assert 'CUDAExecutionProvider' in ort.get_available_providers()"
 USER mlmkit

@@ -106,7 +106,7 @@ def main() -> None:
         ours, base = samples / ours_seconds, samples / plain.seconds
         print(f"training samples/s: mlmkit {ours:.1f}, plain PyTorch {base:.1f}; "
               f"ratio {ours / base:.3f} (goal >= 0.90)")
-        result = fit(data, stats, TrainConfig("unet", 1, args.batch_size, width=args.width, progress=False))
+        result = fit(data, stats, TrainConfig("unet", 1, args.batch_size, width=args.width))
         validate = data.splits["validate"]
         real = [x for x, _ in ChipBatches(validate.images, validate.labels, stats, args.batch_size)]
         started = time.perf_counter()

@@ -4,12 +4,12 @@ $namespaces:
   cwltool: http://commonwl.org/cwltool#
 
 s:name: mlmkit-inference-gpu
-s:version: "0.1.0"
-s:softwareVersion: "0.1.0"
+s:version: "0.2.0"
+s:softwareVersion: "0.2.0"
 s:description: >-
   Runs any model described by a STAC MLM (Machine Learning Model extension) Item over STAC imagery and
   writes Cloud-Optimized GeoTIFFs and a STAC catalog of results, one Item per input Item. GPU variant: the
-  model runs on an NVIDIA GPU (CUDA 12, onnxruntime-gpu image mlmkit:0.1.0-gpu, `--device cuda`).
+  model runs on an NVIDIA GPU (CUDA 12, onnxruntime-gpu image mlmkit:0.2.0-gpu, `--device cuda`).
 s:dateCreated: "2026-11-22"
 s:license:
   class: s:CreativeWork
@@ -130,7 +130,7 @@ $graph:
     doc: Runs the model an MLM Item describes over the Items of one STAC catalog on an NVIDIA GPU; writes COGs and a STAC catalog.
     hints:
       - class: DockerRequirement
-        dockerPull: mlmkit:0.1.0-gpu
+        dockerPull: mlmkit:0.2.0-gpu
       - class: cwltool:CUDARequirement
         cudaVersionMin: "12.0"
         cudaComputeCapability: "5.2"
@@ -226,7 +226,7 @@ $graph:
     doc: Merges several STAC catalogs into one self-contained catalog.
     hints:
       - class: DockerRequirement
-        dockerPull: mlmkit:0.1.0
+        dockerPull: mlmkit:0.2.0
     requirements:
       - class: ResourceRequirement
         coresMin: 1

@@ -3,8 +3,8 @@ $namespaces:
   s: https://schema.org/
 
 s:name: mlmkit-inference
-s:version: "0.1.0"
-s:softwareVersion: "0.1.0"
+s:version: "0.2.0"
+s:softwareVersion: "0.2.0"
 s:description: >-
   Runs any model described by a STAC MLM (Machine Learning Model extension) Item over STAC imagery and
   writes Cloud-Optimized GeoTIFFs and a STAC catalog of results, one Item per input Item.
@@ -128,7 +128,7 @@ $graph:
     doc: Runs the model an MLM Item describes over the Items of one STAC catalog; writes COGs and a STAC catalog.
     hints:
       - class: DockerRequirement
-        dockerPull: mlmkit:0.1.0
+        dockerPull: mlmkit:0.2.0
     requirements:
       - class: ResourceRequirement
         coresMin: 1
@@ -217,7 +217,7 @@ $graph:
     doc: Merges several STAC catalogs into one self-contained catalog.
     hints:
       - class: DockerRequirement
-        dockerPull: mlmkit:0.1.0
+        dockerPull: mlmkit:0.2.0
     requirements:
       - class: ResourceRequirement
         coresMin: 1

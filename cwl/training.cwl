@@ -3,8 +3,8 @@ $namespaces:
   s: https://schema.org/
 
 s:name: mlmkit-training
-s:version: "0.1.0"
-s:softwareVersion: "0.1.0"
+s:version: "0.2.0"
+s:softwareVersion: "0.2.0"
 s:description: >-
   Trains a PyTorch model on a STAC training catalog (label + ml-aoi chips), exports it to ONNX and describes it
   with a STAC MLM (Machine Learning Model extension) Item, with metrics and a confusion matrix, in a STAC catalog.
@@ -139,7 +139,7 @@ $graph:
     doc: Trains on a STAC training catalog; writes ONNX + MLM Item (+ metrics, confusion matrix) as a catalog.
     hints:
       - class: DockerRequirement
-        dockerPull: mlmkit:0.1.0-training
+        dockerPull: mlmkit:0.2.0-training
     requirements:
       - class: ResourceRequirement
         coresMin: 1

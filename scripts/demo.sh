@@ -4,8 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-# Validate offline against the schema mirror beside the checkout when there is one (else schemas are downloaded).
-if [ -z "${MLMKIT_SCHEMA_DIR:-}" ] && [ -d ../shared/stac-schemas ]; then
-  export MLMKIT_SCHEMA_DIR="$(cd ../shared/stac-schemas && pwd)"
-fi
 .venv/bin/mlmkit demo --output "${1:-demo-output}" --overwrite

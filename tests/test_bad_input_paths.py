@@ -186,7 +186,7 @@ def test_train_model_id_with_a_path_is_refused_by_the_mlm_name_rule(box: Sandbox
     training = box.work / "training"
     assert invoke(_chips_args(box, training)).exit_code == 0
     assert_refused(box, ["train", "--data", training, "-o", box.out, "--epochs", "1", "--quiet",
-                         "--model-id", "../../../X"], match="mlm:name")
+                         "--model-id", "../../../X"], status=2, match="mlm:name")  # an argument of the wrong form
 
 
 def test_eurosat_file_names_stay_inside(box: Sandbox):

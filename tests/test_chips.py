@@ -164,7 +164,7 @@ def test_cli_chips_and_its_errors(scene, tmp_path: Path) -> None:
     assert (tmp_path / "out" / "catalog.json").exists()
     bad = runner.invoke(main, ["chips", "--imagery", str(scene[0]), "--labels", str(scene[1]), "--classes",
                                "water,forest", "--output", str(tmp_path / "bad")])
-    assert bad.exit_code == 1
+    assert bad.exit_code == 2  # an argument of the wrong form is a usage error
     assert "expected e.g. 0=water,1=vegetation" in bad.output
 
 

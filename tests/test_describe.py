@@ -223,7 +223,7 @@ def test_cli_options_without_spec(tmp_path: Path) -> None:
     again = CliRunner().invoke(main, args)
     assert again.exit_code == 1 and "not empty" in again.output
     bad_class = CliRunner().invoke(main, args[:4] + ["--class", "water", "--overwrite"])
-    assert bad_class.exit_code == 1 and "VALUE:NAME" in bad_class.output
+    assert bad_class.exit_code == 2 and "VALUE:NAME" in bad_class.output  # a usage error
 
 
 def test_spec_errors_name_the_field(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from docs_snippets import code_blocks
+from mlmkit import __version__
 
 REPO = Path(__file__).resolve().parents[1]
 PAGE = REPO / "docs" / "how-to" / "serve.md"
@@ -28,7 +29,7 @@ def test_serve_page_commands_run(tmp_path: Path) -> None:
                          timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     deployed = json.loads(run.stdout)
-    assert deployed["id"] == "mlmkit-inference" and deployed["version"] == "0.1.0"
+    assert deployed["id"] == "mlmkit-inference" and deployed["version"] == __version__
     description = json.loads((tmp_path / "mlmkit-inference.json").read_text())
     assert set(description["inputs"]) >= {"model", "imagery"}
     assert (tmp_path / "serve-state" / "processes" / "mlmkit-inference" / "package.cwl").is_file()

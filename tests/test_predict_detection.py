@@ -185,9 +185,11 @@ def test_result_item_geoparquet_geojson_quicklook(scene, tmp_path):
     assert first["geometry"]["coordinates"][0][0] == pytest.approx([lon[0], lat[0]], abs=1e-6)
     assert first["properties"]["class_name"] == table.column("class_name")[0].as_py()
 
-    look = np.asarray(Image.open(item_dir / assets["quicklook"]["href"]))
-    assert look.shape == (HEIGHT, WIDTH, 3)
-    assert ((look == (255, 0, 0)).all(axis=2)).any()  # ship outlines in the class colour
+    look = np.asarray(Image.open(item_dir / assets["quicklook"]["href"]).convert("RGB"))
+    assert look.shape[0] > HEIGHT and look.shape[1] >= WIDTH  # the picture under its title
+    picture = look[-HEIGHT:, :WIDTH]
+    assert ((picture == (255, 0, 0)).all(axis=2)).any()  # ship outlines in the class colour
+    assert ((look[:-HEIGHT] < 64).all(axis=2)).any()  # dark title text above it
     derived = {(item_dir / link["href"]).resolve() for link in result["links"] if link["rel"] == "derived_from"}
     assert Path(scene["item"]).resolve() in derived  # relative: the input and the output move together
     assert validate_source(out / "catalog.json") == []

@@ -134,8 +134,13 @@ def test_data_of_another_shape_is_one_line(cogs, model, change, message):
 
 
 def test_options_that_concern_files_are_refused(cogs, model):
-    with pytest.raises(InvalidInput, match=r"resolution do not apply to predict_xarray"):
+    """mlmkit.predict_xarray takes no such keyword (TypeError); the library function it calls says why."""
+    from mlmkit.inference.arrays import predict_xarray
+
+    with pytest.raises(TypeError, match="resolution"):
         mlmkit.predict_xarray(model, _data(cogs), resolution=20.0)
+    with pytest.raises(InvalidInput, match=r"resolution do not apply to predict_xarray"):
+        predict_xarray(model, _data(cogs), resolution=20.0)
 
 
 def test_a_scene_classifier_is_not_run(cogs, tmp_path):

@@ -165,7 +165,7 @@ def test_missing_or_wrong_token_publishes_nothing(pgstac_api, tmp_path, headers,
         publish(cat, pgstac_api.url, headers=headers)
     message = str(raised.value)
     assert f"refused collection 'auth-{status}-collection': HTTP {status}" in message
-    assert "--token" in message and "published before this failure: nothing" in message
+    assert "the token option or $MLMKIT_API_TOKEN" in message and "published before this failure: nothing" in message
     assert _get(pgstac_api, f"/collections/auth-{status}-collection").status_code == 404
 
 

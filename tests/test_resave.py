@@ -2,7 +2,7 @@
 
 pystac migrates extension schema URIs it knows on read (classification v1.1.0 -> v2.0.0): every version it
 writes for the documents mlmkit writes must be validatable offline, from the shared mirror or the schemas
-the repository ships (schemas/).
+mlmkit ships (mlmkit/stac/json-schemas, which hold classification v2.0.0).
 """
 
 from __future__ import annotations
@@ -17,18 +17,18 @@ import pystac
 import pytest
 
 from cwl_fixtures import BIN
+from mlmkit.stac.schemas import shipped_dir
 from test_provenance import inputs  # noqa: F401 (the model and scene fixture)
 
-REPO = Path(__file__).resolve().parents[1]
 CLASSIFICATION_V2 = "https://stac-extensions.github.io/classification/v2.0.0/schema.json"
 
 
 @pytest.fixture(scope="module")
 def mirror(tmp_path_factory, schema_dir: Path) -> Path:
-    """The shared mirror with the repository's shipped schemas laid over it."""
+    """The shared mirror with the schemas mlmkit ships laid over it."""
     root = tmp_path_factory.mktemp("mirror") / "schemas"
     shutil.copytree(schema_dir, root)
-    shutil.copytree(REPO / "schemas", root, dirs_exist_ok=True)
+    shutil.copytree(shipped_dir(), root, dirs_exist_ok=True)
     return root
 
 
@@ -77,7 +77,7 @@ def test_pystac_resaved_documents_validate_offline(written, mirror: Path, which:
 
 
 def test_the_shared_mirror_alone_lacks_the_migrated_schema(written, schema_dir: Path, tmp_path: Path) -> None:
-    """Why schemas/ ships the file: without it a re-saved result cannot be checked offline."""
+    """Why mlmkit ships the file: without it a re-saved result cannot be checked offline."""
     saved = resave(written[1], tmp_path.name)
     result = mlmkit_validate(saved, schema_dir)
     assert result.returncode != 0 and "classification/v2.0.0" in result.stdout + result.stderr

@@ -105,15 +105,16 @@ def test_cli_table_and_json(examples_catalog):
 
 @pytest.mark.parametrize("args, message", [
     ([], "Error: give either a local CATALOG or --api URL"),
-    (["--bbox", "1,2,3"], "Error: --bbox '1,2,3' is not four numbers"),
-    (["--bbox", "5,0,1,1"], "Error: --bbox '5,0,1,1' has west > east"),
+    (["--bbox", "1,2,x"], "Error: Invalid value for '--bbox': '1,2,x' is not four numbers"),
+    (["--bbox", "1,2,3"], "Error: bbox [1.0, 2.0, 3.0] has 3 numbers"),
+    (["--bbox", "5,0,1,1"], "Error: bbox [5.0, 0.0, 1.0, 1.0] has west > east"),
     (["--datetime", "yesterday"], "Error: datetime 'yesterday' is not RFC 3339"),
 ])
 def test_cli_bad_arguments(examples_catalog, args, message):
     if args:
         args = [str(examples_catalog), *args]
     result = CliRunner().invoke(main, ["search", *args])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # usage errors
     assert result.output.strip().startswith(message) and "\n" not in result.output.strip()
 
 

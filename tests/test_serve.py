@@ -21,6 +21,7 @@ import requests
 from cwl_fixtures import check_vegetation_results, vegetation_model
 from http_helpers import loopback_process, static_server
 from mlmkit.packages.stage import stage_in
+from mlmkit import __version__
 
 REPO = Path(__file__).resolve().parents[1]
 CWL = REPO / "cwl"
@@ -70,7 +71,7 @@ def test_deploy_execute_fetch_validate_restart(tmp_path: Path, served) -> None:
         assert answer.headers["Location"] == f"{base}/processes/mlmkit-inference"
         assert deploy(base, CWL / "inference.cwl", "mlmkit-inference").status_code == 409
         description = requests.get(answer.headers["Location"]).json()
-        assert description["version"] == "0.1.0" and set(description["inputs"]) >= {"model", "imagery"}
+        assert description["version"] == __version__ and set(description["inputs"]) >= {"model", "imagery"}
         job = requests.post(f"{base}/processes/mlmkit-inference/execution", json={"inputs": inputs},
                             headers={"Prefer": "respond-async"})
         assert job.status_code == 201 and job.headers["Location"].startswith(f"{base}/jobs/")

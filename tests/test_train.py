@@ -342,8 +342,8 @@ def test_imagery_lacking_a_band_fails(training_catalog: Path, tmp_path: Path) ->
 def test_cli_reports_bad_input_in_one_line_and_writes_nothing(training_catalog: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["train", "--data", str(training_catalog), "--output", str(tmp_path / "m"),
                                        "--task", "scene-classification"])
-    assert result.exit_code == 1
-    assert result.output.strip().count("\n") == 0 and "expected --task semantic-segmentation" in result.output
+    assert result.exit_code == 2  # the task argument contradicts the labels: a usage error
+    assert result.output.strip().count("\n") == 0 and "expected task 'semantic-segmentation'" in result.output
     assert not (tmp_path / "m").exists()
 
 
@@ -449,3 +449,20 @@ def test_metrics_from_a_known_confusion_matrix() -> None:
     assert metrics["f1"] == pytest.approx({"a": 6 / 7, "b": 8 / 9})
     assert metrics["iou"] == pytest.approx({"a": 3 / 4, "b": 4 / 5})
     assert metrics["miou"] == pytest.approx((3 / 4 + 4 / 5) / 2)
+
+
+def test_each_epoch_says_its_time_and_the_eta(training_catalog: Path, tmp_path: Path) -> None:
+    """One line per epoch on stderr (not a terminal: no bar), with its time and the ETA of the epochs left; the
+    ETA is the mean epoch time so far times the epochs left, so it is never negative and the last has none."""
+    result = CliRunner().invoke(main, ["train", "--data", str(training_catalog), "--output", str(tmp_path / "m"),
+                                       "--epochs", "3", "--width", "4", "--batch-size", "8"])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("epoch ")]
+    pattern = r"epoch (\d)/3 in (\d+\.\d) s(?:, ETA (\d+):(\d\d))?: loss \d\.\d{4}, train accuracy .*, mIoU \d\.\d{3}$"
+    matches = [re.match(pattern, line) for line in lines]
+    assert len(lines) == 3 and all(matches), lines
+    assert [m.group(1) for m in matches] == ["1", "2", "3"]
+    assert [m.group(3) is not None for m in matches] == [True, True, False]
+    quiet = CliRunner().invoke(main, ["train", "--data", str(training_catalog), "--output", str(tmp_path / "q"),
+                                      *TINY])
+    assert quiet.exit_code == 0 and "epoch " not in quiet.stderr

@@ -15,7 +15,7 @@ from stac_model_check import assert_stac_model_reads
 
 @pytest.mark.slow
 def test_demo_runs_end_to_end_on_real_sentinel2(tmp_path: Path) -> None:
-    result = run_demo(tmp_path / "demo", epochs=1, progress=False, say=lambda _: None)
+    result = run_demo(tmp_path / "demo", epochs=1, say=lambda _: None)
     assert validate_source(str(result.model_catalog)) == []
     assert validate_source(str(result.prediction)) == []
     model_item = json.loads(next((tmp_path / "demo" / "model").rglob("s2-rule-landcover-unet.json")).read_text())

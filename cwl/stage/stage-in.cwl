@@ -3,7 +3,7 @@ $namespaces:
   s: https://schema.org/
 
 s:name: mlmkit-stage-in
-s:softwareVersion: "0.1.0"
+s:softwareVersion: "0.2.0"
 s:description: >-
   Stages STAC documents by URL for an EO Application Package: copies a STAC Item (or a catalog or
   collection with its Items) and its assets into a directory with catalog.json. Every staged document keeps a
@@ -40,7 +40,7 @@ doc: >-
   holding catalog.json (mlmkit stage-in). For an MLM Item this brings its model and runtime assets.
 hints:
   - class: DockerRequirement
-    dockerPull: mlmkit:0.1.0
+    dockerPull: mlmkit:0.2.0
 requirements:
   - class: SchemaDefRequirement
     types:

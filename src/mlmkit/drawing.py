@@ -57,10 +57,10 @@ def stack(*images: Image.Image) -> Image.Image:
 
 
 def titled(image: Image.Image, title: str, size: int = TEXT_SIZE + 2) -> Image.Image:
-    """`image` with `title` centred in a white strip above it."""
-    strip = Image.new("RGBA", (image.width, _line_height(size) + PAD), "white")
-    ImageDraw.Draw(strip).text(((image.width - text_width(title, size)) // 2, PAD), title, fill="black",
-                               font=font(size))
+    """`image` with `title` centred in a white strip above it (wider than the image when the title is)."""
+    width = max(image.width, text_width(title, size) + 2 * PAD)
+    strip = Image.new("RGBA", (width, _line_height(size) + PAD), "white")
+    ImageDraw.Draw(strip).text(((width - text_width(title, size)) // 2, PAD), title, fill="black", font=font(size))
     return stack(strip, image.convert("RGBA"))
 
 

@@ -1,8 +1,9 @@
 """What goes wrong, by name: one base error whose message is the single line a user sees, and named warnings.
 
-Errors: `MlmkitError` is the base; each subclass says what went wrong (`InvalidMetadata`, `UnsafePath`,
-`LimitExceeded`, `ModelRefused`, `ModelRunError`, `RemoteFailure`, `NoSpace`, ...). The CLI maps them to exit
-statuses in one place (`mlmkit.cli.exit_status`). Messages speak of arguments and fields, never of CLI flags.
+Errors: `MlmkitError` is the base; each subclass says what went wrong (`NotFound`, `InvalidArgument`,
+`InvalidMetadata`, `UnsafePath`, `LimitExceeded`, `ModelRefused`, `ModelRunError`, `RemoteFailure`, `NoSpace`,
+...). The CLI maps them to exit statuses in one table (`mlmkit.cli.EXIT_STATUS`). Messages speak of arguments and
+fields, never of CLI flags.
 
 Warnings: every note a run has for its user is a `warnings.warn` of an `MlmkitWarning` subclass (`warn` below);
 the CLI holds them until the run succeeds and prints each as one `Warning:` line. A library caller sees them as
@@ -24,6 +25,14 @@ class MlmkitError(Exception):
 
 class InvalidInput(MlmkitError):
     """The data, metadata or arguments given cannot be used as they are."""
+
+
+class NotFound(InvalidInput):
+    """A path given as an argument does not exist, or a directory given lacks the catalog.json it should hold."""
+
+
+class InvalidArgument(InvalidInput):
+    """An argument's value has the wrong form, is out of range, or contradicts another argument."""
 
 
 class InvalidMetadata(InvalidInput):
@@ -56,6 +65,10 @@ class TileSizeError(ModelRunError):
 
 class RemoteFailure(InvalidInput):
     """A server or object store did not give what was asked (HTTP error, timeout, not JSON, missing object)."""
+
+
+class SchemaUnavailable(MlmkitError):
+    """A JSON schema needed for validation is neither shipped, nor in the schema mirror given, nor downloadable."""
 
 
 class NoSpace(MlmkitError):
@@ -103,6 +116,10 @@ class ResamplingWarning(MlmkitWarning):
 
 class OptionAdjusted(MlmkitWarning):
     """An option was changed to a value the model can take (a tile size rounded to the model's multiple)."""
+
+
+class CacheWarning(MlmkitWarning):
+    """A cached download no longer matched its file:checksum and was fetched again."""
 
 
 class LineageWarning(MlmkitWarning):

@@ -19,7 +19,8 @@ BAR_WIDTH = 20
 BYTES = "B"
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """'1:02:03' or '2:03'."""
     seconds = int(round(seconds))
     hours, rest = divmod(seconds, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
@@ -76,7 +77,7 @@ class Task:
         else:
             line = f"{self.label}: {_amount(self.done, self.unit)}"
         if self.total and self.done:  # before the rates: narrow terminals cut the line's end
-            line += f"  ETA {_duration(elapsed * (self.total - self.done) / self.done)}"
+            line += f"  ETA {duration(elapsed * (self.total - self.done) / self.done)}"
         rates = self.rates(elapsed)
         if rates:
             line += f"  {rates}"

@@ -18,7 +18,7 @@ from pathlib import Path
 import pystac
 
 from mlmkit.stac.atomic import atomic_output_dir
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidArgument, InvalidInput, InvalidMetadata, UnsafePath
 from mlmkit.catalog.provenance import PREDICT_HREF_INPUTS, absolute_lineage, settle_lineage
 from mlmkit.stac.safepath import layout_catalog, local_file_inside, safe_name
 from mlmkit.stac.read import document_href, is_url, iter_items, local_files, read_stac
@@ -43,11 +43,11 @@ def _copy_local_assets(source: _Source, item_dir: Path) -> None:
             continue
         what = f"asset {key!r} of item {item.id!r}"
         if source.root is None:
-            raise InvalidInput(f"{what} points at the local file {href} from a remote catalog; expected URLs only")
+            raise UnsafePath(f"{what} points at the local file {href} from a remote catalog; expected URLs only")
         real = local_file_inside(href, source.root, what)
         target = item_dir / safe_name(Path(href).name, "asset")
         if target.exists():
-            raise InvalidInput(f"item {item.id!r} has two assets named {target.name}; expected distinct file names")
+            raise InvalidMetadata(f"item {item.id!r} has two assets named {target.name}; expected distinct file names")
         try:
             shutil.copyfile(real, target)
             shutil.copystat(real, target)
@@ -66,7 +66,7 @@ def _unique_items(sources: list[str]) -> list[_Source]:
         root = None if is_url(href) else os.path.dirname(href)
         for item in iter_items(source):
             if item.id in items:
-                raise InvalidInput(f"item id {item.id!r} occurs in more than one input; expected unique ids")
+                raise InvalidMetadata(f"item id {item.id!r} occurs in more than one input; expected unique ids")
             copy = item.clone()
             for link, original in zip(copy.links, item.links):  # pystac's Link.clone drops extra fields
                 link.extra_fields = dict(original.extra_fields)
@@ -89,7 +89,7 @@ def _merged_catalog(sources: list[str]) -> pystac.Catalog:
 def merge_catalogs(sources: list[str], outdir: str | Path, overwrite: bool = False) -> Path:
     """Write OUTDIR/catalog.json linking every Item of `sources`, each in OUTDIR/<safe id>/ with its assets."""
     if not sources:
-        raise InvalidInput("no catalogs to merge; expected one or more catalog directories, files or URLs")
+        raise InvalidArgument("no catalogs to merge; expected one or more catalog directories, files or URLs")
     catalog = _merged_catalog(sources)
     merged = _unique_items(sources)
     inputs = [*sources, *(path for entry in merged for path in entry.files)]

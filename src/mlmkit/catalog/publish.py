@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import requests
 
-from mlmkit.errors import InvalidInput, MlmkitError
+from mlmkit.errors import InvalidArgument, InvalidMetadata, RemoteFailure, UnsafePath
 from mlmkit.mlm.spec import is_container_asset
 from mlmkit.progress import QUIET, Progress
 from mlmkit.stac.safepath import is_within
@@ -28,7 +28,7 @@ STRUCTURAL_RELS = {"self", "root", "parent", "child", "item", "items", "collecti
 SHOWN_PROBLEMS = 5
 
 
-class PublishError(MlmkitError):
+class PublishError(RemoteFailure):
     """The STAC API could not be reached or refused a document."""
 
 
@@ -76,7 +76,7 @@ class PublishSummary:
                          "collections and items")
         if self.local_hrefs:
             lines.append(f"note: {self.local_hrefs} asset/link hrefs point at local files; "
-                         "pass --base-href URL to point them where the files are served")
+                         "give base_href (the URL the catalog's files are served at) to point them there")
         return lines
 
 
@@ -88,7 +88,7 @@ class Plan:
 
 
 def auth_headers(token: str | None = None, headers: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Request headers from --header values and a bearer token (argument, else $MLMKIT_API_TOKEN)."""
+    """Request headers from header values and a bearer token (argument, else $MLMKIT_API_TOKEN)."""
     result = dict(headers or {})
     token = token or os.environ.get(TOKEN_ENV)
     if token and not any(key.lower() == "authorization" for key in result):
@@ -100,7 +100,7 @@ def parse_header(text: str) -> tuple[str, str]:
     """'Key: value' → (key, value)."""
     key, sep, value = text.partition(":")
     if not sep or not key.strip():
-        raise InvalidInput(f"header {text!r} is not 'Name: value'; expected e.g. 'X-Api-Key: secret'")
+        raise InvalidArgument(f"header {text!r} is not 'Name: value'; expected e.g. 'X-Api-Key: secret'")
     return key.strip(), value.strip()
 
 
@@ -116,13 +116,13 @@ def _rewrite(href: str, base: str, root_dir: str, base_href: str | None, asset: 
         return absolute, False
     inside = is_within(absolute, root_dir)
     if asset and not inside:
-        raise InvalidInput(f"nothing published: an asset of {base} points at {absolute}, outside the catalog directory "
+        raise UnsafePath(f"nothing published: an asset of {base} points at {absolute}, outside the catalog directory "
                            f"{root_dir} (symlinks followed); expected asset files inside the catalog")
     if base_href is None:
         return absolute, True
     if not inside:
-        raise InvalidInput(f"{absolute} (referenced by {base}) is outside the catalog directory {root_dir}; "
-                           "expected local files under the catalog to map under --base-href")
+        raise UnsafePath(f"{absolute} (referenced by {base}) is outside the catalog directory {root_dir}; "
+                           "expected local files under the catalog to map under base_href")
     relative = Path(os.path.relpath(absolute, root_dir)).as_posix()
     return f"{base_href.rstrip('/')}/{quote(relative)}", False  # quoted: a file named '%2e%2e' stays a name
 
@@ -186,7 +186,7 @@ def plan_publication(source: str | Path, collection: str | None = None, base_hre
     its `collection` field names.
     """
     if base_href is not None and not is_url(base_href):
-        raise InvalidInput(f"--base-href {base_href!r} is not an http(s) URL; expected where the files are served")
+        raise InvalidArgument(f"base_href {base_href!r} is not an http(s) URL; expected the URL the files are served at")
     nodes = list(walk(source))
     root_dir = os.path.dirname(nodes[0].href)
     local = 0
@@ -203,8 +203,8 @@ def plan_publication(source: str | Path, collection: str | None = None, base_hre
             continue
         target = collection or node.collection_id
         if not target:
-            raise InvalidInput(f"item {data.get('id')!r} ({node.href}) belongs to no collection; "
-                               "expected a Collection in the catalog or --collection ID")
+            raise InvalidMetadata(f"item {data.get('id')!r} ({node.href}) belongs to no collection; "
+                               "expected a Collection in the catalog or the collection option")
         items.append((target, {**data, "collection": target}))
     _check_unique(items)
     uploads = [Upload("collection", cid, data) for cid, data in collections.items()
@@ -221,7 +221,7 @@ def _check_unique(items: list[tuple[str, dict]]) -> None:
     for target, data in items:
         key = (target, data.get("id"))
         if key in seen:
-            raise InvalidInput(f"item id {key[1]!r} appears twice for collection {target!r}; expected unique ids")
+            raise InvalidMetadata(f"item id {key[1]!r} appears twice for collection {target!r}; expected unique ids")
         seen.add(key)
 
 
@@ -230,7 +230,7 @@ def refuse_invalid(source: str | Path, problems: list) -> None:
     if problems:
         shown = "; ".join(str(problem) for problem in problems[:SHOWN_PROBLEMS])
         more = f" (and {len(problems) - SHOWN_PROBLEMS} more)" if len(problems) > SHOWN_PROBLEMS else ""
-        raise InvalidInput(f"nothing published: {len(problems)} validation problem(s) in {source}: {shown}{more}")
+        raise InvalidMetadata(f"nothing published: {len(problems)} validation problem(s) in {source}: {shown}{more}")
 
 
 class StacApiWriter:
@@ -246,7 +246,7 @@ class StacApiWriter:
             return self.session.request(method, f"{self.url}{path}", timeout=HTTP_TIMEOUT_S, **kwargs)
         except requests.RequestException as exc:
             raise PublishError(f"cannot reach the STAC API at {self.url} ({what}): {type(exc).__name__}; "
-                               "expected a running STAC API at --api") from exc
+                               "expected a running STAC API at that URL") from exc
 
     def check_transactions(self) -> None:
         """Fail before any write when the API is unreachable or has no Transactions extension."""
@@ -268,7 +268,7 @@ class StacApiWriter:
             response = self._request("GET", path, f"looking up collection {upload.collection_id!r}")
             if response.status_code == 404:
                 raise PublishError(f"nothing published: {upload.label} goes into a collection the STAC API does "
-                                   "not have; expected the Collection in the catalog, or --collection ID")
+                                   "not have; expected the Collection in the catalog, or the collection option")
             if response.status_code != 200:
                 raise PublishError(f"nothing published: looking up collection {upload.collection_id!r} failed: "
                                    f"{_describe(response)}")
@@ -328,7 +328,7 @@ def _describe(response: requests.Response) -> str:
     text = " ".join(_server_message(response).split())[:300]
     hint = ""
     if response.status_code in (401, 403):
-        hint = f"; expected a valid token (--token or ${TOKEN_ENV}) or --header"
+        hint = f"; expected a valid token (the token option or ${TOKEN_ENV}) or an authorising header"
     return f"HTTP {response.status_code} {response.reason}: {text}{hint}"
 
 

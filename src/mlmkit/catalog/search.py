@@ -20,7 +20,7 @@ from pystac_client import Client, ConformanceClasses
 from pystac_client.exceptions import APIError
 from pystac_client.warnings import DoesNotConformTo
 
-from mlmkit.errors import InvalidInput, MlmkitError
+from mlmkit.errors import InvalidArgument, InvalidInput, RemoteFailure
 from mlmkit.mlm.spec import ModelSpec, spec_from_item
 from mlmkit.stac.read import MALFORMED_STAC, walk
 
@@ -127,7 +127,7 @@ def _instant(text: str | None) -> datetime | None:
     try:
         value = dateparser.isoparse(text)
     except ValueError as exc:
-        raise InvalidInput(f"datetime {text!r} is not RFC 3339; expected e.g. 2024-01-01T00:00:00Z") from exc
+        raise InvalidArgument(f"datetime {text!r} is not RFC 3339; expected e.g. 2024-01-01T00:00:00Z") from exc
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
@@ -167,14 +167,14 @@ def open_api(api_url: str, headers: Mapping[str, str] | None = None) -> Client:
     try:
         return Client.open(api_url, headers=dict(headers or {}))
     except (APIError, requests.RequestException, *MALFORMED_STAC) as exc:
-        raise MlmkitError(f"cannot open the STAC API at {api_url}: {_one_line(exc)}; "
+        raise RemoteFailure(f"cannot open the STAC API at {api_url}: {_one_line(exc)}; "
                           "expected a reachable STAC API landing page (a JSON STAC Catalog)") from exc
 
 
 def server_mode(client: Client, mode: str = "auto") -> str:
     """How much filtering the server does: its best supported mode for 'auto'."""
     if mode not in SERVER_MODES:
-        raise InvalidInput(f"server filter mode {mode!r} is unknown; expected one of {', '.join(SERVER_MODES)}")
+        raise InvalidArgument(f"server filter mode {mode!r} is unknown; expected one of {', '.join(SERVER_MODES)}")
     if mode != "auto":
         return mode
     if client.conforms_to(ConformanceClasses.FILTER):
@@ -194,12 +194,12 @@ def server_candidates(client: Client, query: ModelQuery, mode: str) -> Iterator[
     for page in client.search(**params).pages_as_dicts():
         features = page.get("features") if isinstance(page, dict) else None
         if not isinstance(features, list) or not all(isinstance(feature, dict) for feature in features):
-            raise MlmkitError(f"the STAC API at {client.self_href} answered a search page that is not a GeoJSON "
+            raise RemoteFailure(f"the STAC API at {client.self_href} answered a search page that is not a GeoJSON "
                               "FeatureCollection of Items; expected an ItemCollection with a features array")
         yield from features
         following = _next_page(page)
         if following in followed:
-            raise MlmkitError(f"the STAC API at {client.self_href} links a search page to one it already gave "
+            raise RemoteFailure(f"the STAC API at {client.self_href} links a search page to one it already gave "
                               "(a paging loop); expected next links that end")
         if following is not None:
             followed.add(following)
@@ -228,12 +228,12 @@ def search_api(api_url: str, query: ModelQuery, *, limit: int | None = None,
                 if limit is not None and len(matches) >= limit:
                     break
     except DoesNotConformTo as exc:
-        raise MlmkitError(f"the STAC API at {api_url} does not support {exc}; expected item search "
-                          f"(use --server-filter client for APIs without filter/query)") from exc
+        raise RemoteFailure(f"the STAC API at {api_url} does not support {exc}; expected item search "
+                          f"(server filter mode 'client' searches APIs without filter/query)") from exc
     except (APIError, requests.RequestException) as exc:
-        raise MlmkitError(f"searching the STAC API at {api_url} failed: {_one_line(exc)}") from exc
+        raise RemoteFailure(f"searching the STAC API at {api_url} failed: {_one_line(exc)}") from exc
     except MALFORMED_STAC as exc:  # a page pystac-client could not even take apart
-        raise MlmkitError(f"searching the STAC API at {api_url} failed: its answer is not the JSON STAC API "
+        raise RemoteFailure(f"searching the STAC API at {api_url} failed: its answer is not the JSON STAC API "
                           f"promises ({_one_line(exc)}); expected an ItemCollection") from exc
     return matches
 

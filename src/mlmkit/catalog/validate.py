@@ -204,8 +204,9 @@ def schema_findings(data: dict, store: SchemaStore, notes: list[Finding] | None 
     checked against another schema version)."""
     core = core_schema_url(data)
     if core is None:
-        return [("$", f"type {data.get('type')!r} with stac_version {data.get('stac_version')!r} is not a STAC "
-                      "document; expected a Feature, Collection or Catalog with a stac_version")]
+        shown = [f"no {key}" if data.get(key) is None else f"{key} {data[key]!r}" for key in ("type", "stac_version")]
+        return [("$", f"{shown[0]} and {shown[1]}: not a STAC document; expected a Feature, Collection or Catalog "
+                      "with a stac_version")]
     extensions = data.get("stac_extensions") if isinstance(data.get("stac_extensions"), list) else []
     findings: list[Finding] = [
         (json_path("stac_extensions", index), f"{url!r} is not a schema URL; expected https://.../schema.json")
@@ -294,6 +295,8 @@ def _validate_tree(source: str | Path, schema_dir: str | Path | None, semantic: 
             data = read_json(href)
         except InvalidInput as exc:
             problems.append(Problem(linked_from, link_path, str(exc)))
+            if linked_from == href:  # the source itself could not be read: one document checked, invalid
+                checked()
             continue
         problems += validate_dict(data, href, semantic=semantic, store=store, warnings=warnings)
         checked()

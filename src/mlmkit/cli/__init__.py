@@ -1,10 +1,11 @@
 """Command-line entry point: a thin click layer over the library.
 
-Sub-commands are imported only when invoked, so `mlmkit --help` stays fast and the inference image does
+Each command converts its options and calls the verb of `mlmkit.api` (or the library function) that does the
+work. Sub-commands are imported only when invoked, so `mlmkit --help` stays fast and the inference image does
 not need the training dependencies. Every failure ends as one `Error: ...` line on stderr with a non-zero
-exit: library errors and usage errors exit 1 and 2, a full disk names the path, Ctrl-C (SIGINT) exits 130
-and SIGTERM (what cwltool, Toil, Slurm and Kubernetes send on cancel) 143, both after the temporary output
-is removed. Warnings (Python's and mlmkit's own, GDAL messages, what C libraries write to stderr) are held
+exit, its status taken from one table (`EXIT_STATUS`): usage errors exit 2, every other failure 1 (a full
+disk names the path), Ctrl-C (SIGINT) exits 130 and SIGTERM (what cwltool, Toil, Slurm and Kubernetes send on
+cancel) 143, both after the temporary output is removed. Warnings (Python's and mlmkit's own, GDAL messages, what C libraries write to stderr) are held
 back: shown after a success, dropped before an error. A native crash (segfault, abort) still prints
 faulthandler's trace on stderr.
 """
@@ -28,10 +29,21 @@ from collections.abc import Iterator
 import click
 
 from mlmkit import __version__
-from mlmkit.errors import MlmkitError, MlmkitWarning, Terminated, is_disk_full, no_space
+from mlmkit.errors import (InvalidArgument, MlmkitError, MlmkitWarning, NotFound, SchemaUnavailable, Terminated,
+                           is_disk_full, no_space)
 
+EXIT_FAILURE = 1  # the work failed: invalid data or metadata, a refused model, a remote failure, a full disk, ...
+EXIT_USAGE = 2    # the command cannot start as called (click's usage errors exit 2 too)
 EXIT_SIGINT = 128 + signal.SIGINT
 EXIT_SIGTERM = 128 + signal.SIGTERM
+# The exit status of an mlmkit error, by class: the first row the error is an instance of decides. Documented
+# in docs/reference/errors.md; `mlmkit validate` exits 1 for invalid documents, so that what stops it is a 2.
+EXIT_STATUS: tuple[tuple[type[MlmkitError], int], ...] = (
+    (NotFound, EXIT_USAGE),            # a path argument that does not exist, a folder without its catalog.json
+    (InvalidArgument, EXIT_USAGE),     # an argument of the wrong form, out of range, or contradicting another
+    (SchemaUnavailable, EXIT_USAGE),   # a schema neither shipped, nor in the mirror given, nor downloadable
+    (MlmkitError, EXIT_FAILURE),
+)
 MAX_NATIVE_BYTES = 1 << 20  # of what C libraries wrote to stderr during a run, shown after a success
 
 # name -> ("module:attribute", one-line summary shown by `mlmkit --help` without importing the module)
@@ -109,7 +121,7 @@ def _fail(exc: BaseException, held: _HeldWarnings) -> None:
     elif not isinstance(exc, MlmkitError) and (is_disk_full(exc) or held.saw_disk_full()):
         line, status = str(no_space(getattr(exc, "filename", None) or "the output", exc)), 1
     elif isinstance(exc, MlmkitError):
-        line, status = str(exc), 1
+        line, status = str(exc), exit_status(exc)
     elif isinstance(exc, OSError):
         where = f": {exc.filename}" if exc.filename else ""
         line, status = f"{exc.strerror or exc}{where}; expected readable inputs and a writable output", 1
@@ -117,6 +129,11 @@ def _fail(exc: BaseException, held: _HeldWarnings) -> None:
         raise exc
     click.echo("Error: " + " ".join(line.split()), err=True)
     sys.exit(status)
+
+
+def exit_status(exc: MlmkitError) -> int:
+    """The exit status of an mlmkit error (see EXIT_STATUS)."""
+    return next(status for kind, status in EXIT_STATUS if isinstance(exc, kind))
 
 
 def _signal_behind(exc: BaseException | None) -> int | None:

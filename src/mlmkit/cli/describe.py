@@ -9,9 +9,9 @@ from typing import Any
 
 import click
 
-from mlmkit.mlm.describe import describe_model, load_spec
-from mlmkit.errors import InvalidInput
-from mlmkit.stac.schemas import SCHEMA_DIR_ENV
+from mlmkit import api
+from mlmkit.cli.options import overwrite_option, schema_dir_option
+from mlmkit.mlm.describe import load_spec
 
 
 def _band(text: str) -> dict:
@@ -22,7 +22,8 @@ def _band(text: str) -> dict:
 def _class(text: str) -> dict:
     parts = text.split(":")
     if len(parts) not in (2, 3) or not parts[0].lstrip("-").isdigit():
-        raise InvalidInput(f"--class {text!r} is not VALUE:NAME[:RRGGBB]; expected e.g. 1:water:0000FF")
+        raise click.BadParameter(f"{text!r} is not VALUE:NAME[:RRGGBB]; expected e.g. 1:water:0000FF",
+                                 param_hint="'--class'")
     entry: dict[str, Any] = {"value": int(parts[0]), "name": parts[1]}
     if len(parts) == 3:
         entry["color_hint"] = parts[2]
@@ -35,7 +36,8 @@ def _bbox(text: str) -> list[float]:
     except ValueError:
         values = []
     if len(values) != 4:
-        raise InvalidInput(f"--bbox {text!r} is not W,S,E,N; expected four comma-separated numbers")
+        raise click.BadParameter(f"{text!r} is not W,S,E,N; expected four comma-separated numbers",
+                                 param_hint="'--bbox'")
     return values
 
 
@@ -43,15 +45,15 @@ def _shape(text: str) -> list[int]:
     try:
         return [int(v) for v in text.split(",")]
     except ValueError as exc:
-        raise InvalidInput(f"--input-shape {text!r} is not comma-separated integers; expected e.g. -1,4,-1,-1") \
-            from exc
+        raise click.BadParameter(f"{text!r} is not comma-separated integers; expected e.g. -1,4,-1,-1",
+                                 param_hint="'--input-shape'") from exc
 
 
 def _json(text: str, option: str) -> Any:
     try:
         return json.loads(text)
     except ValueError as exc:
-        raise InvalidInput(f"{option} {text!r} is not JSON: {exc}") from exc
+        raise click.BadParameter(f"{text!r} is not JSON: {exc}", param_hint=f"'{option}'") from exc
 
 
 def _overrides(options: dict[str, Any]) -> dict[str, Any]:
@@ -114,9 +116,8 @@ def _overrides(options: dict[str, Any]) -> dict[str, Any]:
 @click.option("--model-version", "version", help="Version of the model (version extension), e.g. 1.2.0.")
 @click.option("--inference-cwl", "inference_runtime", help="CWL application package (path or URL) to run the model.")
 @click.option("--training-cwl", "training_runtime", help="CWL application package (path or URL) to train it.")
-@click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
-@click.option("--schema-dir", type=click.Path(file_okay=False, path_type=Path), envvar=SCHEMA_DIR_ENV,
-              help=f"Offline schema mirror for the validation (default: ${SCHEMA_DIR_ENV}, else online + cache).")
+@overwrite_option
+@schema_dir_option
 def describe(model: Path, outdir: Path, spec_file: Path | None, overwrite: bool, schema_dir: Path | None,
              **options: Any) -> None:
     """Describe a model file as an MLM v1.5.2 Item in a self-contained STAC catalog.
@@ -136,5 +137,5 @@ def describe(model: Path, outdir: Path, spec_file: Path | None, overwrite: bool,
     """
     spec = load_spec(spec_file) if spec_file else {}
     spec.update(_overrides(options))
-    catalog = describe_model(model, outdir, spec, overwrite=overwrite, schema_dir=schema_dir)
+    catalog = api.describe(model, output=outdir, spec=spec, overwrite=overwrite, schema_dir=schema_dir)
     click.echo(str(catalog))

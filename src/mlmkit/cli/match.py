@@ -6,12 +6,10 @@ import json
 
 import click
 
-from mlmkit.catalog.publish import TOKEN_ENV, auth_headers, parse_header
+from mlmkit import api
+from mlmkit.catalog.publish import TOKEN_ENV, parse_header
 from mlmkit.cli.search import _bbox
-from mlmkit.errors import InvalidInput
-from mlmkit.matching import Match, pair_up, read_imagery, read_models
-from mlmkit.matching.api import ApiSearch, imagery_from_api, models_from_api
-from mlmkit.matching.pairs import ranked
+from mlmkit.matching import Match
 
 VERDICTS = {True: "runnable", False: "refused"}
 _WAYS = (("name", "name"), ("common name", "common name"), ("centre wavelength", "wavelength"), ("asset", "asset key"))
@@ -55,7 +53,7 @@ def _collections(values: tuple[str, ...]) -> tuple[str, ...]:
               help="Imagery Item or catalog (path or URL); repeatable.")
 @click.option("--api", "api_url", default=None, metavar="URL", help="STAC API to search for imagery.")
 @click.option("--collections", multiple=True, help="Imagery collections of --api (comma-separated or repeated).")
-@click.option("--bbox", default=None, help="WEST,SOUTH,EAST,NORTH that the searched Items must intersect.")
+@click.option("--bbox", default=None, callback=_bbox, help="WEST,SOUTH,EAST,NORTH that the searched Items must intersect.")
 @click.option("--datetime", "when", default=None, help="RFC 3339 instant or START/END interval ('..' open) to search.")
 @click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True,
               help="Most Items read from each API search.")
@@ -64,7 +62,7 @@ def _collections(values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--token", default=None, envvar=TOKEN_ENV, show_envvar=True, help="Bearer token for the APIs.")
 @click.option("--header", "header_values", multiple=True, metavar="'NAME: VALUE'", help="Extra request header.")
 def match(models: tuple[str, ...], model_api: str | None, model_collections: tuple[str, ...], inputs: tuple[str, ...],
-          api_url: str | None, collections: tuple[str, ...], bbox: str | None, when: str | None, limit: int,
+          api_url: str | None, collections: tuple[str, ...], bbox: tuple[float, ...] | None, when: str | None, limit: int,
           time_steps: int | None, as_json: bool, token: str | None, header_values: tuple[str, ...]) -> None:
     """Which models can run on which imagery: every (model, Item) pair, runnable ones first, with the first
     reason a pair is refused or how it would run. Reads metadata only; exits 0 whatever the verdicts.
@@ -76,19 +74,12 @@ def match(models: tuple[str, ...], model_api: str | None, model_collections: tup
       mlmkit match --model-api https://models.example.org --input scene.json
     """
     if not models and model_api is None:
-        raise InvalidInput("no models; expected --model MLM (repeatable) or --model-api URL")
+        raise click.UsageError("no models; expected --model MLM (repeatable) or --model-api URL")
     if not inputs and api_url is None:
-        raise InvalidInput("no imagery; expected --input STAC (repeatable) or --api URL")
-    headers = auth_headers(token, dict(parse_header(value) for value in header_values))
-    area = _bbox(bbox)
-    specs = read_models(list(models)) if models else []
-    if model_api is not None:
-        specs += models_from_api(ApiSearch(model_api, _collections(model_collections), area, when, limit, headers))
-    items = read_imagery(list(inputs)) if inputs else []
-    if api_url is not None:
-        items += imagery_from_api(ApiSearch(api_url, _collections(collections), area, when, limit, headers), specs)
-    known: dict = {}  # each Item's bands, listed once for all models
-    pairs = ranked(pair for spec in specs for pair in pair_up(spec, items, time_steps, known=known))
+        raise click.UsageError("no imagery; expected --input STAC (repeatable) or --api URL")
+    pairs = api.match(models, inputs, model_api=model_api, model_collections=_collections(model_collections),
+                      api=api_url, collections=_collections(collections), bbox=bbox, datetime=when, limit=limit,
+                      time_steps=time_steps, token=token, headers=dict(parse_header(value) for value in header_values))
     if as_json:
         click.echo(json.dumps({"pairs": [pair.to_json() for pair in pairs]}, indent=2, ensure_ascii=False))
     elif pairs:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from mlmkit.cli.options import overwrite_option
+
 from mlmkit.catalog.merge import merge_catalogs
 
 
@@ -13,7 +15,7 @@ from mlmkit.catalog.merge import merge_catalogs
 @click.argument("catalogs", nargs=-1, required=True, metavar="CATALOG...")
 @click.option("--output", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Output directory; gets catalog.json and one folder per Item with its assets.")
-@click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
+@overwrite_option
 def merge(catalogs: tuple[str, ...], output: Path, overwrite: bool) -> None:
     """Merge the Items of several STAC catalogs into one self-contained catalog.
 

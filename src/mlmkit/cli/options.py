@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 
 from mlmkit.progress import NORMAL, QUIET, VERBOSE, Progress
+from mlmkit.stac.schemas import SCHEMA_DIR_ENV
 
 
 def progress_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -23,3 +25,18 @@ def progress_options(command: Callable[..., Any]) -> Callable[..., Any]:
                            help="Also print details (predict: bands matched, grid, tile layout, providers).")(wrapper)
     return click.option("-q", "--quiet", is_flag=True,
                         help="No progress or summary on stderr (else: bars on a terminal, one line per item otherwise).")(wrapper)
+
+
+def schema_dir_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--schema-dir`, the same on every command that validates."""
+    return click.option(
+        "--schema-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), envvar=SCHEMA_DIR_ENV,
+        help=f"STAC schema mirror laid out <host>/<path> to validate against instead of the schemas mlmkit ships "
+             f"(default: ${SCHEMA_DIR_ENV}; without either, a schema mlmkit does not ship is downloaded once and "
+             "cached).")(command)
+
+
+def overwrite_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--overwrite`, the same on every command that writes an output directory."""
+    return click.option("--overwrite", is_flag=True,
+                        help="Replace a non-empty output directory (never one that holds an input).")(command)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from mlmkit.cli.options import progress_options
-from mlmkit.inference import PredictOptions, predict as run_predict
+from mlmkit import api
+from mlmkit.cli.options import overwrite_option, progress_options
 from mlmkit.progress import Progress
 
 
@@ -56,7 +56,7 @@ from mlmkit.progress import Progress
                    ".../items/<id>); repeatable. For inputs staged without their self link.")
 @click.option("--model-href", metavar="URL", help="URL the --model document is published at, for derived_from and "
               "processing:expression (default: its canonical link or the URL it was read from).")
-@click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
+@overwrite_option
 @progress_options
 def predict(model: str, inputs: str, output: Path, tile_size: int | None, overlap: int, blend: str, batch_size: int,
             threads: int | None, providers: str | None, device: str, model_asset: str | None, no_cache: bool,
@@ -76,14 +76,12 @@ def predict(model: str, inputs: str, output: Path, tile_size: int | None, overla
     Example:
       mlmkit predict --model model/catalog.json --input scene/item.json --output out/ --overlap 32
     """
-    options = PredictOptions(
-        tile_size=tile_size, overlap=overlap, blend=blend, batch_size=batch_size, threads=threads,
-        providers=tuple(p.strip() for p in providers.split(",") if p.strip()) if providers else None,
-        probabilities=probabilities, resolution=resolution, resampling=resampling,
-        allow_python=allow_python_expressions, overwrite=overwrite, time_steps=time_steps,
-        score_threshold=score_threshold, iou_threshold=iou_threshold, device=device, model_asset=model_asset,
-        model_cache=not no_cache, allow_native_code=allow_native_code, progress=progress, source_href=source_href,
-        source_item_hrefs=source_item_hrefs, model_href=model_href,
-    )
-    catalog = run_predict(model, inputs, output, options)
+    catalog = api.predict(
+        model, inputs, output=output, tile_size=tile_size, overlap=overlap, blend=blend, batch_size=batch_size,
+        threads=threads, providers=[p.strip() for p in providers.split(",") if p.strip()] if providers else None,
+        device=device, model_asset=model_asset, cache=not no_cache, allow_native_code=allow_native_code,
+        probabilities=probabilities, resolution=resolution, resampling=resampling, time_steps=time_steps,
+        score_threshold=score_threshold, iou_threshold=iou_threshold, allow_python_expressions=allow_python_expressions,
+        source_href=source_href, source_item_hrefs=source_item_hrefs, model_href=model_href, overwrite=overwrite,
+        progress=progress)
     click.echo(str(catalog))

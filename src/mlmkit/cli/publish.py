@@ -6,9 +6,10 @@ from pathlib import Path
 
 import click
 
-from mlmkit.cli.options import progress_options
+from mlmkit import api
+from mlmkit.cli.options import progress_options, schema_dir_option
 from mlmkit.progress import Progress
-from mlmkit.catalog.publish import TOKEN_ENV, auth_headers, parse_header, publish as publish_catalog
+from mlmkit.catalog.publish import TOKEN_ENV, parse_header
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,8 +23,7 @@ from mlmkit.catalog.publish import TOKEN_ENV, auth_headers, parse_header, publis
               help="Bearer token sent as 'Authorization: Bearer TOKEN'.")
 @click.option("--header", "header_values", multiple=True, metavar="'NAME: VALUE'",
               help="Extra request header, repeatable (e.g. an API key).")
-@click.option("--schema-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Offline STAC schema mirror for the validation before upload (default $MLMKIT_SCHEMA_DIR).")
+@schema_dir_option
 @progress_options
 def publish(catalog: str, api_url: str, collection: str | None, base_href: str | None, token: str | None,
             header_values: tuple[str, ...], schema_dir: Path | None, progress: Progress) -> None:
@@ -37,8 +37,8 @@ def publish(catalog: str, api_url: str, collection: str | None, base_href: str |
       mlmkit publish model/ --api http://localhost:8080 \\
           --base-href https://models.example.org/resnet/ --token "$MLMKIT_API_TOKEN"
     """
-    headers = auth_headers(token, dict(parse_header(value) for value in header_values))
-    summary = publish_catalog(catalog, api_url, collection=collection, base_href=base_href, headers=headers,
-                              schema_dir=schema_dir, progress=progress)
+    summary = api.publish(catalog, api=api_url, collection=collection, base_href=base_href, token=token,
+                          headers=dict(parse_header(value) for value in header_values), schema_dir=schema_dir,
+                          progress=progress)
     for line in summary.lines():
         click.echo(line)

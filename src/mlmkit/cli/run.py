@@ -6,9 +6,10 @@ from pathlib import Path
 
 import click
 
+from mlmkit import api
+from mlmkit.cli.options import overwrite_option
 from mlmkit.packages.engines import BATCH_SYSTEMS, ENGINES
 from mlmkit.packages.engines.base import REMOTE_TIMEOUT_S
-from mlmkit.packages.runner import RunOptions, run_model
 
 
 def _param(ctx: click.Context, option: click.Parameter, values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
@@ -27,8 +28,8 @@ def _param(ctx: click.Context, option: click.Parameter, values: tuple[str, ...])
 @click.option("--input", "-i", "inputs", required=True, multiple=True, metavar="STAC",
               help="Imagery (training data with --train): a STAC Item or catalog, path or URL; repeat it. "
                    "Each input is one scattered job.")
-@click.option("--outdir", "-o", type=click.Path(file_okay=False, path_type=Path), default=".", show_default=True,
-              help="Where the result catalog goes, as OUTDIR/<output name> (results/ for inference).")
+@click.option("--output", "--outdir", "-o", "outdir", type=click.Path(file_okay=False, path_type=Path), default=".",
+              show_default=True, help="Where the result catalog goes, as OUTPUT/<output name> (results/ for inference).")
 @click.option("--engine", type=click.Choice(list(ENGINES)), default="cwltool", show_default=True,
               help="CWL engine: cwltool or toil on this machine, ogcapi on an OGC API - Processes server.")
 @click.option("--batch-system", type=click.Choice(BATCH_SYSTEMS),
@@ -48,8 +49,8 @@ def _param(ctx: click.Context, option: click.Parameter, values: tuple[str, ...])
               show_default=True, metavar="SECONDS",
               help="With --engine ogcapi: how long to wait for the remote job before dismissing it.")
 @click.option("--log", type=click.Path(dir_okay=False, path_type=Path),
-              help="Keep the engine's log here (default: OUTDIR/<output name>.log, kept only if the run fails).")
-@click.option("--overwrite", is_flag=True, help="Replace an existing result catalog.")
+              help="Keep the engine's log here (default: OUTPUT/<output name>.log, kept only if the run fails).")
+@overwrite_option
 def run(model: str, inputs: tuple[str, ...], outdir: Path, engine: str, batch_system: str | None, no_container: bool,
         train: bool, params: tuple[tuple[str, str], ...], engine_args: tuple[str, ...], engine_url: str | None,
         engine_process: str | None, engine_timeout: float, log: Path | None, overwrite: bool) -> None:
@@ -58,18 +59,18 @@ def run(model: str, inputs: tuple[str, ...], outdir: Path, engine: str, batch_sy
     The package runs as its author shipped it, in its container image, on cwltool or on Toil (this machine,
     Slurm, Kubernetes, ...), or on an OGC API - Processes server (--engine ogcapi; model and inputs by URL).
     Inputs given by URL are staged into local catalogs first on this machine; a server fetches them itself, and
-    its result catalog is fetched into OUTDIR. Prints the path of the result catalog.
+    its result catalog is fetched into OUTPUT. Prints the path of the result catalog.
 
     \b
     Example:
-      mlmkit run --model model/catalog.json --input scenes/a --input scenes/b --outdir runs/ -p overlap=32
+      mlmkit run --model model/catalog.json --input scenes/a --input scenes/b --output runs/ -p overlap=32
       mlmkit run --model https://example.org/models/unet/item.json --input https://example.org/s2/item.json \\
-          --engine toil --batch-system slurm --outdir /shared/runs
+          --engine toil --batch-system slurm --output /shared/runs
       MLMKIT_ENGINE_TOKEN=secret mlmkit run --engine ogcapi --engine-url https://ades.example.org/ogc-api \\
           --model https://example.org/models/unet/item.json --input https://example.org/s2/item.json
     """
-    options = RunOptions(engine=engine, batch_system=batch_system, container=not no_container, train=train,
-                         params=params, engine_args=engine_args, log=log, overwrite=overwrite, engine_url=engine_url,
-                         engine_process=engine_process, engine_timeout=engine_timeout)
-    catalog = run_model(model, inputs, outdir, options)  # SIGTERM raises (cli/__init__): the engine is stopped
+    catalog = api.run(model, inputs, output=outdir, engine=engine, batch_system=batch_system, container=not no_container,
+                      train=train, params=params, engine_args=engine_args, engine_url=engine_url,
+                      engine_process=engine_process, engine_timeout=engine_timeout, log=log, overwrite=overwrite)
+    # SIGTERM raises (cli/__init__): the engine is stopped
     click.echo(str(catalog))

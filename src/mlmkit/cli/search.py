@@ -6,23 +6,21 @@ import json
 
 import click
 
-from mlmkit.errors import InvalidInput
-from mlmkit.catalog.publish import TOKEN_ENV, auth_headers, parse_header
-from mlmkit.catalog.search import SERVER_MODES, ModelMatch, ModelQuery, search_api, search_local
+from mlmkit import api
+from mlmkit.catalog.publish import TOKEN_ENV, parse_header
+from mlmkit.catalog.search import SERVER_MODES, ModelMatch
 
 COLUMNS = ("id", "collection", "name", "tasks", "framework", "bands", "href")
 
 
-def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
+def _bbox(ctx: click.Context, option: click.Parameter, value: str | None) -> tuple[float, ...] | None:
+    """`--bbox WEST,SOUTH,EAST,NORTH` as numbers; their order is the verb's to check."""
     if value is None:
         return None
     try:
-        west, south, east, north = (float(part) for part in value.split(","))
+        return tuple(float(part) for part in value.split(","))
     except ValueError as exc:
-        raise InvalidInput(f"--bbox {value!r} is not four numbers; expected WEST,SOUTH,EAST,NORTH") from exc
-    if west > east or south > north:
-        raise InvalidInput(f"--bbox {value!r} has west > east or south > north; expected WEST,SOUTH,EAST,NORTH")
-    return west, south, east, north
+        raise click.BadParameter(f"{value!r} is not four numbers; expected WEST,SOUTH,EAST,NORTH", ctx, option) from exc
 
 
 def _row(match: ModelMatch) -> tuple[str, ...]:
@@ -44,7 +42,8 @@ def _table(matches: list[ModelMatch]) -> str:
 @click.option("--task", default=None, help="MLM task the model performs, e.g. classification.")
 @click.option("--bands", default=None, help="Comma-separated band names or common names the model must use.")
 @click.option("--framework", default=None, help="mlm:framework, case-insensitive, e.g. pytorch.")
-@click.option("--bbox", default=None, help="WEST,SOUTH,EAST,NORTH the model's extent must intersect.")
+@click.option("--bbox", default=None, callback=_bbox,
+              help="WEST,SOUTH,EAST,NORTH the model's extent must intersect.")
 @click.option("--datetime", "when", default=None, help="RFC 3339 instant or START/END interval ('..' open).")
 @click.option("--text", default=None, help="Words that must all appear in id, name, title, description, keywords.")
 @click.option("--collection", "collections", multiple=True, help="Only these collections (repeatable).")
@@ -55,7 +54,7 @@ def _table(matches: list[ModelMatch]) -> str:
 @click.option("--server-filter", type=click.Choice(SERVER_MODES), default="auto", show_default=True,
               help="What the API filters: CQL2 'filter', 'query' extension, or 'client' only; auto picks.")
 def search(catalog: str | None, api_url: str | None, task: str | None, bands: str | None, framework: str | None,
-           bbox: str | None, when: str | None, text: str | None, collections: tuple[str, ...], limit: int,
+           bbox: tuple[float, ...] | None, when: str | None, text: str | None, collections: tuple[str, ...], limit: int,
            as_json: bool, token: str | None, header_values: tuple[str, ...], server_filter: str) -> None:
     """Find MLM models by task, bands, framework, area, time or text in a local CATALOG or a STAC API.
 
@@ -65,14 +64,11 @@ def search(catalog: str | None, api_url: str | None, task: str | None, bands: st
       mlmkit search --api http://localhost:8080 --task semantic-segmentation --bbox 5,45,10,48 --json
     """
     if (catalog is None) == (api_url is None):
-        raise InvalidInput("give either a local CATALOG or --api URL; expected exactly one place to search")
-    query = ModelQuery(task=task, bands=tuple(b.strip() for b in (bands or "").split(",") if b.strip()),
-                       framework=framework, bbox=_bbox(bbox), datetime=when, text=text, collections=collections)
-    if api_url is not None:
-        headers = auth_headers(token, dict(parse_header(value) for value in header_values))
-        matches = search_api(api_url, query, limit=limit, headers=headers, mode=server_filter)
-    else:
-        matches = search_local(catalog, query, limit=limit)
+        raise click.UsageError("give either a local CATALOG or --api URL; expected exactly one place to search")
+    matches = api.search(catalog, api=api_url, task=task, bands=[b.strip() for b in (bands or "").split(",") if b.strip()],
+                         framework=framework, bbox=bbox, datetime=when, text=text, collections=collections, limit=limit,
+                         token=token, headers=dict(parse_header(value) for value in header_values),
+                         server_filter=server_filter)
     if as_json:
         click.echo(json.dumps({"type": "FeatureCollection", "features": [m.item for m in matches]}, indent=2))
     elif matches:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from mlmkit.packages.stage import stage_in as run_stage_in, stage_out as run_stage_out
+from mlmkit import api
+from mlmkit.cli.options import overwrite_option
 
 
 @click.command("stage-in")
@@ -15,7 +16,7 @@ from mlmkit.packages.stage import stage_in as run_stage_in, stage_out as run_sta
               help="Directory to create; gets catalog.json, the documents and their assets.")
 @click.option("--asset", "assets", multiple=True, metavar="KEY",
               help="Download only these asset keys (repeatable); the others keep absolute hrefs.")
-@click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
+@overwrite_option
 def stage_in(hrefs: tuple[str, ...], output: Path, assets: tuple[str, ...], overwrite: bool) -> None:
     """Copy STAC Items or catalogs (URLs or paths) and their assets into a local catalog directory.
 
@@ -25,7 +26,7 @@ def stage_in(hrefs: tuple[str, ...], output: Path, assets: tuple[str, ...], over
     Example:
       mlmkit stage-in https://example.org/items/S2A_1.json https://example.org/items/S2B_2.json -o staged/
     """
-    click.echo(str(run_stage_in(list(hrefs), output, assets, overwrite) / "catalog.json"))
+    click.echo(str(api.stage_in(hrefs, output=output, assets=assets, overwrite=overwrite)))
 
 
 @click.command("stage-out")
@@ -42,4 +43,4 @@ def stage_out(catalog: Path, s3_url: str, endpoint_url: str | None) -> None:
     Example:
       mlmkit stage-out results/ --s3-url s3://my-bucket/runs/42
     """
-    click.echo(run_stage_out(catalog, s3_url, endpoint_url))
+    click.echo(api.stage_out(catalog, s3_url=s3_url, endpoint_url=endpoint_url))

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from mlmkit.cli.options import progress_options
-from mlmkit.errors import InvalidInput
-from mlmkit.stac.schemas import SCHEMA_DIR_ENV
+from mlmkit import api
+from mlmkit.cli.options import overwrite_option, progress_options, schema_dir_option
+from mlmkit.progress import Progress
 
 _CTX = {"help_option_names": ["-h", "--help"]}
 
@@ -38,7 +38,7 @@ def _names(value: str | None) -> tuple[str, ...]:
 @click.option("--name", default="training-data", show_default=True, help="Catalog id (collections: NAME-SPLIT).")
 @click.option("--source-href", help="URL the --imagery Item is published at, for the chips' source links "
                                     "(default: its canonical link or the URL it was read from).")
-@click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
+@overwrite_option
 @progress_options
 def chips(imagery, labels, classes, label_property, eurosat_folder, output, bands, band_names, chip_size, split_spec,
           block_size, block_deg, min_labelled, seed, name, source_href, overwrite, progress) -> None:
@@ -58,12 +58,12 @@ def chips(imagery, labels, classes, label_property, eurosat_folder, output, band
     fractions = parse_fractions(split_spec)
     if eurosat_folder is not None:
         if imagery or labels:
-            raise InvalidInput("--eurosat converts a folder on its own; expected no --imagery/--labels with it")
+            raise click.UsageError("--eurosat converts a folder on its own; expected no --imagery/--labels with it")
         convert_eurosat(eurosat_folder, output, fractions, block_deg, seed, _names(band_names), name, overwrite,
                         progress)
     else:
         if not (imagery and labels and classes):
-            raise InvalidInput("--imagery, --labels and --classes are needed; expected all three (or --eurosat FOLDER)")
+            raise click.UsageError("--imagery, --labels and --classes are needed; expected all three (or --eurosat FOLDER)")
         options = ChipOptions(chip_size, _names(bands), fractions, block_size, seed, min_labelled, name,
                               f"Training chips of {Path(imagery).name} labelled by {Path(labels).name}", source_href)
         build_chips(imagery, labels, parse_classes(classes), output, options, label_property, overwrite, progress)
@@ -93,29 +93,26 @@ def chips(imagery, labels, classes, label_property, eurosat_folder, output, band
 @click.option("--bands", help="Train on these chip bands only, comma-separated (default: all).")
 @click.option("--model-id", help="Id of the MLM Item (default: ARCH-TASK).")
 @click.option("--training-cwl-href", help="href of the training CWL package, e.g. a release URL "
-                                          "(default: copy the repository's cwl/training.cwl).")
-@click.option("--inference-cwl-href", help="href of the inference CWL package (default: cwl/inference.cwl).")
+                                          "(default: a copy of the training.cwl mlmkit ships).")
+@click.option("--inference-cwl-href", help="href of the inference CWL package (default: a copy of the inference.cwl mlmkit ships).")
 @click.option("--model-version", default="1.0.0", show_default=True, help="Version of the model (version extension).")
 @click.option("--experimental", is_flag=True, help="Mark the model experimental (trials, teaching), not for production.")
 @click.option("--citation", help="How to cite the model (sci:citation).")
 @click.option("--doi", help="DOI of the model's publication (sci:doi).")
-@click.option("--schema-dir", type=click.Path(file_okay=False, path_type=Path), envvar=SCHEMA_DIR_ENV,
-              help=f"Offline STAC schema mirror (laid out <host>/<path>) the model catalog is validated against "
-                   f"before it is written (default: ${SCHEMA_DIR_ENV}, else download once and cache in "
-                   "~/.cache/mlmkit/schemas).")
+@schema_dir_option
 @click.option("--training-data-href", help="URL the --data catalog is published at, for the MLM Item's derived_from "
                                            "links (default: its canonical link or the URL it was read from).")
-@click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@overwrite_option
+@progress_options
 def train(data, output, task, arch, epochs, batch_size, lr, seed, width, device, trees, max_samples, bands, model_id,
           training_cwl_href, inference_cwl_href, model_version, experimental, citation, doi, schema_dir,
-          training_data_href, overwrite, quiet) -> None:
+          training_data_href, overwrite, progress: Progress) -> None:
     """Train on a STAC training catalog; write ONNX + MLM Item (+ metrics, confusion matrix) as a catalog.
 
     Nets (PyTorch) use --epochs, --batch-size, --lr, --width, --device; pixel classifiers (scikit-learn,
     --arch random-forest or gradient-boosting) use --trees and --max-samples. The catalog is validated
-    against the STAC and MLM schemas before it is written: offline with --schema-dir or $MLMKIT_SCHEMA_DIR
-    (e.g. ../shared/stac-schemas), else the schemas are downloaded.
+    against the STAC and MLM schemas (shipped with mlmkit) before it is written. Each epoch prints one line
+    with its metrics, its time and the ETA of the run (a live bar on a terminal).
 
     \b
     Examples:
@@ -123,25 +120,17 @@ def train(data, output, task, arch, epochs, batch_size, lr, seed, width, device,
       mlmkit train --data training-data/ --output rf-model/ --architecture random-forest
       mlmkit predict --model model/catalog.json --input scene/item.json --output prediction/
     """
-    if arch in ("random-forest", "gradient-boosting"):
-        from mlmkit.training.classical import train_pixel_classifier
-
-        summary = train_pixel_classifier(data, output, task=task, arch=arch, trees=trees, max_samples=max_samples, seed=seed,
-                                         bands=_names(bands), model_id=model_id, training_cwl=training_cwl_href,
-                                         inference_cwl=inference_cwl_href, overwrite=overwrite,
-                                         version=model_version, experimental=experimental, citation=citation, doi=doi,
-                                         schema_dir=schema_dir, training_data_href=training_data_href)
+    summary = api.train(data, output=output, task=task, architecture=arch, epochs=epochs, batch_size=batch_size, lr=lr,
+                        seed=seed, width=width, device=device, trees=trees, max_samples=max_samples,
+                        bands=_names(bands), model_id=model_id, training_cwl_href=training_cwl_href,
+                        inference_cwl_href=inference_cwl_href, model_version=model_version, experimental=experimental,
+                        citation=citation, doi=doi, training_data_href=training_data_href, overwrite=overwrite,
+                        schema_dir=schema_dir, progress=progress)
+    if arch in api.PIXEL_ARCHITECTURES:
         click.echo("pixels: " + ", ".join(f"{split} {count}" for split, count in summary.samples.items()))
         _report(summary.validation, summary.test, f"ONNX vs scikit-learn max abs probability difference: "
                 f"{summary.onnx_max_abs_diff:.2e}", summary.catalog)
         return
-    from mlmkit.training.pipeline import train_model
-
-    summary = train_model(data, output, task=task, arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                          width=width, device=device, bands=_names(bands), model_id=model_id,
-                          training_cwl=training_cwl_href, inference_cwl=inference_cwl_href, overwrite=overwrite,
-                          progress=not quiet, version=model_version, experimental=experimental, citation=citation,
-                          doi=doi, schema_dir=schema_dir, training_data_href=training_data_href)
     click.echo("chips: " + ", ".join(f"{split} {count}" for split, count in summary.samples.items()))
     click.echo(f"best epoch {summary.result.best_epoch}")
     _report(summary.result.validation, summary.result.test,

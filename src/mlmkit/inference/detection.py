@@ -281,5 +281,6 @@ class DetectionSink(Sink):
             colours = {int(model_class.value): rgb for model_class, rgb in table}
             look = boxes_quicklook(path, self.context.directory / "quicklook.png",
                                    self.context.background(), self.grid.transform,
-                                   (self.grid.height, self.grid.width), colours)
+                                   (self.grid.height, self.grid.width), colours,
+                                   f"{self.context.title}, {self.key}")
         return results, look

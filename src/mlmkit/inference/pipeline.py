@@ -312,7 +312,8 @@ class _ItemRun:
             if workdir is not None:
                 names = preview_sources(bound, spec.band_info)
                 context = SinkContext(grid, layout, self.item_dir, options.probabilities, options.blend,
-                                      lambda: reader.preview(names, quicklook_shape(grid.width, grid.height)))
+                                      lambda: reader.preview(names, quicklook_shape(grid.width, grid.height)),
+                                      title=f"{stack_id(stack)}: {spec.name}")
                 for plan in self.plans:  # one by one: a sink that fails to open leaves the earlier ones to close()
                     self.sinks.append(plan.sink(context))
             fit = _fit(bound, layout)

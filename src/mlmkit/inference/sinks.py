@@ -36,6 +36,7 @@ class SinkContext:
     scores: bool                    # --probabilities: also write the class scores
     blend: str                      # --blend
     background: Callable[[], np.ndarray] | None = None  # (bands, h, w) quicklook-sized preview of the imagery
+    title: str = ""                 # the quicklooks' title: the source Item and the model
 
 
 class Sink(ABC):
@@ -83,6 +84,7 @@ class RasterSink(Sink):
         self.grid = grid
         self.key = plan.key
         self.directory = context.directory
+        self.title = context.title
         self.colormap = colormap(plan) if plan.is_classes else None
         self.writer = self._writer(f"{self.key}.tmp.tif", plan.bands, plan.dtype, plan.nodata, self.colormap)
         self.scores_writer = None
@@ -121,7 +123,8 @@ class RasterSink(Sink):
             scores = to_cog(self.scores_writer.path, self.directory / f"{plan.scores_key}.tif", categorical=False)
             results.append(RasterResult(plan.scores_key, scores, f"{name} class scores", self.grid,
                                         "float32", float("nan"), list(names.values())))
-        look = quicklook(cog, self.directory / "quicklook.png", self.colormap, names) if preview else None
+        look = quicklook(cog, self.directory / "quicklook.png", self.colormap, names,
+                         f"{self.title}, {name}") if preview else None
         return results, look
 
 

@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw
 from rasterio.crs import CRS
 from rasterio.warp import transform_geom
 
+from mlmkit.drawing import titled
 from mlmkit.inference.writer import grey_stretch, save_png
 
 ROW_GROUP = 65536
@@ -124,8 +125,9 @@ def _stretch(background: np.ndarray) -> np.ndarray:
 
 
 def boxes_quicklook(source: Path, target: Path, background: np.ndarray, transform, shape: tuple[int, int],
-                    colours: dict[int, tuple[int, int, int]]) -> Path:
-    """The imagery preview with every box outlined in its class colour; `transform` maps the full grid."""
+                    colours: dict[int, tuple[int, int, int]], title: str | None = None) -> Path:
+    """The imagery preview with every box outlined in its class colour, under its `title`; `transform` maps the
+    full grid."""
     image = Image.fromarray(_stretch(background), mode="RGB")
     scale_x, scale_y = image.width / shape[1], image.height / shape[0]
     inverse = ~transform
@@ -136,4 +138,4 @@ def boxes_quicklook(source: Path, target: Path, background: np.ndarray, transfor
             box = [math.floor(min(c0, c1) * scale_x), math.floor(min(r0, r1) * scale_y),
                    math.ceil(max(c0, c1) * scale_x), math.ceil(max(r0, r1) * scale_y)]
             draw.rectangle(box, outline=colours.get(int(value), (255, 255, 0)))
-    return save_png(image, target)
+    return save_png(titled(image, title) if title else image, target)

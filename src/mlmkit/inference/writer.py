@@ -16,7 +16,7 @@ from rasterio.enums import Resampling
 from rasterio.shutil import copy as rio_copy
 from rasterio.windows import Window
 
-from mlmkit.drawing import legend, stack
+from mlmkit.drawing import legend, stack, titled
 
 QUICKLOOK_SIZE = 512
 _BLOCK = 256
@@ -75,9 +75,10 @@ def quicklook_shape(width: int, height: int) -> tuple[int, int]:
     return max(1, math.ceil(height / scale)), max(1, math.ceil(width / scale))
 
 
-def quicklook(cog: Path, target: Path, colormap: dict | None, names: dict[int, str] | None = None) -> Path:
-    """A small PNG of the result: class colours with a legend of `names` (class value -> name) below, or a
-    2–98 % grey stretch for values; nodata transparent."""
+def quicklook(cog: Path, target: Path, colormap: dict | None, names: dict[int, str] | None = None,
+              title: str | None = None) -> Path:
+    """A small PNG of the result under its `title`: class colours with a legend of `names` (class value -> name)
+    below, or a 2–98 % grey stretch for values; nodata transparent."""
     with rasterio.open(cog) as dataset:
         shape = quicklook_shape(dataset.width, dataset.height)
         data = dataset.read(1, out_shape=shape, resampling=Resampling.nearest)
@@ -92,6 +93,8 @@ def quicklook(cog: Path, target: Path, colormap: dict | None, names: dict[int, s
         rgba[..., 3] = 255
     rgba[missing] = 0
     picture = Image.fromarray(rgba, mode="RGBA")
+    if title:
+        picture = titled(picture, title)
     if colormap and names:
         entries = [(colormap[value][:3], name) for value, name in names.items() if value in colormap]
         picture = stack(picture, legend(entries, max(picture.width, 256)))

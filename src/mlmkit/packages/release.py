@@ -10,6 +10,7 @@ runtime assets pointed at the released packages too.
 from __future__ import annotations
 
 import copy
+import importlib.resources
 import json
 import os
 import re
@@ -39,8 +40,9 @@ def source_code_url(version: str = __version__) -> str:
 
 
 def packages_dir() -> Path:
-    """Where the CWL packages live: MLMKIT_CWL_DIR, else the checkout's cwl/ (editable installs)."""
-    return Path(os.environ.get("MLMKIT_CWL_DIR") or Path(__file__).resolve().parents[3] / "cwl")
+    """Where the CWL packages live: MLMKIT_CWL_DIR, else the copy inside the installed package (`mlmkit/cwl`, which
+    in a checkout links to the top-level cwl/), links resolved."""
+    return Path(os.environ.get("MLMKIT_CWL_DIR") or str(importlib.resources.files("mlmkit") / "cwl")).resolve()
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ class ReleaseSpec:
 
 
 def parse_image_pin(text: str) -> tuple[str, str]:
-    """'mlmkit:0.1.0=ghcr.io/org/mlmkit@sha256:<64 hex>' -> (local reference, pinned reference)."""
+    """'mlmkit:0.2.0=ghcr.io/org/mlmkit@sha256:<64 hex>' -> (local reference, pinned reference)."""
     local, sep, pinned = text.partition("=")
     if not sep or not local or not PINNED.match(pinned):
         raise InvalidInput(f"image pin {text!r} is malformed; expected TAG=REPOSITORY@sha256:<64 hex digits>")

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from mlmkit.errors import InvalidInput, MlmkitError, is_disk_full, no_space
+from mlmkit.errors import InvalidArgument, InvalidInput, MlmkitError, UnsafePath, is_disk_full, no_space
 from mlmkit.stac.safepath import is_within
 from mlmkit.stac.read import is_url
 
@@ -42,16 +42,16 @@ def check_output_dir(outdir: str | Path, overwrite: bool, inputs: Iterable[str |
         with _writable(outdir.parent):
             remove_stale(outdir)
     if outdir.exists() and not outdir.is_dir():
-        raise InvalidInput(f"output {outdir} exists and is not a directory; expected a directory path")
+        raise InvalidArgument(f"output {outdir} exists and is not a directory; expected a directory path")
     for source in inputs:
         if source is None or is_url(str(source)):
             continue
         relation = _relation(outdir, Path(source))
         if relation:
-            raise InvalidInput(f"output directory {outdir} {relation} the input {source}; expected an output "
+            raise UnsafePath(f"output directory {outdir} {relation} the input {source}; expected an output "
                                "directory apart from every input (replacing it would delete that input)")
     if outdir.is_dir() and any(outdir.iterdir()) and not overwrite:
-        raise InvalidInput(f"output directory {outdir} is not empty; expected a new or empty directory (or --overwrite)")
+        raise InvalidInput(f"output directory {outdir} is not empty; expected a new or empty directory (or the overwrite option)")
 
 
 def _relation(outdir: Path, source: Path) -> str | None:

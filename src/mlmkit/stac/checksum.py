@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidMetadata
 
 # multihash code -> hashlib name (https://github.com/multiformats/multicodec)
 _ALGORITHMS = {0x11: "sha1", 0x12: "sha256", 0x13: "sha512", 0x16: "sha3_256", 0x14: "sha3_512", 0xB220: "blake2b"}
@@ -55,9 +55,9 @@ def verify_checksum(path: str | Path, expected: str) -> None:
         length, used_len = _read_varint(raw[used:])
         algorithm = _ALGORITHMS[code]
     except (ValueError, KeyError) as exc:
-        raise InvalidInput(f"file:checksum {expected!r} is not a supported hex multihash (expected sha2-256/512, sha1, sha3, blake2b-256)") from exc
+        raise InvalidMetadata(f"file:checksum {expected!r} is not a supported hex multihash (expected sha2-256/512, sha1, sha3, blake2b-256)") from exc
     actual = _digest(Path(path), algorithm)
     wanted = raw[used + used_len:]
     if len(wanted) != length or actual != wanted:
         actual_hex = (_varint(code) + _varint(len(actual)) + actual).hex()
-        raise InvalidInput(f"checksum mismatch for {path}: file:checksum says {expected}, the file hashes to {actual_hex}")
+        raise InvalidMetadata(f"checksum mismatch for {path}: file:checksum says {expected}, the file hashes to {actual_hex}")

@@ -26,7 +26,7 @@ import requests
 import urllib3
 
 from mlmkit.stac.checksum import verify_checksum
-from mlmkit.errors import InvalidInput, Terminated
+from mlmkit.errors import CacheWarning, InvalidInput, InvalidMetadata, RemoteFailure, Terminated, warn
 from mlmkit.stac.objstore import is_object_store, open_store
 from mlmkit.stac.safepath import safe_name
 from mlmkit.stac.read import HTTP_TIMEOUT_S, is_url
@@ -113,13 +113,13 @@ def _http_open(href: str, offset: int) -> _Response:
     except requests.ConnectionError as exc:
         raise _Transient(str(exc)) from exc
     except requests.RequestException as exc:
-        raise InvalidInput(f"cannot download {href}: {exc}") from exc
+        raise RemoteFailure(f"cannot download {href}: {exc}") from exc
     if response.status_code == 416 and offset:  # the partial file is already whole (or stale): start over
         response.close()
         return _http_open(href, 0)
     if response.status_code >= 400:
         response.close()
-        raise InvalidInput(_http_refusal(href, response.status_code, response.reason))
+        raise RemoteFailure(_http_refusal(href, response.status_code, response.reason))
     start = 0
     if response.status_code == 206:
         content_range = response.headers.get("Content-Range", "")
@@ -149,10 +149,10 @@ def _store_open(href: str, offset: int) -> _Response:
     try:
         result = obstore.get(store, key, options={"range": {"offset": offset}} if offset else None)
     except FileNotFoundError as exc:
-        raise InvalidInput(f"{href} does not exist (no such bucket or object); expected an href to a stored "
+        raise RemoteFailure(f"{href} does not exist (no such bucket or object); expected an href to a stored "
                            "object") from exc
     except (PermissionDeniedError, UnauthenticatedError) as exc:
-        raise InvalidInput(f"access to {href} was denied; expected credentials that may read it (or "
+        raise RemoteFailure(f"access to {href} was denied; expected credentials that may read it (or "
                            "*_NO_SIGN_REQUEST=YES for public data)") from exc
     except GenericError as exc:
         raise _Transient(str(exc).splitlines()[0]) from exc
@@ -189,7 +189,7 @@ def _download(href: str, part: Path, progress: ProgressHook) -> None:
             last_error = f"the connection closed after {done} of {response.total} bytes"
         except _Transient as exc:
             last_error = str(exc).strip().splitlines()[0] if str(exc).strip() else "the connection failed"
-    raise InvalidInput(f"cannot download {href}: {last_error} ({ATTEMPTS} attempts)")
+    raise RemoteFailure(f"cannot download {href}: {last_error} ({ATTEMPTS} attempts)")
 
 
 def _file_name(href: str) -> str:
@@ -226,7 +226,7 @@ def _fetch_into(href: str, target: Path, checksum: str | None, progress: Progres
             verify_checksum(part, checksum)
         except InvalidInput as exc:
             part.unlink()
-            raise InvalidInput(f"the download of {href} does not match its file:checksum: {exc}") from exc
+            raise InvalidMetadata(f"the download of {href} does not match its file:checksum: {exc}") from exc
     part.rename(target)
     return target
 
@@ -264,7 +264,7 @@ def _cached(href: str, checksum: str, progress: ProgressHook | None) -> Path:
     try:
         bytes.fromhex(checksum)  # a hex multihash: safe as a directory name
     except ValueError as exc:
-        raise InvalidInput(f"file:checksum {checksum!r} of {href} is not a hex multihash") from exc
+        raise InvalidMetadata(f"file:checksum {checksum!r} of {href} is not a hex multihash") from exc
     entry = cache_root() / checksum.lower()
     target = entry / _file_name(href)
     with _locked(entry):
@@ -273,8 +273,7 @@ def _cached(href: str, checksum: str, progress: ProgressHook | None) -> Path:
                 verify_checksum(target, checksum)
                 return target
             except InvalidInput:
-                print(f"mlmkit: the cached {target} does not match its file:checksum; fetching it again",
-                      file=sys.stderr)
+                warn(f"the cached {target} did not match its file:checksum; fetched it again", CacheWarning)
                 target.unlink()
         return _fetch_into(href, target, checksum, progress)
 
@@ -286,7 +285,7 @@ def local_copy(href: str, checksum: str | None = None, *, cache: bool = True,
     if not is_url(href) and not is_object_store(href):
         path = Path(href)
         if not path.is_file():
-            raise InvalidInput(f"model file {href} does not exist; expected the mlm:model asset's href to be readable")
+            raise InvalidMetadata(f"model file {href} does not exist; expected the mlm:model asset's href to be readable")
         if checksum:
             verify_checksum(path, checksum)
         yield path

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlparse
 
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidInput, RemoteFailure
 
 GDAL_PREFIXES = {"s3": "/vsis3/", "gs": "/vsigs/", "az": "/vsiaz/"}
 _ANONYMOUS = {"s3": "AWS_NO_SIGN_REQUEST", "gs": "GS_NO_SIGN_REQUEST", "az": "AZURE_NO_SIGN_REQUEST"}
@@ -102,4 +102,4 @@ def open_store(href: str) -> tuple[Any, str]:
     try:
         return from_url(f"{scheme}://{bucket}", **store_config(scheme)), key
     except Exception as exc:  # obstore raises for unusable configuration
-        raise InvalidInput(f"cannot configure access to {href}: {str(exc).splitlines()[0]}") from exc
+        raise RemoteFailure(f"cannot configure access to {href}: {str(exc).splitlines()[0]}") from exc

@@ -18,7 +18,7 @@ from urllib.parse import urljoin, urlparse
 import pystac
 import requests
 
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidInput, InvalidMetadata, NotFound, RemoteFailure, UnsafePath
 from mlmkit.stac.objstore import is_object_store, open_store
 from mlmkit.stac.safepath import local_file_inside
 
@@ -73,11 +73,12 @@ def read_json(href: str | Path) -> dict:
             with open(href, encoding="utf-8") as stream:
                 data = json.load(stream)
     except (OSError, requests.RequestException, UnicodeError) as exc:
-        raise InvalidInput(f"cannot read {href}: {_one_line(exc)}") from exc
+        failure = RemoteFailure if is_url(href) or is_object_store(href) else InvalidInput
+        raise failure(f"cannot read {href}: {_one_line(exc)}") from exc
     except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested deeper than Python can parse
-        raise InvalidInput(f"{href} is not valid JSON: {_one_line(exc)}") from exc
+        raise InvalidMetadata(f"{href} is not valid JSON: {_one_line(exc)}") from exc
     if not isinstance(data, dict):
-        raise InvalidInput(f"{href} holds a JSON {json_type(data)}; expected a JSON object (a STAC document)")
+        raise InvalidMetadata(f"{href} holds a JSON {json_type(data)}; expected a JSON object (a STAC document)")
     return data
 
 
@@ -109,11 +110,11 @@ def document_href(source: str | Path) -> str:
     if not is_url(source) and os.path.isdir(source):
         catalog = os.path.join(source, "catalog.json")
         if not os.path.exists(catalog):
-            raise InvalidInput(f"{source} is a directory without catalog.json; expected a STAC catalog directory")
+            raise NotFound(f"{source} is a directory without catalog.json; expected a STAC catalog directory")
         return os.path.abspath(catalog)
     if not is_url(source):
         if not os.path.exists(source):
-            raise InvalidInput(f"{source} does not exist; expected a STAC Item/Catalog file, a directory or a URL")
+            raise NotFound(f"{source} does not exist; expected a STAC Item/Catalog file, a directory or a URL")
         return os.path.abspath(source)
     return source
 
@@ -127,7 +128,7 @@ def read_stac(source: str | Path) -> pystac.STACObject:
 def stac_from_dict(data: dict, href: str | None) -> pystac.STACObject:
     """A pystac object exactly as written: no migration, which would rewrite extension versions."""
     if not isinstance(data, dict):
-        raise InvalidInput(f"{href} holds a JSON {json_type(data)}; expected a JSON object (a STAC document)")
+        raise InvalidMetadata(f"{href} holds a JSON {json_type(data)}; expected a JSON object (a STAC document)")
     kind = data.get("type")
     try:
         if kind == "Feature":
@@ -137,9 +138,9 @@ def stac_from_dict(data: dict, href: str | None) -> pystac.STACObject:
         elif kind == "Catalog":
             obj = pystac.Catalog.from_dict(data, href=href, migrate=False)
         else:
-            raise InvalidInput(f"{href} has type {kind!r}; expected a STAC Item, Collection or Catalog")
+            raise InvalidMetadata(f"{href} has {_type_shown(kind)}; expected a STAC Item, Collection or Catalog")
     except MALFORMED_STAC as exc:
-        raise InvalidInput(f"{href} is not a readable STAC document: {_one_line(exc)}; expected a STAC "
+        raise InvalidMetadata(f"{href} is not a readable STAC document: {_one_line(exc)}; expected a STAC "
                            f"{kind if isinstance(kind, str) else 'document'} as the specification defines it") from exc
     published = published_self(data)
     if href and not is_url(href) and published and obj.get_single_link("canonical") is None:
@@ -208,7 +209,7 @@ def confine(href: str, document: str, folder: str | None, what: str) -> None:
     if is_url(href):
         return
     if is_url(document) or folder is None:
-        raise InvalidInput(f"{what} is {href}, a local path in a document read from a URL; expected a URL "
+        raise UnsafePath(f"{what} is {href}, a local path in a document read from a URL; expected a URL "
                            "(absolute, or relative to the document)")
     local_file_inside(href, folder, what)
 
@@ -237,10 +238,10 @@ def walk(source: str | Path, confined: bool = False) -> Iterator[Node]:
         except InvalidInput as exc:
             if linked_from is None:
                 raise
-            raise InvalidInput(f"broken {linked_from[0]} link in {linked_from[1]}: {exc}") from exc
+            raise type(exc)(f"broken {linked_from[0]} link in {linked_from[1]}: {exc}") from exc
         kind = data.get("type")
         if kind not in ("Feature", "Collection", "Catalog"):
-            raise InvalidInput(f"{href} has type {_shown(kind)}; expected a STAC Item, Collection or Catalog")
+            raise InvalidMetadata(f"{href} has {_type_shown(kind)}; expected a STAC Item, Collection or Catalog")
         if kind == "Collection":
             owner = _text_field(data, "id", href)
         collection = owner if kind != "Feature" else owner or _text_field(data, "collection", href, required=False)
@@ -255,6 +256,11 @@ def walk(source: str | Path, confined: bool = False) -> Iterator[Node]:
             pending.extend(reversed(followed))
 
 
+def _type_shown(kind: object) -> str:
+    """'type 'Foo'' for a wrong type, 'no type' where the field is missing or null."""
+    return "no type" if kind is None else f"type {_shown(kind)}"
+
+
 def _shown(value: object) -> str:
     return repr(value) if len(repr(value)) <= 60 else f"a JSON {json_type(value)}"
 
@@ -264,7 +270,7 @@ def _text_field(data: dict, key: str, href: str, required: bool = True) -> str |
     if value is None and not required:
         return None
     if not isinstance(value, str):
-        raise InvalidInput(f"{href}: {key} is {_shown(value)}; expected a string")
+        raise InvalidMetadata(f"{href}: {key} is {_shown(value)}; expected a string")
     return value
 
 
@@ -272,18 +278,18 @@ def _check_assets(data: dict, href: str) -> None:
     """Assets, where present, are an object of asset objects with a string href."""
     assets = data.get("assets", {})
     if not isinstance(assets, dict):
-        raise InvalidInput(f"{href}: assets is a JSON {json_type(assets)}; expected an object of asset objects")
+        raise InvalidMetadata(f"{href}: assets is a JSON {json_type(assets)}; expected an object of asset objects")
     for key, asset in assets.items():
         if not (isinstance(asset, dict) and isinstance(asset.get("href"), str)):
-            raise InvalidInput(f"{href}: asset {_shown(key)} is {_shown(asset)}; expected an object with a string href")
+            raise InvalidMetadata(f"{href}: asset {_shown(key)} is {_shown(asset)}; expected an object with a string href")
 
 
 def _links(data: dict, href: str) -> list[dict]:
     """The document's links, each an object with a string rel and href."""
     links = data.get("links", [])
     if not isinstance(links, list):
-        raise InvalidInput(f"{href}: links is a JSON {json_type(links)}; expected an array of link objects")
+        raise InvalidMetadata(f"{href}: links is a JSON {json_type(links)}; expected an array of link objects")
     for index, link in enumerate(links):
         if not (isinstance(link, dict) and isinstance(link.get("href"), str) and isinstance(link.get("rel"), str)):
-            raise InvalidInput(f"{href}: links[{index}] is {_shown(link)}; expected an object with string rel and href")
+            raise InvalidMetadata(f"{href}: links[{index}] is {_shown(link)}; expected an object with string rel and href")
     return links

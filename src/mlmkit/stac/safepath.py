@@ -16,7 +16,7 @@ from pathlib import Path
 import pystac
 from pystac.layout import HrefLayoutStrategy
 
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidInput, InvalidMetadata, UnsafePath
 
 _SAFE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
 _UNSAFE_RUN = re.compile(r"[^A-Za-z0-9._-]+")
@@ -49,7 +49,7 @@ def local_file_inside(path: str | Path, root: str | Path, what: str) -> Path:
     real = Path(os.path.realpath(path))
     if not is_within(real, root):
         shown = f"{path} (a link to {real})" if str(real) != os.path.normpath(str(path)) else str(path)
-        raise InvalidInput(f"{what} points at {shown}, outside its catalog {root}; "
+        raise UnsafePath(f"{what} points at {shown}, outside its catalog {root}; "
                            "expected local files inside the catalog directory")
     if not real.is_file():
         raise InvalidInput(f"{what} points at {path}, which is not a readable file; expected a local file")
@@ -96,12 +96,12 @@ def layout_catalog(catalog: pystac.Catalog, root_dir: str | Path) -> None:
         for obj in (node, *items):
             href = os.path.normpath(obj.get_self_href() or "")
             if not is_within(href, root):  # safe names cannot leave the root; this guards the guarantee
-                raise InvalidInput(f"{type(obj).__name__} {obj.id!r} would be written to {href}, outside {root}")
+                raise UnsafePath(f"{type(obj).__name__} {obj.id!r} would be written to {href}, outside {root}")
             key = href.casefold()
             if key in owners and owners[key] != obj.id:
-                raise InvalidInput(f"ids {owners[key]!r} and {obj.id!r} would share the file {href}; "
+                raise InvalidMetadata(f"ids {owners[key]!r} and {obj.id!r} would share the file {href}; "
                                    "expected ids that differ as file names")
             if key in owners:
-                raise InvalidInput(f"id {obj.id!r} occurs twice in the catalog; expected unique ids")
+                raise InvalidMetadata(f"id {obj.id!r} occurs twice in the catalog; expected unique ids")
             owners[key] = obj.id
 

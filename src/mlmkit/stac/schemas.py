@@ -1,7 +1,9 @@
-"""JSON schemas of STAC and its extensions, from a local mirror or the web (with a cache).
+"""JSON schemas of STAC and its extensions: shipped with mlmkit, from a local mirror, or from the web (cached).
 
-Validation must work offline (CI, air-gapped ADES): `--schema-dir`/`MLMKIT_SCHEMA_DIR` names a
-mirror laid out `<host>/<path>`; without one, schemas are fetched once and cached on disk.
+Validation works offline (CI, an HPC node, an air-gapped ADES): the schemas of every STAC and extension version
+mlmkit reads or writes ship in the package (`json-schemas/`, laid out `<host>/<path>`; a new one is a file dropped
+there). A schema it does not ship is fetched once and cached on disk. A `schema_dir` argument (or
+`MLMKIT_SCHEMA_DIR`) names a mirror laid out the same way that replaces both, strictly offline.
 Schemas are registered under the URL they were looked up by, never under their `$id`
 (processing v1.1.0 declares the `$id` of v1.0.0).
 """
@@ -9,6 +11,7 @@ Schemas are registered under the URL they were looked up by, never under their `
 from __future__ import annotations
 
 import functools
+import importlib.resources
 import json
 import os
 import tempfile
@@ -21,14 +24,15 @@ from referencing import Registry, Resource
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT7
 
-from mlmkit.errors import MlmkitError
+from mlmkit.errors import SchemaUnavailable
 
 SCHEMA_DIR_ENV = "MLMKIT_SCHEMA_DIR"
 HTTP_TIMEOUT_S = 30
 
 
-class SchemaUnavailable(MlmkitError):
-    """A schema needed for validation can be neither found in the mirror nor downloaded."""
+def shipped_dir() -> Path:
+    """The schemas that ship with mlmkit, laid out `<host>/<path>`."""
+    return Path(str(importlib.resources.files("mlmkit.stac") / "json-schemas"))
 
 
 def default_cache_dir() -> Path:
@@ -48,7 +52,7 @@ def mirror_path(root: Path, url: str) -> Path:
 
 
 def resolve_schema_dir(schema_dir: str | Path | None) -> Path | None:
-    """The mirror to use: the argument, else $MLMKIT_SCHEMA_DIR, else none (online)."""
+    """The mirror to use: the argument, else $MLMKIT_SCHEMA_DIR, else none (the shipped schemas, then online)."""
     chosen = schema_dir or os.environ.get(SCHEMA_DIR_ENV) or None
     if chosen is None:
         return None
@@ -77,7 +81,7 @@ class SchemaStore:
         """The schema document at `url` (fragment ignored)."""
         url = urldefrag(url).url
         if url not in self._schemas:
-            contents = self._read_local(url) if self.schema_dir else self._read_cached_or_fetch(url)
+            contents = self._read_local(url) if self.schema_dir else self._read_shipped_cached_or_fetch(url)
             contents = dict(contents)
             contents["$id"] = url  # trust the URL we looked up, not a possibly wrong `$id`
             self._schemas[url] = contents
@@ -110,14 +114,15 @@ class SchemaStore:
         if not path.is_file():
             raise SchemaUnavailable(
                 f"schema {url} is not in the schema mirror {self.schema_dir} (expected {path}); "
-                "add it there or validate online without --schema-dir/MLMKIT_SCHEMA_DIR"
+                "add it there, or give no schema_dir (and no MLMKIT_SCHEMA_DIR) to use the shipped schemas and the web"
             )
         return _read_json_file(path, url)
 
-    def _read_cached_or_fetch(self, url: str) -> dict:
-        path = mirror_path(self.cache_dir, url)
-        if path.is_file():
-            return _read_json_file(path, url)
+    def _read_shipped_cached_or_fetch(self, url: str) -> dict:
+        for root in (shipped_dir(), self.cache_dir):
+            path = mirror_path(root, url)
+            if path.is_file():
+                return _read_json_file(path, url)
         try:
             response = requests.get(url, timeout=HTTP_TIMEOUT_S)
             response.raise_for_status()
@@ -125,9 +130,9 @@ class SchemaStore:
         except (requests.RequestException, ValueError) as exc:
             raise SchemaUnavailable(
                 f"cannot download schema {url} ({type(exc).__name__}); "
-                "expected network access or a local mirror (--schema-dir/MLMKIT_SCHEMA_DIR)"
+                "mlmkit does not ship it; expected network access or a local mirror (schema_dir or MLMKIT_SCHEMA_DIR)"
             ) from exc
-        _write_cache(path, contents)
+        _write_cache(mirror_path(self.cache_dir, url), contents)
         return contents
 
 

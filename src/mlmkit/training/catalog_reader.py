@@ -16,7 +16,7 @@ import pystac
 import rasterio
 
 from mlmkit.stac.bands import raster_fields
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidArgument, InvalidInput, InvalidMetadata
 from mlmkit.catalog.provenance import reference
 from mlmkit.stac.read import is_url, read_json, read_stac, resolve_href
 from mlmkit.training.layout import (CLASS_PROPERTY, IMAGE_KEY, LABELS_KEY, PROCESSING_FIELDS, SCENE_CLASSIFICATION,
@@ -83,7 +83,7 @@ def _classes(item: pystac.Item, labels: pystac.Asset) -> list[LabelClass]:
     label_classes = item.properties.get("label:classes") or []
     values = [v for entry in label_classes for v in entry.get("classes") or []]
     if not values:
-        raise InvalidInput(f"label item {item.id} declares no classes; "
+        raise InvalidMetadata(f"label item {item.id} declares no classes; "
                            "expected label:classes or classification:classes")
     if all(isinstance(v, (int, float)) for v in values):
         return with_colours([LabelClass(int(v), str(int(v))) for v in sorted(values)])
@@ -108,7 +108,7 @@ def _image_asset(item: pystac.Item) -> tuple[str, list[dict]]:
         source = _source_item(item)
         found = _feature_asset(source) if source is not None else None
     if found is None:
-        raise InvalidInput(f"label item {item.id} has no imagery asset with eo:bands (own or via its source link); "
+        raise InvalidMetadata(f"label item {item.id} has no imagery asset with eo:bands (own or via its source link); "
                            "expected an `image` asset with eo:bands")
     return found
 
@@ -119,7 +119,7 @@ def _source_item(item: pystac.Item) -> pystac.Item | None:
             href = resolve_href(link.href, item.get_self_href())
             source = read_stac(href)
             if not isinstance(source, pystac.Item):
-                raise InvalidInput(f"label item {item.id}: source link {href} is not a STAC Item")
+                raise InvalidMetadata(f"label item {item.id}: source link {href} is not a STAC Item")
             return source
     return None
 
@@ -130,7 +130,7 @@ def _label_asset(item: pystac.Item) -> pystac.Asset:
     for asset in item.assets.values():
         if "labels" in (asset.roles or []) or asset.extra_fields.get("ml-aoi:role") == "label":
             return asset
-    raise InvalidInput(f"label item {item.id} has no labels asset; expected an asset `labels` (role labels)")
+    raise InvalidMetadata(f"label item {item.id} has no labels asset; expected an asset `labels` (role labels)")
 
 
 def _chips(root: pystac.Catalog, published: str | None) -> list[_Chip]:
@@ -142,7 +142,7 @@ def _chips(root: pystac.Catalog, published: str | None) -> list[_Chip]:
                 continue
             split = _split_of(item, collection)
             if split not in SPLITS:
-                raise InvalidInput(f"label item {item.id} has ml-aoi:split {split!r}; expected one of {SPLITS} "
+                raise InvalidMetadata(f"label item {item.id} has ml-aoi:split {split!r}; expected one of {SPLITS} "
                                    "on the item or its collection")
             labels = _label_asset(item)
             image_href, bands = _image_asset(item)
@@ -159,10 +159,10 @@ def _period(item: pystac.Item) -> tuple[datetime | None, datetime | None]:
 def _task(chips: Sequence[_Chip], wanted: str | None) -> str:
     kinds = {chip.item.properties["label:type"] for chip in chips}
     if len(kinds) != 1 or kinds - {"raster", "vector"}:
-        raise InvalidInput(f"label items mix label:type {sorted(kinds)}; expected all raster or all vector")
+        raise InvalidMetadata(f"label items mix label:type {sorted(kinds)}; expected all raster or all vector")
     task = SEGMENTATION if kinds == {"raster"} else SCENE_CLASSIFICATION
     if wanted and wanted != task:
-        raise InvalidInput(f"the catalog's labels are {kinds.pop()} labels for {task}; expected --task {task}")
+        raise InvalidArgument(f"the catalog's labels are {kinds.pop()} labels for {task}; expected task {task!r}")
     return task
 
 
@@ -178,7 +178,7 @@ def _select(bands: list[dict], wanted: Sequence[str], chip: _Chip) -> list[int]:
         elif name in commons:
             indices.append(commons.index(name))
         else:
-            raise InvalidInput(f"imagery of chip {chip.item.id} lacks band {name!r}; it has {names}")
+            raise InvalidMetadata(f"imagery of chip {chip.item.id} lacks band {name!r}; it has {names}")
     return indices
 
 
@@ -186,7 +186,7 @@ def _read_image(chip: _Chip, indices: list[int], expected: tuple | None) -> np.n
     try:
         with rasterio.open(chip.image_href) as src:
             if src.count != len(chip.bands):
-                raise InvalidInput(f"imagery of chip {chip.item.id} has {src.count} bands but eo:bands lists "
+                raise InvalidMetadata(f"imagery of chip {chip.item.id} has {src.count} bands but eo:bands lists "
                                    f"{len(chip.bands)}; expected one eo:bands entry per band")
             image = src.read([i + 1 for i in indices])
     except rasterio.RasterioIOError as exc:
@@ -203,7 +203,7 @@ def _read_labels(chip: _Chip, task: str, lut: np.ndarray, index_of_name: dict[st
         feature = read_json(chip.labels_href)["features"][0]["properties"]
         name = str(feature.get(CLASS_PROPERTY))
         if name not in index_of_name:
-            raise InvalidInput(f"chip {chip.item.id} has class {name!r}; expected one of {sorted(index_of_name)}")
+            raise InvalidMetadata(f"chip {chip.item.id} has class {name!r}; expected one of {sorted(index_of_name)}")
         return np.int64(index_of_name[name])
     try:
         with rasterio.open(chip.labels_href) as src:
@@ -236,7 +236,7 @@ def _check_coverage(data: TrainingData) -> None:
         missing = [c.name for i, c in enumerate(data.classes) if i not in present]
         if split != "test" and missing:
             raise InvalidInput(f"classes {missing} have no samples in the {split!r} split; expected every class "
-                               "in train and validate (re-split, e.g. mlmkit chips --seed, or drop the class)")
+                               "in train and validate (re-split with another seed, or drop the class)")
         if len(present) < 2:
             raise InvalidInput(f"the {split!r} split's labels hold {len(present)} of the {len(data.classes)} declared "
                                "classes; expected at least 2 (its accuracy would say nothing)")
@@ -248,15 +248,15 @@ def read_training_data(source: str, task: str | None = None, bands: Sequence[str
     `published`: the URL the catalog is published at, where `source` is a copy of it."""
     root = read_stac(source)
     if isinstance(root, pystac.Item):
-        raise InvalidInput(f"{source} is an Item; expected a training catalog (catalog.json with split collections)")
+        raise InvalidArgument(f"{source} is an Item; expected a training catalog (catalog.json with split collections)")
     chips = _chips(root, published)
     if not chips:
-        raise InvalidInput(f"{source} holds no label items; expected items with the label extension (label:type)")
+        raise InvalidMetadata(f"{source} holds no label items; expected items with the label extension (label:type)")
     task = _task(chips, task)
     classes = chips[0].classes
     for chip in chips:
         if [(c.value, c.name) for c in chip.classes] != [(c.value, c.name) for c in classes]:
-            raise InvalidInput(f"chip {chip.item.id} declares classes {[c.name for c in chip.classes]}; "
+            raise InvalidMetadata(f"chip {chip.item.id} declares classes {[c.name for c in chip.classes]}; "
                                f"expected {[c.name for c in classes]} like the first chip")
     first_bands = [b.get("name") for b in chips[0].bands]
     indices = _select(chips[0].bands, bands, chips[0])
@@ -269,7 +269,7 @@ def read_training_data(source: str, task: str | None = None, bands: Sequence[str
     expected = None
     for chip in chips:
         if [b.get("name") for b in chip.bands] != first_bands:
-            raise InvalidInput(f"chip {chip.item.id} has bands {[b.get('name') for b in chip.bands]}; "
+            raise InvalidMetadata(f"chip {chip.item.id} has bands {[b.get('name') for b in chip.bands]}; "
                                f"expected {first_bands} like the first chip")
         image = _read_image(chip, indices, expected)
         expected = (image.shape, image.dtype.name)

@@ -21,7 +21,7 @@ from rasterio.windows import transform as window_transform
 from mlmkit.stac.atomic import atomic_output_dir
 from mlmkit.stac.bands import eo_band_fields, raster_fields
 from mlmkit.stac.objstore import gdal_config
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidArgument, InvalidInput
 from mlmkit.inference.bands import BandRef, BandResolver, imagery_bands
 from mlmkit.inference.reader import Grid, WindowReader, choose_grid, in_metres, open_raster
 from mlmkit.progress import QUIET, Progress, Task
@@ -61,7 +61,7 @@ class _Stored:
 def _imagery_item(source: str) -> pystac.Item:
     items = list(iter_items(source))
     if len(items) != 1:
-        raise InvalidInput(f"{source} holds {len(items)} items; expected one imagery Item")
+        raise InvalidArgument(f"{source} holds {len(items)} items; expected one imagery Item")
     return items[0]
 
 
@@ -107,7 +107,7 @@ def select_bands(item: pystac.Item, wanted: Sequence[str]) -> list[BandRef]:
     """The bands asked for (by name or common name), or every band of the item."""
     if wanted:
         resolver = BandResolver(item)
-        return [resolver.resolve(name, "mlmkit chips --bands") for name in wanted]
+        return [resolver.resolve(name, "the bands option of chips") for name in wanted]
     return [BandRef(_band_entry(item, band.asset, band.index).get("name") or band.asset, band.asset,
                     asset_href(item, band.asset), band.index, band.nodata) for band in imagery_bands(item)]
 
@@ -119,7 +119,7 @@ def _vector_strips(path: str, grid: Grid, classes: Sequence[LabelClass], prop: s
     except (KeyError, TypeError) as exc:
         raise InvalidInput(f"vector labels {path} have no features; expected a GeoJSON FeatureCollection") from exc
     if not prop:
-        raise InvalidInput("vector labels need --label-property naming the class property of each feature")
+        raise InvalidArgument("vector labels need label_property naming the class property of each feature")
     by_name = {c.name: c.value for c in classes}
     by_value = {c.value for c in classes}
     shapes = []
@@ -177,7 +177,7 @@ def build_chips(imagery: str, labels: str, classes: Sequence[LabelClass], outdir
                 overwrite: bool = False, progress: Progress | None = None) -> Path:
     """Cut the imagery and its labels into chips and write the split training catalog at `outdir`."""
     if any(c.value < 0 or c.value >= LABEL_NODATA for c in classes):
-        raise InvalidInput(f"class values must be 0..{LABEL_NODATA - 1} for raster labels")
+        raise InvalidArgument(f"class values must be 0..{LABEL_NODATA - 1} for raster labels")
     item = _imagery_item(imagery)
     source = reference(item, document_href(imagery), options.source_href)
     bands = select_bands(item, options.bands)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlmkit.errors import InvalidInput, MlmkitError
+from mlmkit.errors import InvalidArgument, ModelRunError
 from mlmkit.mlm.build import ModelMetadata
 from mlmkit.training.catalog_reader import IGNORE_INDEX, SplitData, TrainingData
 from mlmkit.training.metrics import confusion_matrix, summarize
@@ -115,7 +115,7 @@ def compare_pixel_onnx(model, path: Path, pixels: np.ndarray) -> float:
     labels, probabilities = session.run(["label", "probabilities"], {"input": pixels})
     agreement = float(np.mean(labels == model.predict(pixels)))
     if agreement < MIN_AGREEMENT:
-        raise MlmkitError(f"the ONNX export agrees with scikit-learn on {agreement:.2%} of pixels; "
+        raise ModelRunError(f"the ONNX export agrees with scikit-learn on {agreement:.2%} of pixels; "
                           f"expected at least {MIN_AGREEMENT:.1%}")
     return float(np.max(np.abs(probabilities - model.predict_proba(pixels)), initial=0.0))
 
@@ -154,9 +154,9 @@ def train_pixel_classifier(data: str, outdir: str | Path, *, task: str | None = 
     (`version` ... `training_data_href` as for `train_model`)."""
     outdir = Path(outdir)
     if arch not in PIXEL_ARCHITECTURES:
-        raise InvalidInput(f"unknown pixel architecture {arch!r}; expected one of {sorted(PIXEL_ARCHITECTURES)}")
+        raise InvalidArgument(f"unknown pixel architecture {arch!r}; expected one of {sorted(PIXEL_ARCHITECTURES)}")
     if trees < 1 or max_samples < 1:
-        raise InvalidInput(f"trees={trees}, max samples={max_samples}; expected positive values")
+        raise InvalidArgument(f"trees={trees}, max samples={max_samples}; expected positive values")
     training = read_run_data(data, outdir, overwrite=overwrite, model_id=model_id, task=task, bands=bands,
                              published=training_data_href)  # scene chips lend their class to every pixel
     names = [c.name for c in training.classes]

@@ -15,7 +15,7 @@ import rasterio
 from rasterio.shutil import copy as rio_copy
 
 from mlmkit.stac.atomic import atomic_output_dir
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidArgument, InvalidInput, NotFound
 from mlmkit.progress import QUIET, Progress
 from mlmkit.training.layout import (COG_TYPE, SCENE_CLASSIFICATION, ChipInfo, LabelClass, TrainingCatalogWriter,
                                     with_colours)
@@ -30,7 +30,7 @@ EUROSAT_DATETIME = datetime(2017, 1, 1, tzinfo=timezone.utc)
 def scan_folder(folder: Path) -> tuple[list[LabelClass], list[tuple[Path, int]]]:
     """Classes (sub-folders, alphabetical) and (chip path, class value) pairs."""
     if not folder.is_dir():
-        raise InvalidInput(f"{folder} is not a directory; expected a folder with one sub-folder of GeoTIFFs per class")
+        raise NotFound(f"{folder} is not a directory; expected a folder with one sub-folder of GeoTIFFs per class")
     names = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     classes = with_colours([LabelClass(value, name) for value, name in enumerate(names)])
     chips = [(path, c.value) for c in classes for path in sorted((folder / c.name).iterdir())
@@ -65,7 +65,7 @@ def _block(info: ChipInfo, block_deg: float) -> tuple[int, int]:
 def _band_names(count: int, names: Sequence[str]) -> list[str]:
     if names:
         if len(names) != count:
-            raise InvalidInput(f"{len(names)} band names given for {count}-band chips; expected {count}")
+            raise InvalidArgument(f"{len(names)} band names given for {count}-band chips; expected {count}")
         return list(names)
     return list(EUROSAT_MS_ORDER) if count == len(EUROSAT_MS_ORDER) else [f"band{i}" for i in range(1, count + 1)]
 

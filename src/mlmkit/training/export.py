@@ -12,7 +12,7 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from mlmkit.errors import MlmkitError
+from mlmkit.errors import ModelRunError
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
@@ -49,10 +49,10 @@ def _compare(model: nn.Module, batches: Sequence[torch.Tensor], run: Callable[[t
         expected = model(batch.cpu()).numpy()
         actual = run(batch.cpu())
         if actual.shape != expected.shape:
-            raise MlmkitError(f"{label} output shape {actual.shape} differs from torch {expected.shape}")
+            raise ModelRunError(f"{label} output shape {actual.shape} differs from torch {expected.shape}")
         worst = max(worst, float(np.max(np.abs(actual - expected))))
     if worst > MAX_ABS_DIFF:
-        raise MlmkitError(f"{label} and torch outputs differ by up to {worst:.2e}; expected at most {MAX_ABS_DIFF:.0e}")
+        raise ModelRunError(f"{label} and torch outputs differ by up to {worst:.2e}; expected at most {MAX_ABS_DIFF:.0e}")
     return worst
 
 

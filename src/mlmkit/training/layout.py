@@ -21,7 +21,7 @@ import rasterio
 from rasterio.warp import transform_bounds
 
 from mlmkit.stac.bands import RASTER_SCHEMA_URL, eo_band_fields, raster_bands
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidArgument, InvalidInput
 from mlmkit.catalog.provenance import lineage_href
 from mlmkit.stac.safepath import safe_name
 from mlmkit.stac.write import save_catalog
@@ -75,18 +75,18 @@ def parse_classes(spec: str) -> list[LabelClass]:
             entries = json.loads(Path(spec).read_text(encoding="utf-8"))
             classes = [LabelClass(int(e["value"]), str(e["name"]), e.get("color_hint")) for e in entries]
         except (ValueError, KeyError, TypeError) as exc:
-            raise InvalidInput(f"{spec}: {exc}; expected a JSON list of {{value, name, color_hint}}") from exc
+            raise InvalidArgument(f"{spec}: {exc}; expected a JSON list of {{value, name, color_hint}}") from exc
     else:
         try:
             pairs = [part.split("=", 1) for part in spec.split(",") if part.strip()]
             classes = [LabelClass(int(value), name.strip()) for value, name in pairs]
         except ValueError as exc:
-            raise InvalidInput(f"classes {spec!r} are not VALUE=NAME pairs; "
+            raise InvalidArgument(f"classes {spec!r} are not VALUE=NAME pairs; "
                                "expected e.g. 0=water,1=vegetation") from exc
     if not classes:
-        raise InvalidInput("no classes given; expected e.g. --classes 0=water,1=vegetation")
+        raise InvalidArgument("no classes given; expected e.g. 0=water,1=vegetation")
     if len({c.value for c in classes}) != len(classes) or len({c.name for c in classes}) != len(classes):
-        raise InvalidInput(f"classes {spec!r} repeat a value or a name; expected unique values and names")
+        raise InvalidArgument(f"classes {spec!r} repeat a value or a name; expected unique values and names")
     return with_colours(sorted(classes, key=lambda c: c.value))
 
 
@@ -205,7 +205,7 @@ class TrainingCatalogWriter:
         item.add_asset(LABELS_KEY, pystac.Asset(label_asset["href"], "labels", media_type=label_asset["type"],
                                                 roles=label_asset["roles"], extra_fields=label_extra))
         document = self._item_json(info.split, info.chip_id)
-        source = lineage_href(info.source_href, document, "the chips' imagery", "--source-href",
+        source = lineage_href(info.source_href, document, "the chips' imagery", "the source_href option",
                               (self.root, self.final)) if info.source_href else None
         if source:
             item.add_link(pystac.Link("source", source, media_type=info.source_type,

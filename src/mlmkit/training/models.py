@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidArgument
 from mlmkit.training.layout import SCENE_CLASSIFICATION, SEGMENTATION
 
 
@@ -109,9 +109,9 @@ DEFAULT_ARCH = {SCENE_CLASSIFICATION: "small-cnn", SEGMENTATION: "unet"}
 def build_model(arch: str, task: str, in_channels: int, classes: int, width: int | None = None) -> nn.Module:
     """A fresh model of `arch`, which must suit `task`."""
     if arch not in ARCHITECTURES:
-        raise InvalidInput(f"unknown architecture {arch!r}; expected one of {sorted(ARCHITECTURES)}")
+        raise InvalidArgument(f"unknown architecture {arch!r}; expected one of {sorted(ARCHITECTURES)}")
     constructor, arch_task, _ = ARCHITECTURES[arch]
     if arch_task != task:
         suitable = sorted(a for a, (_, t, _) in ARCHITECTURES.items() if t == task)
-        raise InvalidInput(f"architecture {arch!r} is for {arch_task}; expected one of {suitable} for {task}")
+        raise InvalidArgument(f"architecture {arch!r} is for {arch_task}; expected one of {suitable} for {task}")
     return constructor(in_channels, classes) if width is None else constructor(in_channels, classes, width=width)

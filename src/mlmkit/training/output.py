@@ -18,7 +18,7 @@ from pystac.utils import make_relative_href
 
 from mlmkit.stac.atomic import check_output_dir
 from mlmkit.drawing import PAD, TEXT_SIZE, font, text_width, vertical_text
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidArgument, InvalidMetadata
 from mlmkit.mlm.build import ModelMetadata, build_model_item, write_model_catalog
 from mlmkit.catalog.provenance import is_file_uri, lineage_href
 from mlmkit.packages.release import INFERENCE_IMAGE, PACKAGES, packages_dir, source_code_url
@@ -88,7 +88,7 @@ def derived_from_link(href: str, outdir: Path, what: str, option: str,
 def training_data_links(data: TrainingData, outdir: Path) -> list[pystac.Link]:
     """derived_from links to the split collections, by mlmkit.catalog.provenance's rules for a model catalog at `outdir`."""
     links = [derived_from_link(href, outdir, f"training data ({split} split)",
-                               "the CWL package's training_data_href input, or --training-data-href",
+                               "the CWL package's training_data_href input, or train's training_data_href argument",
                                {"ml-aoi:split": split})
              for split, split_data in data.splits.items() for href in split_data.collections]
     return [link for link in links if link is not None]
@@ -115,9 +115,9 @@ MLM_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_.\-\s]+[a-zA-Z0-9]$")
 
 
 def check_model_id(model_id: str | None) -> None:
-    """Refuse a --model-id the model Item could not carry as mlm:name, before any training time is spent."""
+    """Refuse a model id the model Item could not carry as mlm:name, before any training time is spent."""
     if model_id is not None and not MLM_NAME.fullmatch(model_id):
-        raise InvalidInput(f"model id {model_id!r} is not a valid mlm:name (the model's id is its name); expected a letter first, then letters, "
+        raise InvalidArgument(f"model id {model_id!r} is not a valid mlm:name (the model's id is its name); expected a letter first, then letters, "
                            "digits, '_', '.', '-' or spaces, ending in a letter or digit (e.g. unet-s2-water)")
 
 
@@ -183,7 +183,7 @@ def training_extent(data: TrainingData) -> tuple[list[float], str, str]:
     boxes = np.array([b for s in data.splits.values() for b in s.bboxes])
     times = sorted(t for s in data.splits.values() for period in s.periods for t in period if t is not None)
     if not times:
-        raise InvalidInput(f"no chip of {data.source} has a datetime; expected datetime or start/end_datetime")
+        raise InvalidMetadata(f"no chip of {data.source} has a datetime; expected datetime or start/end_datetime")
     bbox = [float(boxes[:, 0].min()), float(boxes[:, 1].min()), float(boxes[:, 2].max()), float(boxes[:, 3].max())]
     return bbox, times[0].isoformat(), times[-1].isoformat()
 

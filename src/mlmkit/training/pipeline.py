@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-from mlmkit.errors import InvalidInput
+from mlmkit.progress import QUIET, Progress
+from mlmkit.errors import InvalidArgument
 from mlmkit.training.dataset import ChipBatches
 from mlmkit.training.export import compare_onnx, compare_program, export_onnx, export_program
 from mlmkit.training.layout import SEGMENTATION
@@ -38,7 +39,7 @@ def train_model(data: str, outdir: str | Path, *, task: str | None = None, arch:
                 epochs: int = 10, batch_size: int = 32, lr: float = 1e-3, seed: int = 0, width: int | None = None,
                 device: str | None = None, bands: Sequence[str] = (), model_id: str | None = None,
                 training_cwl: str | None = None, inference_cwl: str | None = None, overwrite: bool = False,
-                progress: bool = True, version: str = "1.0.0", experimental: bool = False,
+                progress: Progress | None = None, version: str = "1.0.0", experimental: bool = False,
                 citation: str | None = None, doi: str | None = None, schema_dir: Path | None = None,
                 training_data_href: str | None = None) -> TrainSummary:
     """Train on the training catalog `data` and write the model catalog to `outdir`.
@@ -49,12 +50,12 @@ def train_model(data: str, outdir: str | Path, *, task: str | None = None, arch:
     """
     outdir = Path(outdir)
     if epochs < 1 or batch_size < 1 or lr <= 0:
-        raise InvalidInput(f"epochs={epochs}, batch size={batch_size}, lr={lr}; expected positive values")
+        raise InvalidArgument(f"epochs={epochs}, batch size={batch_size}, lr={lr}; expected positive values")
     training = read_run_data(data, outdir, overwrite=overwrite, model_id=model_id, task=task, bands=bands,
                              published=training_data_href)
     stats = band_stats(training.splits["train"].images)
     config = TrainConfig(arch or DEFAULT_ARCH[training.task], epochs, batch_size, lr, seed=seed, width=width,
-                         device=pick_device(device), progress=progress)
+                         device=pick_device(device), progress=progress or Progress(QUIET))
     result = fit(training, stats, config)
     validate = ChipBatches(training.splits["validate"].images, training.splits["validate"].labels, stats, batch_size)
     real_batches = [images for images, _ in islice(validate, CHECK_BATCHES)]

@@ -7,7 +7,7 @@ from collections.abc import Hashable, Mapping, Sequence
 
 import numpy as np
 
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidArgument, InvalidInput
 from mlmkit.training.layout import SPLITS
 
 MAX_TRIES = 100
@@ -18,9 +18,9 @@ def parse_fractions(spec: str) -> tuple[float, float, float]:
     try:
         values = tuple(float(v) for v in spec.split(","))
     except ValueError as exc:
-        raise InvalidInput(f"split {spec!r} is not three numbers; expected e.g. 0.7,0.15,0.15") from exc
+        raise InvalidArgument(f"split {spec!r} is not three numbers; expected e.g. 0.7,0.15,0.15") from exc
     if len(values) != 3 or min(values) < 0 or values[0] <= 0 or values[1] <= 0 or abs(sum(values) - 1) > 1e-6:
-        raise InvalidInput(f"split {spec!r} is not train,validate,test fractions > 0 summing to 1; "
+        raise InvalidArgument(f"split {spec!r} is not train,validate,test fractions > 0 summing to 1; "
                            "expected e.g. 0.7,0.15,0.15")
     return values  # type: ignore[return-value]
 
@@ -53,7 +53,7 @@ def assign_splits(chip_blocks: Sequence[Hashable], chip_classes: Sequence[set], 
     blocks = sorted(set(chip_blocks), key=repr)
     if len(blocks) < 2:
         raise InvalidInput(f"only {len(blocks)} spatial block(s); "
-                           "expected at least 2 (smaller --block-size or more chips)")
+                           "expected at least 2 (a smaller block size or more chips)")
     sizes: dict[Hashable, int] = {b: 0 for b in blocks}
     block_classes: dict[Hashable, set] = {b: set() for b in blocks}
     for block, classes in zip(chip_blocks, chip_classes):
@@ -67,4 +67,4 @@ def assign_splits(chip_blocks: Sequence[Hashable], chip_classes: Sequence[set], 
             return [assigned[b] for b in chip_blocks]
     split, classes = _missing(assigned, block_classes, required)[0]
     raise InvalidInput(f"no block split of {len(blocks)} blocks puts classes {sorted(classes)} in {split!r}; "
-                       "expected rarer classes in more blocks (smaller --block-size, other --split fractions)")
+                       "expected rarer classes in more blocks (a smaller block size, other split fractions)")

@@ -1,4 +1,5 @@
-"""The training loop: seeded, per-epoch validation, best epoch kept, a progress bar per epoch."""
+"""The training loop: seeded, per-epoch validation, best epoch kept; a bar over the run's batches (on a terminal)
+and one line per epoch with its metrics, its time and the ETA of the run."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
+from mlmkit.progress import QUIET, Progress, Task, duration
 from mlmkit.training.catalog_reader import IGNORE_INDEX, TrainingData
 from mlmkit.training.dataset import ChipBatches
 from mlmkit.training.metrics import confusion, summarize
@@ -32,7 +33,7 @@ class TrainConfig:
     seed: int = 0
     width: int | None = None
     device: str = "cpu"
-    progress: bool = True
+    progress: Progress = field(default_factory=lambda: Progress(QUIET), compare=False)
 
 
 @dataclass
@@ -74,25 +75,32 @@ def evaluate(model: nn.Module, batches: ChipBatches, classes: int) -> np.ndarray
     return matrix
 
 
-def train_epoch(model: nn.Module, batches: ChipBatches, optimizer, loss_fn, classes: int, bar_label: str,
-                progress: bool) -> tuple[float, np.ndarray]:
+def train_epoch(model: nn.Module, batches: ChipBatches, optimizer, loss_fn, classes: int,
+                task: Task) -> tuple[float, np.ndarray]:
     """One pass over the train batches: mean loss and the confusion matrix of the predictions made on the way."""
     model.train()
     total, count = 0.0, 0
     matrix = np.zeros((classes, classes), dtype="int64")
-    # a bar on a terminal only (tqdm: disable=None); the epoch summary lines are written either way
-    with tqdm(batches, desc=bar_label, unit="batch", leave=False, disable=None if progress else True) as bar:
-        for images, labels in bar:
-            optimizer.zero_grad(set_to_none=True)
-            logits = model(images)
-            loss = loss_fn(logits, labels)
-            loss.backward()
-            optimizer.step()
-            matrix += confusion(logits, labels, classes, IGNORE_INDEX)
-            total += loss.item() * len(images)
-            count += len(images)
-            bar.set_postfix(loss=f"{total / count:.4f}")
+    for images, labels in batches:
+        optimizer.zero_grad(set_to_none=True)
+        logits = model(images)
+        loss = loss_fn(logits, labels)
+        loss.backward()
+        optimizer.step()
+        matrix += confusion(logits, labels, classes, IGNORE_INDEX)
+        total += loss.item() * len(images)
+        count += len(images)
+        task.advance()
     return total / max(count, 1), matrix
+
+
+def epoch_line(epoch: int, epochs: int, seconds: float, elapsed: float, metrics: dict) -> str:
+    """`epoch 3/10 in 12.4 s, ETA 1:27: loss ...`: the epoch's time (training and validation) and the time the
+    remaining epochs will take at the mean pace so far."""
+    eta = f", ETA {duration(elapsed / epoch * (epochs - epoch))}" if epoch < epochs else ""
+    return (f"epoch {epoch}/{epochs} in {seconds:.1f} s{eta}: loss {metrics['loss']:.4f}, train accuracy "
+            f"{metrics['train']['overall_accuracy']:.3f}, validate accuracy {metrics['validate']['overall_accuracy']:.3f}, "
+            f"mean F1 {metrics['validate']['mean_f1']:.3f}, mIoU {metrics['validate']['miou']:.3f}")
 
 
 def _score(metrics: dict, task: str) -> float:
@@ -113,23 +121,23 @@ def fit(data: TrainingData, stats: BandStats, config: TrainConfig) -> TrainResul
     loss_fn = nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
     result = TrainResult(model, best_epoch=0)
     best_state, best_score = None, -1.0
-    for epoch in range(1, config.epochs + 1):
-        started = time.perf_counter()
-        loss, train_matrix = train_epoch(model, train, optimizer, loss_fn, len(names),
-                                         f"epoch {epoch}/{config.epochs}", config.progress)
-        result.train_seconds += time.perf_counter() - started
-        schedule.step()
-        matrix = evaluate(model, validate, len(names))
-        metrics = summarize(matrix, names)
-        train_metrics = summarize(train_matrix, names)
-        result.history.append({"epoch": epoch, "train_loss": loss, "train": train_metrics, "validate": metrics})
-        if config.progress:
-            tqdm.write(f"epoch {epoch}/{config.epochs}: loss {loss:.4f}, train accuracy "
-                       f"{train_metrics['overall_accuracy']:.3f}, validate accuracy {metrics['overall_accuracy']:.3f}, "
-                       f"mean F1 {metrics['mean_f1']:.3f}, mIoU {metrics['miou']:.3f}")
-        if _score(metrics, data.task) > best_score:
-            best_score, best_state = _score(metrics, data.task), copy.deepcopy(model.state_dict())
-            result.best_epoch, result.validation, result.validation_confusion = epoch, metrics, matrix
+    run_started = time.perf_counter()
+    with config.progress.task(f"train {config.arch}", config.epochs * len(train), "batches", summary=False) as task:
+        for epoch in range(1, config.epochs + 1):
+            started = time.perf_counter()
+            loss, train_matrix = train_epoch(model, train, optimizer, loss_fn, len(names), task)
+            result.train_seconds += time.perf_counter() - started
+            schedule.step()
+            matrix = evaluate(model, validate, len(names))
+            metrics = summarize(matrix, names)
+            result.history.append({"epoch": epoch, "train_loss": loss, "train": summarize(train_matrix, names),
+                                   "validate": metrics})
+            now = time.perf_counter()
+            config.progress.info(epoch_line(epoch, config.epochs, now - started, now - run_started,
+                                            {**result.history[-1], "loss": loss}))
+            if _score(metrics, data.task) > best_score:
+                best_score, best_state = _score(metrics, data.task), copy.deepcopy(model.state_dict())
+                result.best_epoch, result.validation, result.validation_confusion = epoch, metrics, matrix
     result.train_samples_per_s = len(train.images) * config.epochs / max(result.train_seconds, 1e-9)
     model.load_state_dict(best_state)
     model.eval()
