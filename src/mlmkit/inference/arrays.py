@@ -496,14 +496,13 @@ def _blocks(engine: _Engine, setup: _Setup, array: xr.DataArray, bands: list[_Ba
     layout = engine.layout(height, width)
     positions = [[band.name for band in bands].index(ref.asset) for ref in engine.refs]
     row_chunks, col_chunks = _chunks(array, 1), _chunks(array, 2)
-    source = array.data if isinstance(array.data, da.Array) else da.from_array(
-        array.data, chunks=(array.shape[0], row_chunks, col_chunks))
-    source = source[positions]
+    # data in memory: each block's part goes into the graph as it is (its chunks then need no reading)
+    source = array.data[positions] if isinstance(array.data, da.Array) else np.asarray(array.data)[positions]
     outputs = engine.outputs()
     run = dask.delayed(_run_block, pure=True, nout=len(outputs) + 3)
     row_spans = _spans(row_chunks, layout.rows, layout.window_h, height)
     col_spans = _spans(col_chunks, layout.cols, layout.window_w, width)
-    held = _persisted(source)
+    held = not isinstance(source, da.Array) or _persisted(source)
     tasks: list[list[Any]] = []
     blocks: list[list[list[Any]]] = []
     for i, rows in enumerate(row_spans):
