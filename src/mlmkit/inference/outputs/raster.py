@@ -270,7 +270,8 @@ def classes_field(plan: OutputPlan) -> list[dict]:
 
 
 class RasterSink(Sink):
-    """Common part: the class/value raster and, on request, the class scores raster."""
+    """What the per-pixel (`PixelSink`) and per-tile (`scene.TileSink`) sinks share: the class/value raster and,
+    on request, the class scores raster."""
 
     def __init__(self, plan: OutputPlan, grid: Grid, context: SinkContext) -> None:
         self.plan = plan
