@@ -12,7 +12,6 @@ import numpy as np
 import pystac
 import pytest
 import rasterio
-from onnx import TensorProto, helper, numpy_helper
 
 from mlmkit.errors import InvalidArgument, InvalidMetadata
 from mlmkit.inference import PredictOptions, predict
@@ -21,22 +20,7 @@ from mlmkit.inference.catalog import FileResult
 from mlmkit.inference.outputs import Sink, SinkContext
 from mlmkit.inference.outputs.boxes import thresholds
 from bad_input_helpers import write_scene
-from predict_helpers import _save, mlm_input, mlm_item, mlm_output
-
-BANDS = ["B04", "B03", "B02"]
-
-
-def _two_output_item(root: Path) -> Path:
-    """`first` = the sum of the three bands (a 1×1 convolution of ones), `second` = relu(first)."""
-    graph = helper.make_graph(
-        [helper.make_node("Conv", ["input", "w"], ["first"]), helper.make_node("Relu", ["first"], ["second"])],
-        "two-outputs", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, "H", "W"])],
-        [helper.make_tensor_value_info(name, TensorProto.FLOAT, ["N", 1, "H", "W"]) for name in ("first", "second")],
-        [numpy_helper.from_array(np.ones((1, 3, 1, 1), np.float32), "w")])
-    model = _save(graph, root / "two.onnx")
-    dims = ["batch", "channel", "height", "width"]
-    return mlm_item(root / "model.json", model, [mlm_input("input", BANDS, 3)],
-                    [mlm_output(name, ["regression"], [-1, 1, -1, -1], dims) for name in ("first", "second")])
+from test_predict_sink_failure import _two_output_item  # `first` = the sum of the bands, `second` = relu(first)
 
 
 class _MaximaPlan:
