@@ -27,8 +27,9 @@ class ArtifactKind(str, Enum):
     PT2 = "pt2"  # declared as a .pt2 / torch.export artifact: the archive says which of the two it is
 
     @property
-    def needs_torch(self) -> bool:
-        return self not in (ArtifactKind.ONNX, ArtifactKind.PICKLE)
+    def native_code(self) -> bool:
+        """Whether loading the file runs compiled native code from it (loaded only when its author is trusted)."""
+        return self is ArtifactKind.AOTI_PACKAGE
 
     @property
     def label(self) -> str:

@@ -17,6 +17,7 @@ import onnx
 from onnx.external_data_helper import uses_external_data
 
 from mlmkit.errors import InvalidInput
+from mlmkit.runtimes.base import TensorInfo
 
 ML_DOMAIN = "ai.onnx.ml"
 
@@ -28,15 +29,6 @@ _DATA_TYPES = {
     onnx.TensorProto.UINT32: "uint32", onnx.TensorProto.UINT64: "uint64",
     onnx.TensorProto.COMPLEX64: "cfloat32", onnx.TensorProto.COMPLEX128: "cfloat64",
 }
-
-
-@dataclass(frozen=True)
-class TensorInfo:
-    """A graph input or output; dynamic or symbolic dimensions are -1."""
-
-    name: str
-    shape: tuple[int, ...]
-    data_type: str
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import numpy as np
 
 from mlmkit.runtimes.artifacts import ArtifactKind
 from mlmkit.errors import InvalidInput
-from mlmkit.runtimes.onnx_info import TensorInfo
+from mlmkit.runtimes.base import TensorInfo
 
 _MLM_TYPES = {"complex64": "cfloat32", "complex128": "cfloat64", "bool": "other", "bfloat16": "other"}
 _NUMPY_TYPES = {"cfloat32": "complex64", "cfloat64": "complex128", "other": "float32"}
@@ -162,7 +162,7 @@ def load_torch_model(path: str | Path, kind: ArtifactKind, device: str = "cpu", 
     path = Path(path)
     if kind not in _LOADERS:
         raise InvalidInput(f"{path.name} is {kind.value}, not a PyTorch file mlmkit loads")
-    if kind is ArtifactKind.AOTI_PACKAGE and not allow_native_code:
+    if kind.native_code and not allow_native_code:
         raise InvalidInput(f"{path.name} is an AOTInductor package: compiled native code that runs with your "
                            "privileges; expected --allow-native-code if you trust its author (or the ExportedProgram "
                            "or ONNX file of the same model)")
