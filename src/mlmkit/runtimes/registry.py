@@ -3,8 +3,9 @@
 A runtime (`base.Runtime`) names the artifact kinds it handles and the optional package it needs (torch),
 reads what a model file declares (`inspect`: inputs, outputs, parameters, for `describe` and `validate`) and
 loads it to run (`open`: a `ModelRunner`, for `predict`). A new runtime is one module that defines such a
-`RUNTIME`, plus one registry line: its name in `_MODULES` below (and in the import above it). Nothing else
-dispatches on the kind. Importing this module imports onnxruntime (a core dependency); onnx and torch are
+`RUNTIME`, plus one registry line: its name in `_MODULES` below (and in the import above it); nothing else
+dispatches on the kind. (A new file format also adds its `ArtifactKind`, and how its files are recognised, in
+`artifacts`.) Importing this module imports onnxruntime (a core dependency); onnx and torch are
 imported only when a file of theirs is read or run, and `import mlmkit` imports none of them.
 """
 
