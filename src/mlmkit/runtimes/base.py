@@ -8,6 +8,7 @@ pre- and post-processing around it never change. The runtimes themselves are fou
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,8 @@ from typing import Protocol
 import numpy as np
 
 from mlmkit.runtimes.artifacts import ArtifactKind
+
+_NUMPY_TYPES = {"cfloat32": "complex64", "cfloat64": "complex128", "other": "float32"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,21 @@ class ModelFileInfo:
     total_parameters: int | None
     memory_size: int | None
     onnx_ml: bool = False                 # an ONNX graph of classical ML operators (trees, SVMs, ZipMap)
+
+
+def numpy_dtype(mlm_type: str) -> np.dtype:
+    """The numpy dtype that feeds an MLM data_type."""
+    return np.dtype(_NUMPY_TYPES.get(mlm_type, mlm_type))
+
+
+def root_cause(exc: BaseException) -> str:
+    """The line of an error that says why: TorchScript puts its interpreter's traceback first and the cause
+    (`RuntimeError: shape '[4, 16]' is invalid ...`) last; other errors say it on their first line."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    causes = [line for line in lines if re.match(r"^[A-Za-z_.]*(Error|Exception): ", line)]
+    return causes[-1].split(": ", 1)[1] if causes else lines[0]
 
 
 @dataclass(frozen=True)

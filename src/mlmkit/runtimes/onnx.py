@@ -21,12 +21,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import onnxruntime as ort
 
-from mlmkit.errors import InvalidInput, InvalidMetadata, ModelRunError
+from mlmkit.errors import InvalidArgument, InvalidMetadata, ModelRefused, ModelRunError
 from mlmkit.stac.fetch import cache_root
 from mlmkit.runtimes.artifacts import ArtifactKind
-from mlmkit.runtimes.base import ModelFileInfo, OpenOptions, TensorInfo, TensorSpec
+from mlmkit.runtimes.base import ModelFileInfo, OpenOptions, TensorInfo, TensorSpec, numpy_dtype, root_cause
 from mlmkit.runtimes.optimized import open_optimized
-from mlmkit.runtimes.torch_models import numpy_dtype, root_cause
 
 if TYPE_CHECKING:  # onnx itself is imported only where a graph is read: its import costs ~1 s (ml_dtypes)
     import onnx
@@ -57,7 +56,7 @@ def providers_for(device: str, requested: tuple[str, ...] | None) -> list[str]:
     if requested:
         unknown = [name for name in requested if name not in available]
         if unknown:
-            raise InvalidInput(f"execution provider(s) {', '.join(unknown)} are not available here; "
+            raise InvalidArgument(f"execution provider(s) {', '.join(unknown)} are not available here; "
                                f"expected some of {', '.join(available)}")
         return list(requested)
     wanted = ("CUDAExecutionProvider",) if device.startswith("cuda") else ()
@@ -145,7 +144,7 @@ class OnnxRunner:
         try:
             session = ort.InferenceSession(model, options, providers=providers)
         except _FAILURES as exc:
-            raise InvalidInput(f"model {self._href} is not a loadable ONNX model: {exc}") from exc
+            raise ModelRefused(f"model {self._href} is not a loadable ONNX model: {exc}") from exc
         self._use(session)
 
     def _use(self, session: ort.InferenceSession) -> None:

@@ -15,9 +15,8 @@ import numpy as np
 
 from mlmkit.errors import InvalidMetadata, ModelRunError
 from mlmkit.runtimes.artifacts import ArtifactKind
-from mlmkit.runtimes.base import ModelFileInfo, OpenOptions, TensorInfo, TensorSpec
-from mlmkit.runtimes.torch_models import (TorchModel, cuda_available, load_torch_model, numpy_dtype, probe_outputs,
-                                          root_cause, torch_installed)
+from mlmkit.runtimes.base import ModelFileInfo, OpenOptions, TensorInfo, TensorSpec, numpy_dtype, root_cause
+from mlmkit.runtimes.torch_models import TorchModel, cuda_available, load_torch_model, probe_outputs, torch_installed
 
 
 def _spec(tensor: TensorInfo) -> TensorSpec:
