@@ -25,8 +25,9 @@ from mlmkit.stac.checksum import file_checksum
 from mlmkit.errors import InvalidInput
 from mlmkit.mlm.spec import MLM_SCHEMA_URL, OCI_MEDIA_TYPE
 from mlmkit.mlm.shapes import DETECTION_TASK, layout_objectness
-from mlmkit.runtimes.info import ModelFileInfo, fix_onnx_input, read_model_file
-from mlmkit.runtimes.onnx_info import TensorInfo, read_graph
+from mlmkit.runtimes.info import ModelFileInfo, read_model_file
+from mlmkit.runtimes.base import TensorInfo
+from mlmkit.runtimes.registry import runtime_for
 from mlmkit.stac.safepath import layout_catalog, local_file_inside
 from mlmkit.stac.read import is_url
 from mlmkit.stac.write import save_catalog
@@ -282,7 +283,7 @@ def _geometry(meta: ModelMetadata) -> dict:
 
 def _framework(given: str | None, kind: ArtifactKind) -> str:
     if given is None:
-        return "PyTorch" if kind.needs_torch else "ONNX"
+        return runtime_for(kind).framework
     return _FRAMEWORKS.get(given.lower(), given)
 
 
@@ -321,9 +322,9 @@ def read_described_file(model_path: Path, meta: ModelMetadata) -> ModelFileInfo:
         if meta.input_shape else None
     # the user describes a file of their own: loading an AOTInductor package's native code is theirs to trust
     info = read_model_file(model_path, _described_kind(model_path), declared, allow_native_code=True)
-    if meta.input_shape and info.kind is ArtifactKind.ONNX:
+    if meta.input_shape:
         name = _pick(info.inputs, meta.input_name, "input").name
-        info = fix_onnx_input(model_path, info, name, meta.input_shape)
+        info = runtime_for(info.kind).with_input_shape(model_path, info, name, meta.input_shape)
     return info
 
 
@@ -455,7 +456,7 @@ def _external_weights(model_path: Path) -> list[tuple[str, Path]]:
     """The ONNX external-data files (location as written, real path), refused unless each lies in the model's
     directory: the locations come from the file and must not make describe copy e.g. /etc/passwd."""
     files = []
-    for name in read_graph(model_path).external_files:
+    for name in runtime_for(file_kind(model_path, _described_kind(model_path))).external_files(model_path):
         where = f"ONNX external data location {name!r} of {model_path}"
         if os.path.isabs(name) or ".." in Path(name).parts:
             raise InvalidInput(f"{where} leaves the model's directory; expected a relative path beside the model")
@@ -465,8 +466,6 @@ def _external_weights(model_path: Path) -> list[tuple[str, Path]]:
 
 def _add_external_weights(item: pystac.Item, model_path: Path, item_dir: Path) -> None:
     """ONNX weights kept outside the .onnx file are copied beside it and listed as assets."""
-    if file_kind(model_path, _described_kind(model_path)) is not ArtifactKind.ONNX:
-        return
     weights = _external_weights(model_path)
     for index, (name, source) in enumerate(weights):
         target = item_dir / name
