@@ -22,8 +22,9 @@ from mlmkit.runtimes.artifacts import ArtifactKind, declared_kind, file_kind
 from mlmkit.stac.atomic import atomic_output_dir
 from mlmkit.stac.bands import EO_SCHEMA_URL, RASTER_SCHEMA_URL, eo_band_fields, raster_bands
 from mlmkit.stac.checksum import file_checksum
-from mlmkit.errors import InvalidInput
-from mlmkit.mlm.spec import MLM_SCHEMA_URL, OCI_MEDIA_TYPE
+from mlmkit.errors import InvalidInput, InvalidMetadata
+from mlmkit.mlm.spec import (MLM_SCHEMA_URL, OCI_MEDIA_TYPE, Band, ModelClass, ModelInput, ModelOutput, ModelSpec,
+                             ProcessingExpression, ValueScaling)
 from mlmkit.mlm.shapes import DETECTION_TASK, layout_objectness
 from mlmkit.runtimes.info import ModelFileInfo, fix_onnx_input, read_model_file
 from mlmkit.runtimes.onnx_info import TensorInfo, read_graph
@@ -50,19 +51,25 @@ _INPUT_DIMS = {2: ("batch", "bands"), 3: ("bands", "height", "width"), 4: ("batc
 _OUTPUT_DIMS = {1: ("class",), 2: ("batch", "class"), 3: ("batch", "height", "width"),
                 4: ("batch", "class", "height", "width")}
 _PIXEL_OUTPUT_DIMS = {1: ("batch",), 2: ("batch", "class")}  # ONNX-ML classifiers: label [batch], probabilities
+# Item properties build_model_item writes from ModelMetadata fields (besides mlm:, sci: and processing: ones)
+_BUILT_PROPERTIES = ("description", "keywords", "license", "eo:bands", "version", "experimental", "datetime",
+                     "start_datetime", "end_datetime")
 
 
 @dataclass
 class ModelMetadata:
-    """What the model file cannot tell: names, bands, scaling, classes, extent, license."""
+    """What the model file cannot tell: names, bands, scaling, classes, extent, license.
+
+    Value scaling, classes and the post-processing function are the MLM objects of `mlm.spec` (the ones
+    `read_model` reads); JSON-like dicts given for them (a describe spec) are read into those objects."""
 
     id: str
     name: str
     architecture: str
     tasks: list[str]
     bands: list[dict] = field(default_factory=list)
-    value_scaling: list[dict] | None = None
-    classes: list[dict] = field(default_factory=list)
+    value_scaling: tuple[ValueScaling, ...] | None = None
+    classes: tuple[ModelClass, ...] = ()
     bbox: list[float] = field(default_factory=lambda: list(WORLD_BBOX))
     geometry: dict | None = None
     start_datetime: str | datetime | None = "1900-01-01T00:00:00Z"
@@ -94,8 +101,51 @@ class ModelMetadata:
     publications: list[dict] = field(default_factory=list)  # sci:publications [{doi, citation}], e.g. the architecture's
     version: str | None = None             # the model's version (version extension)
     experimental: bool | None = None       # a model for trials or teaching, not for production
-    post_processing: dict | str | None = None  # the described output's post_processing_function ({format, expression})
+    post_processing: ProcessingExpression | None = None  # the described output's post_processing_function
     detection_layout: str | None = None    # a YOLO tensor's per-box values, e.g. cxcywh-class, cxcywh-obj-class
+
+    def __post_init__(self) -> None:
+        if self.value_scaling is not None:
+            self.value_scaling = tuple(_value_scaling(entry, index) for index, entry in enumerate(self.value_scaling))
+        self.classes = tuple(_model_class(entry) for entry in self.classes)
+        if self.post_processing is not None:
+            self.post_processing = _post_processing(self.post_processing)
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec) -> ModelMetadata:
+        """The metadata an MLM Item (read by `read_model`) was built from, to build it again for its model file
+        (the file's own shapes stand: no input_shape). Its first input and, when it has one, its only output."""
+        item, props = spec.item, spec.item.properties
+        model_input = spec.inputs[0]
+        output = spec.outputs[0] if len(spec.outputs) == 1 else None
+        common = item.common_metadata
+        start, end = common.start_datetime, common.end_datetime
+        source_code = next((a for a in item.assets.values() if "mlm:source_code" in (a.roles or [])), None)
+        container = next((a for a in item.assets.values() if "mlm:container" in (a.roles or [])), None)
+        return cls(
+            id=item.id, name=spec.name, architecture=spec.architecture or "", tasks=list(spec.tasks),
+            bands=[{"name": band.name, **spec.band_info.get(band.name, {})} for band in model_input.bands],
+            value_scaling=model_input.value_scaling, classes=output.classes if output else (),
+            bbox=list(item.bbox or WORLD_BBOX), geometry=item.geometry,
+            start_datetime=start if start and end else item.datetime, end_datetime=end if start and end else None,
+            license=props.get("license", "proprietary"), framework=spec.framework,
+            framework_version=spec.framework_version, accelerator=spec.accelerator,
+            hyperparameters=props.get("mlm:hyperparameters"), pretrained=bool(props.get("mlm:pretrained", False)),
+            pretrained_source=props.get("mlm:pretrained_source"), input_name=model_input.name,
+            output_name=output.name if output else None, resize_type=model_input.resize_type,
+            description=props.get("description"), keywords=list(props.get("keywords") or []),
+            extra_properties={key: value for key, value in props.items() if key not in _BUILT_PROPERTIES
+                              and not key.startswith(("mlm:", "sci:", "processing:"))},
+            input_dim_order=list(model_input.dim_order), output_dim_order=list(output.dim_order) if output else None,
+            input_data_type=model_input.data_type, processing_level=props.get("processing:level"),
+            processing_lineage=props.get("processing:lineage"),
+            source_code=source_code.href if source_code else None,
+            entrypoint=source_code.extra_fields.get("mlm:entrypoint") if source_code else None,
+            container=container.href if container else None, citation=props.get("sci:citation"),
+            doi=props.get("sci:doi"), publications=list(props.get("sci:publications") or []),
+            version=props.get("version"), experimental=props.get("experimental"),
+            post_processing=output.post_processing_function[0] if output and output.post_processing_function else None,
+        )
 
 
 def _pick(tensors: tuple[TensorInfo, ...], name: str | None, kind: str) -> TensorInfo:
@@ -134,29 +184,36 @@ def _color_hex(value: Any) -> str | None:
         return "".join(f"{int(c):02X}" for c in value)
     text = str(value).lstrip("#")
     if not _HEX_COLOUR.fullmatch(text):
-        raise InvalidInput(f"color_hint {value!r} is not a colour; expected RRGGBB hex (quoted in YAML) or [r, g, b]")
+        raise InvalidMetadata(f"color_hint {value!r} is not a colour; expected RRGGBB hex (quoted in YAML) or "
+                              "[r, g, b]")
     return text.upper()
 
 
-def _classes(classes: list[dict]) -> list[dict]:
-    out = []
-    for entry in classes:
-        if "value" not in entry or "name" not in entry:
-            raise InvalidInput(f"class {entry!r} needs a value and a name; expected {{value, name, description?, color_hint?}}")
-        cls = {"value": int(entry["value"]), "name": str(entry["name"]),
-               "description": str(entry.get("description") or entry["name"])}
-        color = _color_hex(entry.get("color_hint"))
-        if color:
-            cls["color_hint"] = color
-        out.append(cls)
-    return out
+def _model_class(entry: ModelClass | dict) -> ModelClass:
+    """A class as MLM's classification extension wants it: an integer value, a name, a description (the name
+    when none is given) and an RRGGBB colour."""
+    if isinstance(entry, ModelClass):
+        entry = entry.to_dict()
+    if not isinstance(entry, dict) or "value" not in entry or "name" not in entry:
+        raise InvalidMetadata(f"class {entry!r} needs a value and a name; expected {{value, name, description?, "
+                              "color_hint?}}")
+    try:
+        value = int(entry["value"])
+    except (TypeError, ValueError) as exc:
+        raise InvalidMetadata(f"class value {entry['value']!r} is not a number; expected an integer") from exc
+    return ModelClass(value=value, name=str(entry["name"]), description=str(entry.get("description") or entry["name"]),
+                      color_hint=_color_hex(entry.get("color_hint")), nodata=bool(entry.get("nodata", False)))
 
 
-def _static_size(structure: dict, dim: str) -> int | None:
-    """Size of the named dimension when the graph fixes it."""
-    order = structure["dim_order"]
-    size = structure["shape"][order.index(dim)] if dim in order else -1
-    return size if size > 0 else None
+def _value_scaling(entry: ValueScaling | dict, index: int) -> ValueScaling:
+    """One value_scaling object; a field MLM does not define is refused, not dropped."""
+    if isinstance(entry, ValueScaling):
+        return entry
+    unknown = sorted(set(entry) - set(ValueScaling.__dataclass_fields__)) if isinstance(entry, dict) else []
+    if unknown:
+        raise InvalidMetadata(f"value_scaling[{index}] has unknown fields {unknown}; expected type and some of "
+                              f"{[name for name in ValueScaling.__dataclass_fields__ if name != 'type']}")
+    return ValueScaling.from_dict(entry, "value_scaling")
 
 
 def _check_layout_name(name: str | None) -> None:
@@ -166,23 +223,29 @@ def _check_layout_name(name: str | None) -> None:
                            "box) or cxcywh-obj-class (5 + K, with an objectness score)")
 
 
-def _check_counts(meta: ModelMetadata, model_input: dict, outputs: list[dict]) -> None:
+def _static_size(tensor: ModelInput | ModelOutput, dim: str) -> int | None:
+    """Size of the named dimension when the graph fixes it."""
+    size = tensor.shape[tensor.dim_order.index(dim)] if dim in tensor.dim_order else -1
+    return size if size > 0 else None
+
+
+def _check_counts(meta: ModelMetadata, model_input: ModelInput, outputs: list[ModelOutput]) -> None:
     """Catch metadata that contradicts the graph before it becomes an Item."""
-    channels = _static_size(model_input["input"], "bands")
+    channels = _static_size(model_input, "bands")
     if meta.bands and channels is not None and channels != len(meta.bands):
-        raise InvalidInput(f"{len(meta.bands)} bands given but the model input {model_input['name']!r} has "
-                           f"{channels} channels; expected one band per channel")
+        raise InvalidMetadata(f"{len(meta.bands)} bands given but the model input {model_input.name!r} has "
+                              f"{channels} channels; expected one band per channel")
     n_scaling = len(meta.value_scaling or [])
-    per_channel = len(meta.bands) or channels or _static_size(model_input["input"], "channel")
+    per_channel = len(meta.bands) or channels or _static_size(model_input, "channel")
     if n_scaling > 1 and per_channel is not None and n_scaling != per_channel:
         unit = "bands" if meta.bands else "channels"
-        raise InvalidInput(f"{n_scaling} value_scaling entries for {per_channel} {unit}; "
-                           f"expected one, or one per {unit[:-1]}")
+        raise InvalidMetadata(f"{n_scaling} value_scaling entries for {per_channel} {unit}; "
+                              f"expected one, or one per {unit[:-1]}")
     for output in outputs:
-        scores = _static_size(output["result"], "class")
+        scores = _static_size(output, "class")
         if meta.classes and scores not in (None, 1, len(meta.classes)):
-            raise InvalidInput(f"{len(meta.classes)} classes given but the model output {output['name']!r} has "
-                               f"{scores} class scores; expected one class per score")
+            raise InvalidMetadata(f"{len(meta.classes)} classes given but the model output {output.name!r} has "
+                                  f"{scores} class scores; expected one class per score")
 
 
 def _described_outputs(graph: ModelFileInfo, meta: ModelMetadata) -> list[TensorInfo]:
@@ -211,43 +274,35 @@ def _yolo_dims(tensor: TensorInfo, meta: ModelMetadata) -> list[str] | None:
     return ["batch", "detection", name] if swapped else ["batch", name, "detection"]
 
 
-def _post_processing(value: dict | str) -> dict:
+def _post_processing(value: ProcessingExpression | dict | str) -> ProcessingExpression:
+    if isinstance(value, ProcessingExpression):
+        return value
     if isinstance(value, str):
-        return {"format": "gdal-calc", "expression": value}
+        return ProcessingExpression(format="gdal-calc", expression=value)
     if not isinstance(value, dict) or not {"format", "expression"} <= value.keys():
-        raise InvalidInput(f"post_processing {value!r} is not an expression; expected {{format, expression}} "
-                           "or a gdal-calc expression such as 'A > 0.3'")
-    return {"format": value["format"], "expression": value["expression"]}
+        raise InvalidMetadata(f"post_processing {value!r} is not an expression; expected {{format, expression}} "
+                              "or a gdal-calc expression such as 'A > 0.3'")
+    return ProcessingExpression.from_dict(value, "post_processing")
 
 
-def _mlm_output(tensor: TensorInfo, meta: ModelMetadata, defaults: dict, given: list[str] | None) -> dict:
-    output = {
-        "name": tensor.name,
-        "tasks": list(meta.tasks),
-        "result": {"shape": list(tensor.shape),
-                   "dim_order": _dim_order(tensor, given or _yolo_dims(tensor, meta), defaults, "output", False),
-                   "data_type": tensor.data_type},
-    }
-    if meta.classes:
-        output["classification:classes"] = _classes(meta.classes)
-    if meta.post_processing is not None:
-        output["post_processing_function"] = _post_processing(meta.post_processing)
-    return output
+def _mlm_output(tensor: TensorInfo, meta: ModelMetadata, defaults: dict, given: list[str] | None) -> ModelOutput:
+    return ModelOutput(
+        name=tensor.name, shape=tuple(tensor.shape),
+        dim_order=tuple(_dim_order(tensor, given or _yolo_dims(tensor, meta), defaults, "output", False)),
+        data_type=tensor.data_type, tasks=tuple(meta.tasks), classes=meta.classes,
+        post_processing_function=(meta.post_processing,) if meta.post_processing is not None else (),
+    )
 
 
-def _mlm_io(graph: ModelFileInfo, meta: ModelMetadata) -> tuple[dict, list[dict]]:
+def _mlm_io(graph: ModelFileInfo, meta: ModelMetadata) -> tuple[ModelInput, list[ModelOutput]]:
     tensor_in = _pick(graph.inputs, meta.input_name, "input")
     tensors_out = _described_outputs(graph, meta)
-    model_input = {
-        "name": tensor_in.name,
-        **({"description": description} if (description := _input_description(meta)) else {}),
-        "bands": [band["name"] for band in meta.bands],
-        "input": {"shape": list(tensor_in.shape),
-                  "dim_order": _dim_order(tensor_in, meta.input_dim_order, _INPUT_DIMS, "input", bool(meta.bands)),
-                  "data_type": tensor_in.data_type},
-        "value_scaling": meta.value_scaling,
-        "resize_type": meta.resize_type,
-    }
+    model_input = ModelInput(
+        name=tensor_in.name, description=_input_description(meta),
+        bands=tuple(Band(name=band["name"]) for band in meta.bands), shape=tuple(tensor_in.shape),
+        dim_order=tuple(_dim_order(tensor_in, meta.input_dim_order, _INPUT_DIMS, "input", bool(meta.bands))),
+        data_type=tensor_in.data_type, value_scaling=meta.value_scaling, resize_type=meta.resize_type,
+    )
     defaults = _PIXEL_OUTPUT_DIMS if graph.onnx_ml else _OUTPUT_DIMS
     given = meta.output_dim_order if len(tensors_out) == 1 else None
     outputs = [_mlm_output(tensor, meta, defaults, given) for tensor in tensors_out]
@@ -297,8 +352,8 @@ def _mlm_properties(graph: ModelFileInfo, meta: ModelMetadata) -> dict:
         "mlm:accelerator_constrained": False,
         "mlm:pretrained": meta.pretrained,
         "mlm:pretrained_source": meta.pretrained_source if meta.pretrained else None,
-        "mlm:input": [model_input],
-        "mlm:output": outputs,
+        "mlm:input": [model_input.to_dict()],
+        "mlm:output": [output.to_dict() for output in outputs],
     }
     if graph.total_parameters is not None:
         props.update({"mlm:total_parameters": graph.total_parameters, "mlm:memory_size": graph.memory_size})
