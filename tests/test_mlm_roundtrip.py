@@ -12,7 +12,8 @@ import pytest
 from mlm_fixtures import CLASSES, S2_BANDS, make_segmenter
 from mlmkit.catalog.validate import validate_source
 from mlmkit.errors import InvalidMetadata
-from mlmkit.mlm.build import ModelMetadata, build_model_item, write_model_catalog
+from mlmkit.catalog.model_catalog import write_model_catalog
+from mlmkit.mlm.build import ModelMetadata, build_model_item
 from mlmkit.mlm.describe import load_spec, metadata_from_spec
 from mlmkit.mlm.spec import ModelClass, ModelInput, ModelOutput, ValueScaling, read_model, spec_from_item
 

@@ -1,15 +1,13 @@
-"""Build the MLM v1.5.2 Item of a model file (ONNX, TorchScript, ExportedProgram) and write it as a
-self-contained STAC catalog.
+"""Build the MLM v1.5.2 Item of a model file (ONNX, TorchScript, ExportedProgram) from the `mlm.spec` objects.
 
 `describe` (an existing model) and `train` (a model it just exported) both end here, so every
-model mlmkit hands out carries shapes, data types and checksums read from the file itself.
+model mlmkit hands out carries shapes, data types and checksums read from the file itself;
+`mlmkit.catalog.model_catalog` writes the Item as a self-contained, validated STAC catalog.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -18,8 +16,7 @@ from typing import Any
 import pystac
 from pystac.utils import str_to_datetime
 
-from mlmkit.runtimes.artifacts import ArtifactKind, declared_kind, file_kind
-from mlmkit.stac.atomic import atomic_output_dir
+from mlmkit.runtimes.artifacts import ArtifactKind, declared_kind
 from mlmkit.stac.bands import EO_SCHEMA_URL, RASTER_SCHEMA_URL, eo_band_fields, raster_bands
 from mlmkit.stac.checksum import file_checksum
 from mlmkit.errors import InvalidInput, InvalidMetadata
@@ -27,20 +24,13 @@ from mlmkit.mlm.spec import (MLM_SCHEMA_URL, OCI_MEDIA_TYPE, Band, ModelClass, M
                              ProcessingExpression, ValueScaling)
 from mlmkit.mlm.shapes import DETECTION_TASK, layout_objectness
 from mlmkit.runtimes.info import ModelFileInfo, fix_onnx_input, read_model_file
-from mlmkit.runtimes.onnx_info import TensorInfo, read_graph
-from mlmkit.stac.safepath import layout_catalog, local_file_inside
-from mlmkit.stac.read import is_url
-from mlmkit.stac.write import save_catalog
-from mlmkit.catalog.validate import validate_source
+from mlmkit.runtimes.onnx_info import TensorInfo
 
 FILE_SCHEMA_URL = "https://stac-extensions.github.io/file/v2.1.0/schema.json"
 CLASSIFICATION_SCHEMA_URL = "https://stac-extensions.github.io/classification/v1.1.0/schema.json"
 PROCESSING_SCHEMA_URL = "https://stac-extensions.github.io/processing/v1.2.0/schema.json"
 SCIENTIFIC_SCHEMA_URL = "https://stac-extensions.github.io/scientific/v1.0.0/schema.json"
 VERSION_SCHEMA_URL = "https://stac-extensions.github.io/version/v1.2.0/schema.json"
-ITEM_ASSETS_SCHEMA_URL = "https://stac-extensions.github.io/item-assets/v1.0.0/schema.json"
-CWL_MEDIA_TYPE = "application/cwl+yaml"
-RUNTIME_ROLES = ("mlm:training-runtime", "mlm:inference-runtime")
 WORLD_BBOX = (-180.0, -90.0, 180.0, 90.0)
 _HEX_COLOUR = re.compile(r"[0-9A-Fa-f]{6}")
 _DIM_NAME = re.compile(r"[a-z-_]+")  # the MLM schema's pattern for dim_order names
@@ -364,7 +354,7 @@ def _mlm_properties(graph: ModelFileInfo, meta: ModelMetadata) -> dict:
     return props
 
 
-def _described_kind(model_path: Path) -> ArtifactKind:
+def described_kind(model_path: Path) -> ArtifactKind:
     """By extension; a file that is neither a PyTorch archive nor a pickle is read as ONNX."""
     return declared_kind(str(model_path), None, None) or ArtifactKind.ONNX
 
@@ -375,7 +365,7 @@ def read_described_file(model_path: Path, meta: ModelMetadata) -> ModelFileInfo:
     declared = [TensorInfo(meta.input_name or "input", tuple(meta.input_shape), meta.input_data_type)] \
         if meta.input_shape else None
     # the user describes a file of their own: loading an AOTInductor package's native code is theirs to trust
-    info = read_model_file(model_path, _described_kind(model_path), declared, allow_native_code=True)
+    info = read_model_file(model_path, described_kind(model_path), declared, allow_native_code=True)
     if meta.input_shape and info.kind is ArtifactKind.ONNX:
         name = _pick(info.inputs, meta.input_name, "input").name
         info = fix_onnx_input(model_path, info, name, meta.input_shape)
@@ -467,13 +457,13 @@ def model_asset_bands(meta: ModelMetadata) -> dict:
     return fields
 
 
-def _file_fields(path: Path) -> dict:
+def file_fields(path: Path) -> dict:
+    """The file extension's fields of a file: its size and multihash checksum."""
     return {"file:size": path.stat().st_size, "file:checksum": file_checksum(path)}
 
 
-def _model_asset_fields(model_path: Path, meta: ModelMetadata, kind: ArtifactKind,
-                        file_fields: dict | None) -> dict:
-    return {"mlm:artifact_type": kind.value, **(file_fields or _file_fields(model_path)), **model_asset_bands(meta)}
+def _model_asset_fields(model_path: Path, meta: ModelMetadata, kind: ArtifactKind, given: dict | None) -> dict:
+    return {"mlm:artifact_type": kind.value, **(given or file_fields(model_path)), **model_asset_bands(meta)}
 
 
 def _add_side_car_assets(item: pystac.Item, meta: ModelMetadata) -> None:
@@ -490,126 +480,3 @@ def _add_side_car_assets(item: pystac.Item, meta: ModelMetadata) -> None:
         item.add_asset("container", pystac.Asset(
             href=meta.container, title=f"Container image that runs {meta.name}", media_type=OCI_MEDIA_TYPE,
             roles=["mlm:container", "runtime"]))
-
-
-def _runtime_asset(role: str, href: str, item_dir: Path) -> pystac.Asset:
-    if role not in RUNTIME_ROLES:
-        raise InvalidInput(f"runtime role {role!r} is unknown; expected one of {list(RUNTIME_ROLES)}")
-    if not is_url(href):
-        source = Path(href)
-        if not source.is_file():
-            raise InvalidInput(f"CWL file {source} for {role} does not exist; expected a CWL workflow file or URL")
-        shutil.copy2(source, item_dir / source.name)
-        href = f"./{source.name}"
-    kind = role.split(":", 1)[1].split("-")[0]
-    return pystac.Asset(href=href, media_type=CWL_MEDIA_TYPE, title=f"CWL {kind} application package",
-                        roles=[role, "runtime", "workflow"])
-
-
-def _external_weights(model_path: Path) -> list[tuple[str, Path]]:
-    """The ONNX external-data files (location as written, real path), refused unless each lies in the model's
-    directory: the locations come from the file and must not make describe copy e.g. /etc/passwd."""
-    files = []
-    for name in read_graph(model_path).external_files:
-        where = f"ONNX external data location {name!r} of {model_path}"
-        if os.path.isabs(name) or ".." in Path(name).parts:
-            raise InvalidInput(f"{where} leaves the model's directory; expected a relative path beside the model")
-        files.append((name, local_file_inside(model_path.parent / name, model_path.parent, where)))
-    return files
-
-
-def _add_external_weights(item: pystac.Item, model_path: Path, item_dir: Path) -> None:
-    """ONNX weights kept outside the .onnx file are copied beside it and listed as assets."""
-    if file_kind(model_path, _described_kind(model_path)) is not ArtifactKind.ONNX:
-        return
-    weights = _external_weights(model_path)
-    for index, (name, source) in enumerate(weights):
-        target = item_dir / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, target)
-        key = "model-weights" if len(weights) == 1 else f"model-weights-{index + 1}"
-        item.add_asset(key, pystac.Asset(
-            href=f"./{name}", media_type="application/octet-stream", title=f"ONNX external data {name}",
-            roles=["mlm:weights"],
-            extra_fields=_file_fields(target),
-        ))
-
-
-def _collection_for(item: pystac.Item) -> pystac.Collection:
-    start = item.common_metadata.start_datetime or item.datetime
-    end = item.common_metadata.end_datetime or item.datetime
-    return pystac.Collection(
-        id=f"{item.id}-collection", description=f"The model {item.properties.get('mlm:name', item.id)} and its files.",
-        extent=pystac.Extent(pystac.SpatialExtent([item.bbox]), pystac.TemporalExtent([[start, end]])),
-        license=item.properties.get("license", "proprietary"),
-    )
-
-
-_SUMMARISED = ("mlm:name", "mlm:architecture", "mlm:tasks", "mlm:framework", "mlm:framework_version",
-               "mlm:accelerator", "eo:bands")
-_ASSET_DEFINITION = ("title", "type", "roles", "mlm:artifact_type")
-
-
-def _summarise(collection: pystac.Collection, item: pystac.Item) -> None:
-    """What the collection's items are (summaries) and which assets each has (item_assets), for search and
-    for clients that read the collection only."""
-    props = item.properties
-    summaries = {key: list(props[key]) if isinstance(props[key], list) else [props[key]]
-                 for key in _SUMMARISED if props.get(key) is not None}
-    collection.summaries = pystac.Summaries(summaries)
-    collection.extra_fields["item_assets"] = {
-        key: {field: value for field, value in asset.to_dict().items() if field in _ASSET_DEFINITION}
-        for key, asset in item.assets.items()}
-    # Not declaring MLM here: its v1.5.2 collection schema wants every summary to be an object, which rejects
-    # the plain value lists STAC summaries are (the official MLM collection example declares no MLM either).
-    collection.stac_extensions = [ITEM_ASSETS_SCHEMA_URL] + ([EO_SCHEMA_URL] if "eo:bands" in summaries else [])
-
-
-def write_model_catalog(
-    item: pystac.Item,
-    model_path: Path,
-    outdir: Path,
-    extra_assets: dict[str, tuple[Path, pystac.Asset]] | None = None,
-    runtime: dict[str, str] | None = None,
-    overwrite: bool = False,
-    schema_dir: Path | None = None,
-) -> Path:
-    """Write catalog.json -> collection -> item + model copy, validated before it appears at `outdir`.
-
-    `extra_assets` (file, asset) are copied beside the model; an asset without file:size and file:checksum gets
-    them (one made by model_asset has them already). `runtime` maps mlm:inference-runtime /
-    mlm:training-runtime to a CWL file (copied) or URL.
-    """
-    item = item.clone()
-    inputs = [model_path, *(path for path, _ in (extra_assets or {}).values()), *(runtime or {}).values()]
-    with atomic_output_dir(outdir, overwrite, inputs) as work:
-        catalog = pystac.Catalog(id=f"{item.id}-catalog", description=f"STAC catalog of the model {item.id}.")
-        collection = _collection_for(item)
-        catalog.add_child(collection)
-        collection.add_item(item)
-        layout_catalog(catalog, work)
-        item_dir = Path(item.get_self_href()).parent
-        item_dir.mkdir(parents=True, exist_ok=True)
-        model_key = next((key for key, asset in item.assets.items() if "mlm:model" in (asset.roles or [])), None)
-        if model_key is None:
-            raise InvalidInput(f"item {item.id!r} has no asset with role mlm:model; expected one from build_model_item")
-        shutil.copy2(model_path, item_dir / Path(model_path).name)
-        item.assets[model_key].href = f"./{Path(model_path).name}"
-        _add_external_weights(item, Path(model_path), item_dir)
-        for key, (path, asset) in (extra_assets or {}).items():
-            target = item_dir / Path(path).name
-            shutil.copy2(path, target)
-            copy = asset.clone()
-            copy.href = f"./{target.name}"
-            if not {"file:size", "file:checksum"} <= copy.extra_fields.keys():  # model_asset() has them already
-                copy.extra_fields.update(_file_fields(target))
-            item.add_asset(key, copy)
-        for role, href in (runtime or {}).items():
-            item.add_asset(role.split(":", 1)[1], _runtime_asset(role, href, item_dir))
-        _summarise(collection, item)
-        save_catalog(catalog)
-        problems = validate_source(str(work / "catalog.json"), schema_dir)
-        if problems:
-            shown = "; ".join(str(p).replace(str(work), str(outdir)) for p in problems[:3])
-            raise InvalidInput(f"the model catalog would be invalid ({len(problems)} problems): {shown}")
-    return Path(outdir).absolute() / "catalog.json"
