@@ -14,7 +14,7 @@ from typing import Any
 import pystac
 
 from mlmkit.catalog.validate import validate_source
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidArgument, InvalidMetadata, NotFound, UnsafePath
 from mlmkit.mlm.build import build_model_item, described_kind, file_fields, read_described_file
 from mlmkit.mlm.describe import metadata_from_spec
 from mlmkit.mlm.foreign import foreign_spec
@@ -35,11 +35,11 @@ RUNTIME_ROLES = ("mlm:training-runtime", "mlm:inference-runtime")
 
 def _runtime_asset(role: str, href: str, item_dir: Path) -> pystac.Asset:
     if role not in RUNTIME_ROLES:
-        raise InvalidInput(f"runtime role {role!r} is unknown; expected one of {list(RUNTIME_ROLES)}")
+        raise InvalidArgument(f"runtime role {role!r} is unknown; expected one of {list(RUNTIME_ROLES)}")
     if not is_url(href):
         source = Path(href)
         if not source.is_file():
-            raise InvalidInput(f"CWL file {source} for {role} does not exist; expected a CWL workflow file or URL")
+            raise NotFound(f"CWL file {source} for {role} does not exist; expected a CWL workflow file or URL")
         shutil.copy2(source, item_dir / source.name)
         href = f"./{source.name}"
     kind = role.split(":", 1)[1].split("-")[0]
@@ -54,7 +54,7 @@ def _external_weights(model_path: Path) -> list[tuple[str, Path]]:
     for name in read_graph(model_path).external_files:
         where = f"ONNX external data location {name!r} of {model_path}"
         if os.path.isabs(name) or ".." in Path(name).parts:
-            raise InvalidInput(f"{where} leaves the model's directory; expected a relative path beside the model")
+            raise UnsafePath(f"{where} leaves the model's directory; expected a relative path beside the model")
         files.append((name, local_file_inside(model_path.parent / name, model_path.parent, where)))
     return files
 
@@ -133,7 +133,7 @@ def write_model_catalog(
         item_dir.mkdir(parents=True, exist_ok=True)
         model_key = next((key for key, asset in item.assets.items() if "mlm:model" in (asset.roles or [])), None)
         if model_key is None:
-            raise InvalidInput(f"item {item.id!r} has no asset with role mlm:model; expected one from build_model_item")
+            raise InvalidMetadata(f"item {item.id!r} has no asset with role mlm:model; expected one from build_model_item")
         shutil.copy2(model_path, item_dir / Path(model_path).name)
         item.assets[model_key].href = f"./{Path(model_path).name}"
         _add_external_weights(item, Path(model_path), item_dir)
@@ -152,7 +152,7 @@ def write_model_catalog(
         problems = validate_source(str(work / "catalog.json"), schema_dir)
         if problems:
             shown = "; ".join(str(p).replace(str(work), str(outdir)) for p in problems[:3])
-            raise InvalidInput(f"the model catalog would be invalid ({len(problems)} problems): {shown}")
+            raise InvalidMetadata(f"the model catalog would be invalid ({len(problems)} problems): {shown}")
     return Path(outdir).absolute() / "catalog.json"
 
 

@@ -19,7 +19,7 @@ from pystac.utils import str_to_datetime
 from mlmkit.runtimes.artifacts import ArtifactKind, declared_kind
 from mlmkit.stac.bands import EO_SCHEMA_URL, RASTER_SCHEMA_URL, eo_band_fields, raster_bands
 from mlmkit.stac.checksum import file_checksum
-from mlmkit.errors import InvalidInput, InvalidMetadata
+from mlmkit.errors import InvalidMetadata, NotFound
 from mlmkit.mlm.spec import (MLM_SCHEMA_URL, OCI_MEDIA_TYPE, Band, ModelClass, ModelInput, ModelOutput, ModelSpec,
                              ProcessingExpression, ValueScaling)
 from mlmkit.mlm.shapes import DETECTION_TASK, layout_objectness
@@ -143,10 +143,10 @@ def _pick(tensors: tuple[TensorInfo, ...], name: str | None, kind: str) -> Tenso
         for tensor in tensors:
             if tensor.name == name:
                 return tensor
-        raise InvalidInput(f"the model has no {kind} named {name!r}; expected one of {[t.name for t in tensors]}")
+        raise InvalidMetadata(f"the model has no {kind} named {name!r}; expected one of {[t.name for t in tensors]}")
     if len(tensors) != 1:
-        raise InvalidInput(f"the model has {len(tensors)} {kind}s {[t.name for t in tensors]}; "
-                           f"expected one, or name the one to describe (--{kind}-name)")
+        raise InvalidMetadata(f"the model has {len(tensors)} {kind}s {[t.name for t in tensors]}; "
+                              f"expected one, or {kind}_name naming the one to describe")
     return tensors[0]
 
 
@@ -156,11 +156,11 @@ def _dim_order(tensor: TensorInfo, given: list[str] | None, defaults: dict, kind
     elif len(tensor.shape) in defaults:
         order = list(defaults[len(tensor.shape)])
     else:
-        raise InvalidInput(f"cannot infer the dim_order of the {len(tensor.shape)}-D {kind} {tensor.name!r}; "
-                           f"expected a {kind} dim order to be given")
+        raise InvalidMetadata(f"cannot infer the dim_order of the {len(tensor.shape)}-D {kind} {tensor.name!r}; "
+                              f"expected {kind}_dim_order to be given")
     if len(order) != len(tensor.shape):
-        raise InvalidInput(f"{kind} dim_order {order} names {len(order)} dims but {tensor.name!r} has shape "
-                           f"{list(tensor.shape)}; expected one name per dimension")
+        raise InvalidMetadata(f"{kind}_dim_order {order} names {len(order)} dims but {tensor.name!r} has shape "
+                              f"{list(tensor.shape)}; expected one name per dimension")
     if not has_bands:  # MLM forbids a `bands` dim when no bands are listed
         order = ["channel" if dim == "bands" else dim for dim in order]
     return order
@@ -208,9 +208,9 @@ def _value_scaling(entry: ValueScaling | dict, index: int) -> ValueScaling:
 
 def _check_layout_name(name: str | None) -> None:
     if name is not None and (not _DIM_NAME.fullmatch(name) or layout_objectness(name) is None):
-        raise InvalidInput(f"detection_layout {name!r} does not name a YOLO layout; expected a box format and "
-                           "'class' joined by '-' (dim names match ^[a-z-_]+$), e.g. cxcywh-class (4 + K values per "
-                           "box) or cxcywh-obj-class (5 + K, with an objectness score)")
+        raise InvalidMetadata(f"detection_layout {name!r} does not name a YOLO layout; expected a box format and "
+                              "'class' joined by '-' (dim names match ^[a-z-_]+$), e.g. cxcywh-class (4 + K values "
+                              "per box) or cxcywh-obj-class (5 + K, with an objectness score)")
 
 
 def _static_size(tensor: ModelInput | ModelOutput, dim: str) -> int | None:
@@ -306,20 +306,21 @@ def _input_description(meta: ModelMetadata) -> str | None:
     return ": ".join(parts) or None
 
 
-def _datetime(value: str | datetime | None) -> datetime | None:
+def _datetime(value: str | datetime | None, name: str) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
     try:
         return str_to_datetime(value)
     except ValueError as exc:
-        raise InvalidInput(f"{value!r} is not a date-time; expected ISO 8601 like 2020-01-01T00:00:00Z") from exc
+        raise InvalidMetadata(f"{name} {value!r} is not a date-time; expected ISO 8601 like 2020-01-01T00:00:00Z") \
+            from exc
 
 
 def _geometry(meta: ModelMetadata) -> dict:
     if meta.geometry is not None:
         return meta.geometry
     if len(meta.bbox) != 4:
-        raise InvalidInput(f"bbox {meta.bbox} must have 4 numbers; expected [west, south, east, north]")
+        raise InvalidMetadata(f"bbox {meta.bbox} must have 4 numbers; expected [west, south, east, north]")
     west, south, east, north = map(float, meta.bbox)
     return {"type": "Polygon",
             "coordinates": [[[west, south], [east, south], [east, north], [west, north], [west, south]]]}
@@ -386,7 +387,7 @@ def build_model_item(model_path: Path, meta: ModelMetadata, graph: ModelFileInfo
     `read_described_file` read from it, when the caller has it already)."""
     model_path = Path(model_path)
     if not model_path.is_file():
-        raise InvalidInput(f"model {model_path} does not exist; expected an ONNX, TorchScript or .pt2 file")
+        raise NotFound(f"model {model_path} does not exist; expected an ONNX, TorchScript or .pt2 file")
     _check_layout_name(meta.detection_layout)
     graph = graph or read_described_file(model_path, meta)
     return item_for_model(graph, meta, model_asset(model_path, meta, graph.kind))
@@ -397,7 +398,8 @@ def item_for_model(graph: ModelFileInfo, meta: ModelMetadata, asset: pystac.Asse
     checks metadata as it is typed from what the file declared, without the file."""
     stray = sorted(key for key in meta.extra_properties if key.startswith("mlm:"))
     if stray:
-        raise InvalidInput(f"extra properties {stray} use the mlm: prefix; expected ModelMetadata fields for MLM keys")
+        raise InvalidMetadata(f"extra_properties {stray} use the mlm: prefix; expected ModelMetadata fields for MLM "
+                              "keys")
     _check_layout_name(meta.detection_layout)
     props: dict[str, Any] = {}
     if meta.description:
@@ -416,7 +418,7 @@ def item_for_model(graph: ModelFileInfo, meta: ModelMetadata, asset: pystac.Asse
     if meta.classes:
         extensions.append(CLASSIFICATION_SCHEMA_URL)
     extensions += _context_properties(meta, props)
-    start, end = _datetime(meta.start_datetime), _datetime(meta.end_datetime)
+    start, end = _datetime(meta.start_datetime, "start_datetime"), _datetime(meta.end_datetime, "end_datetime")
     item = pystac.Item(
         id=meta.id, geometry=_geometry(meta), bbox=[float(v) for v in meta.bbox],
         datetime=None if start and end else (start or end or datetime.now().astimezone()),
@@ -475,7 +477,8 @@ def _add_side_car_assets(item: pystac.Item, meta: ModelMetadata) -> None:
             media_type="text/x-python" if meta.source_code.endswith(".py") else "text/html",
             roles=["mlm:source_code", "code", "metadata"], extra_fields=fields))
     elif meta.entrypoint:
-        raise InvalidInput(f"entrypoint {meta.entrypoint!r} given without source_code; expected the code's URL too")
+        raise InvalidMetadata(f"entrypoint {meta.entrypoint!r} given without source_code; expected the code's URL "
+                              "too")
     if meta.container:
         item.add_asset("container", pystac.Asset(
             href=meta.container, title=f"Container image that runs {meta.name}", media_type=OCI_MEDIA_TYPE,

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidInput, InvalidMetadata
 from mlmkit.mlm.build import ModelMetadata
 from mlmkit.stac.read import is_url
 
@@ -53,10 +53,10 @@ def metadata_from_spec(model_path: Path, spec: dict[str, Any]) -> tuple[ModelMet
     """ModelMetadata and the runtime role -> CWL href map from a merged spec."""
     unknown = sorted(set(spec) - _FIELDS - set(RUNTIME_KEYS))
     if unknown:
-        raise InvalidInput(f"unknown spec fields {unknown}; expected some of {sorted(_FIELDS | set(RUNTIME_KEYS))}")
+        raise InvalidMetadata(f"unknown spec fields {unknown}; expected some of {sorted(_FIELDS | set(RUNTIME_KEYS))}")
     missing = [key for key in _REQUIRED if not spec.get(key)]
     if missing:
-        raise InvalidInput(f"model metadata lacks {missing}; expected them in the spec file or as options")
+        raise InvalidMetadata(f"model metadata lacks {missing}; expected them in the spec file or as options")
     fields = {key: value for key, value in spec.items() if key in _FIELDS and value is not None}
     fields.setdefault("id", _default_id(model_path, spec.get("name")))
     fields["tasks"] = [fields["tasks"]] if isinstance(fields["tasks"], str) else list(fields["tasks"])
@@ -67,4 +67,4 @@ def metadata_from_spec(model_path: Path, spec: dict[str, Any]) -> tuple[ModelMet
     try:
         return ModelMetadata(**fields), runtime
     except TypeError as exc:
-        raise InvalidInput(f"model metadata is incomplete: {exc}") from exc
+        raise InvalidMetadata(f"model metadata is incomplete: {exc}") from exc
