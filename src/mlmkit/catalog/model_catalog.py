@@ -20,8 +20,8 @@ from mlmkit.mlm.describe import metadata_from_spec
 from mlmkit.mlm.foreign import foreign_spec
 from mlmkit.mlm.lint import enforce, lint_model
 from mlmkit.mlm.spec import spec_from_item
-from mlmkit.runtimes.artifacts import ArtifactKind, file_kind
-from mlmkit.runtimes.onnx_info import read_graph
+from mlmkit.runtimes.artifacts import file_kind
+from mlmkit.runtimes.registry import runtime_for
 from mlmkit.stac.atomic import atomic_output_dir
 from mlmkit.stac.bands import EO_SCHEMA_URL
 from mlmkit.stac.read import is_url
@@ -51,7 +51,7 @@ def _external_weights(model_path: Path) -> list[tuple[str, Path]]:
     """The ONNX external-data files (location as written, real path), refused unless each lies in the model's
     directory: the locations come from the file and must not make describe copy e.g. /etc/passwd."""
     files = []
-    for name in read_graph(model_path).external_files:
+    for name in runtime_for(file_kind(model_path, described_kind(model_path))).external_files(model_path):
         where = f"ONNX external data location {name!r} of {model_path}"
         if os.path.isabs(name) or ".." in Path(name).parts:
             raise UnsafePath(f"{where} leaves the model's directory; expected a relative path beside the model")
@@ -61,8 +61,6 @@ def _external_weights(model_path: Path) -> list[tuple[str, Path]]:
 
 def _add_external_weights(item: pystac.Item, model_path: Path, item_dir: Path) -> None:
     """ONNX weights kept outside the .onnx file are copied beside it and listed as assets."""
-    if file_kind(model_path, described_kind(model_path)) is not ArtifactKind.ONNX:
-        return
     weights = _external_weights(model_path)
     for index, (name, source) in enumerate(weights):
         target = item_dir / name

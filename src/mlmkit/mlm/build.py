@@ -23,8 +23,9 @@ from mlmkit.errors import InvalidMetadata, NotFound
 from mlmkit.mlm.spec import (MLM_SCHEMA_URL, OCI_MEDIA_TYPE, Band, ModelClass, ModelInput, ModelOutput, ModelSpec,
                              ProcessingExpression, ValueScaling)
 from mlmkit.mlm.shapes import DETECTION_TASK, layout_objectness
-from mlmkit.runtimes.info import ModelFileInfo, fix_onnx_input, read_model_file
-from mlmkit.runtimes.onnx_info import TensorInfo
+from mlmkit.runtimes.info import ModelFileInfo, read_model_file
+from mlmkit.runtimes.base import TensorInfo
+from mlmkit.runtimes.registry import runtime_for
 
 FILE_SCHEMA_URL = "https://stac-extensions.github.io/file/v2.1.0/schema.json"
 CLASSIFICATION_SCHEMA_URL = "https://stac-extensions.github.io/classification/v1.1.0/schema.json"
@@ -328,7 +329,7 @@ def _geometry(meta: ModelMetadata) -> dict:
 
 def _framework(given: str | None, kind: ArtifactKind) -> str:
     if given is None:
-        return "PyTorch" if kind.needs_torch else "ONNX"
+        return runtime_for(kind).framework
     return _FRAMEWORKS.get(given.lower(), given)
 
 
@@ -367,9 +368,9 @@ def read_described_file(model_path: Path, meta: ModelMetadata) -> ModelFileInfo:
         if meta.input_shape else None
     # the user describes a file of their own: loading an AOTInductor package's native code is theirs to trust
     info = read_model_file(model_path, described_kind(model_path), declared, allow_native_code=True)
-    if meta.input_shape and info.kind is ArtifactKind.ONNX:
+    if meta.input_shape:
         name = _pick(info.inputs, meta.input_name, "input").name
-        info = fix_onnx_input(model_path, info, name, meta.input_shape)
+        info = runtime_for(info.kind).with_input_shape(model_path, info, name, meta.input_shape)
     return info
 
 
