@@ -30,12 +30,13 @@ CLI_SPELLING = {"cache": "no_cache", "container": "no_container", "headers": "he
                 "source_item_hrefs": "source_item_href", "api": "api_url"}
 SUBJECTS = {"describe": ["model"], "validate": ["sources"], "predict": ["model", "input"], "train": ["data"],
             "search": ["catalog"], "publish": ["catalog"], "run": ["model", "inputs"], "stage_in": ["hrefs"],
-            "stage_out": ["catalog"], "match": ["models", "imagery"], "predict_xarray": ["model", "data"]}
+            "stage_out": ["catalog"], "match": ["models", "imagery"], "predict_xarray": ["model", "data"],
+            "quantize": ["model", "imagery"]}
 
 
 def test_the_verbs_are_the_public_names() -> None:
-    assert VERBS == ["describe", "validate", "predict", "predict_xarray", "train", "match", "search", "publish", "run",
-                     "stage_in", "stage_out"]
+    assert VERBS == ["describe", "validate", "predict", "predict_xarray", "train", "quantize", "match", "search",
+                     "publish", "run", "stage_in", "stage_out"]
     assert VERBS == api.__all__
     assert all(getattr(mlmkit, name) is getattr(api, name) for name in VERBS)
     with pytest.raises(AttributeError):

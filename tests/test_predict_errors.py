@@ -13,7 +13,7 @@ from mlmkit.cli import main
 from mlmkit.errors import InvalidInput
 from mlmkit.inference import PredictOptions, predict
 from mlmkit.runtimes.onnx import OnnxRunner
-from mlmkit.inference.sinks import PixelSink
+from mlmkit.inference.outputs.raster import PixelSink
 from predict_helpers import conv_model, imagery_item, mlm_input, mlm_item, mlm_output, scene_model, write_raster
 
 SEG = ["semantic-segmentation"]

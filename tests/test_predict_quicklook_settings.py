@@ -10,7 +10,7 @@ from affine import Affine
 from PIL import Image
 from rasterio.crs import CRS
 
-from mlmkit.inference.vector import GeoParquetWriter, boxes_quicklook
+from mlmkit.inference.outputs.boxes import GeoParquetWriter, boxes_quicklook
 
 
 def test_boxes_quicklook_pixels_and_png_settings(tmp_path):

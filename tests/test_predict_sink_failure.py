@@ -10,7 +10,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from mlmkit.errors import MlmkitError
 from mlmkit.inference import PredictOptions, predict
-from mlmkit.inference import sinks as sinks_module
+from mlmkit.inference.outputs import raster as sinks_module
 from bad_input_helpers import write_scene
 from predict_helpers import _save, mlm_input, mlm_item, mlm_output
 

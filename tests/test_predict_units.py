@@ -203,9 +203,9 @@ def test_streamed_nms_equals_global_nms(tmp_path):
     from rasterio.crs import CRS
 
     from mlmkit.mlm.spec import ModelClass
-    from mlmkit.inference.detection import DetectionSink, Detections
+    from mlmkit.inference.outputs.boxes import DetectionSink, Detections
     from mlmkit.inference.reader import Grid
-    from mlmkit.inference.sinks import SinkContext
+    from mlmkit.inference.outputs import SinkContext
 
     layout = TileLayout(100, 100, 32, 32, overlap=12)
     plan = type("Plan", (), {"key": "detections", "iou_threshold": 0.3,

@@ -266,13 +266,6 @@ def test_quantize_refuses_what_it_cannot_check(tmp_path, scene):
     assert not (tmp_path / "out").exists() and not (tmp_path / "out2").exists()
 
 
-def test_quantize_is_exported_lazily_from_the_package():
-    assert mlmkit.quantize is quantize
-    with pytest.raises(AttributeError):
-        mlmkit.no_such_function  # noqa: B018
-
-
-
 @pytest.mark.slow
 def test_ukis_csmasks_float16_unet_quantizes_to_the_goal(tmp_path):
     """The real EfficientNet-B4 U-Net (float16 inside) on the whole real Sentinel-2 cut: few tiles, to stay short."""

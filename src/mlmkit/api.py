@@ -68,7 +68,8 @@ def describe(model: PathLike, *, output: PathLike, spec: Mapping[str, Any] | Pat
             "license": "Apache-2.0"})
         ```
     """
-    from mlmkit.mlm.describe import describe_model, load_spec
+    from mlmkit.catalog.model_catalog import describe_model
+    from mlmkit.mlm.describe import load_spec
 
     fields = load_spec(spec) if isinstance(spec, (str, os.PathLike)) else dict(spec or {})
     return describe_model(model, output, fields, overwrite=overwrite, schema_dir=_path(schema_dir))
@@ -229,16 +230,17 @@ def train(data: PathLike, *, output: PathLike, task: str | None = None, architec
 
 
 def quantize(model: PathLike, imagery: PathLike, *, output: PathLike, calibration_tiles: int = 16,
-             held_out_tiles: int = 32, min_agreement: float = 0.98, calibration: str = "percentile",
-             per_channel: bool = True, keep_float: Sequence[str] = (), threads: int | None = None,
-             time_steps: int | None = None, model_href: str | None = None, allow_python_expressions: bool = False,
-             overwrite: bool = False, progress: Progress | None = None) -> QuantizeReport:
+             calibration: str = "percentile", held_out_tiles: int = 32, min_agreement: float = 98.0,
+             per_tensor: bool = False, keep_float: Sequence[str] = (), threads: int | None = None,
+             allow_python_expressions: bool = False, model_href: str | None = None, overwrite: bool = False,
+             progress: Progress | None = None) -> QuantizeReport:
     """Make an int8 copy of an ONNX model an MLM Item describes, calibrated on `imagery` (an Item or catalog) and
     checked against the float model on held-out tiles, as a new MLM Item whose lineage records both.
 
     `calibration_tiles` tiles set the int8 ranges (`calibration`: "percentile" or "minmax"); `held_out_tiles`
-    other tiles measure how often the class stays the same. Below `min_agreement` the catalog is still written,
-    with a `mlmkit.errors.QuantizationWarning`. `keep_float` names operator types left in float.
+    other tiles measure how often the class stays the same. Below `min_agreement` (per cent of held-out pixels) the
+    catalog is still written, with a `mlmkit.errors.QuantizationWarning`. `per_tensor` uses one int8 scale per
+    weight tensor instead of one per output channel; `keep_float` names operator types left in float.
 
     Returns the report: the `catalog` written and the measured `agreement`.
 
@@ -255,10 +257,9 @@ def quantize(model: PathLike, imagery: PathLike, *, output: PathLike, calibratio
     from mlmkit.training.quantize import QuantizeOptions, quantize as run_quantize
 
     options = QuantizeOptions(calibration_tiles=calibration_tiles, held_out_tiles=held_out_tiles,
-                              min_agreement=min_agreement, calibration=calibration, per_channel=per_channel,
+                              min_agreement=min_agreement / 100, calibration=calibration, per_channel=not per_tensor,
                               keep_float=tuple(keep_float), threads=threads, allow_python=allow_python_expressions,
-                              time_steps=time_steps, overwrite=overwrite, model_href=model_href,
-                              progress=progress or Progress(QUIET))
+                              overwrite=overwrite, model_href=model_href, progress=progress or Progress(QUIET))
     return run_quantize(str(model), str(imagery), Path(output), options)
 
 

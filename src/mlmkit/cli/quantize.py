@@ -49,15 +49,13 @@ def quantize(model: str, imagery: str, output: Path, calibration_tiles: int, cal
     Example:
       mlmkit quantize model/catalog.json --calibrate-with scene/item.json -o model-int8/
     """
-    from mlmkit.training.quantize import QuantizeOptions, quantize as run_quantize
+    from mlmkit import api
 
-    options = QuantizeOptions(
-        calibration_tiles=calibration_tiles, held_out_tiles=held_out_tiles, min_agreement=min_agreement / 100,
-        calibration=calibration,
-        per_channel=not per_tensor, keep_float=tuple(op.strip() for op in (keep_float or "").split(",") if op.strip()),
-        threads=threads, allow_python=allow_python_expressions, overwrite=overwrite,
-        model_href=model_href, progress=progress)
-    report = run_quantize(model, imagery, output, options)
+    report = api.quantize(model, imagery, output=output, calibration_tiles=calibration_tiles, calibration=calibration,
+                          held_out_tiles=held_out_tiles, min_agreement=min_agreement, per_tensor=per_tensor,
+                          keep_float=[op.strip() for op in (keep_float or "").split(",") if op.strip()],
+                          threads=threads, allow_python_expressions=allow_python_expressions,
+                          model_href=model_href, overwrite=overwrite, progress=progress)
     agreement = report.agreement
     progress.info(f"quantize: class agreement with the float model {agreement.lowest:.2%} on "
                   f"{agreement.tiles} held-out tiles (goal {report.min_agreement:.0%}); int8 "

@@ -10,7 +10,7 @@ coordinates, computed where and when the user computes it: on threads, or on any
 mosaic larger than one machine included. Each output block is computed from the tiles that `predict` lays
 over the whole grid and that touch the block: the block's region of the data, widened to those tiles, runs
 through predict's own reader thread, tile loop and raster sink (pipeline._Producer, pipeline._run_tiles,
-sinks.PixelSink with its blend weights), so the blend is predict's and the results are predict's on the
+outputs.raster.PixelSink with its blend weights), so the blend is predict's and the results are predict's on the
 same pixels. A tile on a block boundary is run for both blocks (one tile row or column per boundary).
 
 Memory stays flat in scene size: a block is whole chunks of the data, read inside its own task (no scheduler
@@ -39,12 +39,11 @@ from mlmkit.inference.bands import BandRef
 from mlmkit.inference.binding import bind_inputs, bind_item, input_geometry, stack_depth
 from mlmkit.inference.feeders import Feeder, make_feeder
 from mlmkit.inference.geometry import tile_sizes
-from mlmkit.inference.pipeline import PredictOptions, _accepts, _fit, _Producer, _run_tiles
-from mlmkit.inference.plans import Plan, plan_outputs
-from mlmkit.inference.postprocess import OutputPlan
+from mlmkit.inference.pipeline import PredictOptions, _accepts, _fit, _Producer, _run_tiles, choose_plans
+from mlmkit.inference.outputs import Plan, SinkContext
+from mlmkit.inference.outputs.raster import OutputPlan, PixelSink, classes_field
 from mlmkit.inference.reader import Grid, in_metres
 from mlmkit.inference.runtime import ModelRunner, RuntimeOptions, open_runtime
-from mlmkit.inference.sinks import PixelSink, SinkContext, classes_field
 from mlmkit.inference.tiler import TileLayout
 from mlmkit.mlm.lint import enforce, lint_model
 from mlmkit.mlm.spec import ModelSpec, read_model
@@ -220,7 +219,7 @@ class _Engine:
         self.feeder: Feeder = make_feeder(self.bound)
         self.tile = setup.tile or tile_sizes(input_geometry(self.bound), options.tile_size,
                                              _accepts(self.spec, self.runner, self.feeder, options)).tile_for(*shape)
-        self.plans: list[Plan] = plan_outputs(self.spec, self.runner, self.feeder, self.tile, options.allow_python)
+        self.plans: list[Plan] = choose_plans(self.spec, self.runner, self.feeder, self.tile, options.allow_python)
         flat = [plan for plan in self.plans if not (isinstance(plan, OutputPlan) and plan.spatial)]
         if flat:
             raise NotRunnable(f"output {flat[0].key!r} is not a per-pixel raster (one value per tile, or boxes); "

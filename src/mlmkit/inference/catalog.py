@@ -32,7 +32,6 @@ EXTENSIONS = [
     "https://stac-extensions.github.io/file/v2.1.0/schema.json",
     "https://stac-extensions.github.io/classification/v1.1.0/schema.json",
 ]
-COG_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 
 
 class Result(Protocol):
@@ -44,38 +43,9 @@ class Result(Protocol):
         """Its STAC asset, href relative to the Item's directory."""
 
 
-def _file_fields(path: Path) -> dict:
+def file_fields(path: Path) -> dict:
+    """`file:checksum` and `file:size` of a written file."""
     return {"file:checksum": file_checksum(path), "file:size": path.stat().st_size}
-
-
-@dataclass
-class RasterResult:
-    """One written COG and what describes it."""
-
-    key: str
-    path: Path
-    title: str
-    grid: Grid
-    data_type: str
-    nodata: float
-    band_names: list[str]
-    classes: list[dict] | None = None
-
-    def asset(self, item_dir: Path) -> pystac.Asset:
-        nodata = "nan" if self.nodata != self.nodata else self.nodata
-        fields: dict = {
-            "raster:bands": [
-                {"name": name, "data_type": self.data_type, "nodata": nodata, "spatial_resolution": self.grid.resolution}
-                for name in self.band_names
-            ],
-            **_file_fields(self.path),
-            "proj:shape": [self.grid.height, self.grid.width],
-            "proj:transform": list(self.grid.transform)[:6],
-        }
-        if self.classes:
-            fields["classification:classes"] = self.classes
-        return pystac.Asset(href=f"./{self.path.relative_to(item_dir)}", media_type=COG_TYPE, title=self.title,
-                            roles=["data"], extra_fields=fields)
 
 
 @dataclass
@@ -90,7 +60,7 @@ class FileResult:
 
     def asset(self, item_dir: Path) -> pystac.Asset:
         return pystac.Asset(href=f"./{self.path.relative_to(item_dir)}", media_type=self.media_type, title=self.title,
-                            roles=["data"], extra_fields={**_file_fields(self.path), **self.fields})
+                            roles=["data"], extra_fields={**file_fields(self.path), **self.fields})
 
 
 def _footprint(grid: Grid) -> dict:

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from mlmkit.errors import InvalidInput, ModelRunError, TileSizeError, OptionAdjusted, warn
-from mlmkit.inference.detection import Detections
+from mlmkit.inference.outputs.boxes import Detections
 
 DEFAULT_TILE = 256
 PROBE_MULTIPLES = (1, 2, 4, 8, 16, 32, 64, 128)

@@ -25,9 +25,9 @@ from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from mlmkit.stac.atomic import atomic_output_dir
-from mlmkit.errors import InvalidInput, ResamplingWarning, warn
+from mlmkit.errors import InvalidInput, InvalidMetadata, ResamplingWarning, warn
 from mlmkit.mlm.lint import enforce, lint_model
-from mlmkit.mlm.spec import ModelSpec, read_model
+from mlmkit.mlm.spec import ModelOutput, ModelSpec, read_model
 from mlmkit.inference.bands import BandRef
 from mlmkit.inference.binding import BoundInput, bind_inputs, bind_item, input_geometry, preview_sources, stack_depth
 from mlmkit.inference.catalog import Result, result_item, slug, stack_id, write_catalog
@@ -35,12 +35,11 @@ from mlmkit.inference.feeders import Feeder, make_feeder
 from mlmkit.inference.direct import direct_input, in_input_order, scaled_in_place
 from mlmkit.inference.folding import FoldedRunners
 from mlmkit.inference.geometry import TileFit, TileSizes, tile_sizes
-from mlmkit.inference.plans import Plan, plan_outputs
+from mlmkit.inference.outputs import Plan, PlanRequest, Sink, SinkContext, plan_outputs
+from mlmkit.inference.outputs.base import quicklook_shape
 from mlmkit.inference.reader import Grid, WindowReader, choose_grid, in_metres, regrid
 from mlmkit.inference.runtime import ModelRunner, RuntimeOptions, open_runtime
-from mlmkit.inference.sinks import Sink, SinkContext
 from mlmkit.inference.tiler import TileLayout
-from mlmkit.inference.writer import quicklook_shape
 from mlmkit.progress import QUIET, Progress, Task
 from mlmkit.catalog.provenance import reference
 from mlmkit.matching import decide, pair_up
@@ -251,11 +250,32 @@ def _grid(hrefs: list[str], requested: float | None, model_resolution: float | N
     return grid
 
 
+def pair_outputs(spec: ModelSpec, runner: ModelRunner) -> dict[int, ModelOutput]:
+    """Runtime output position → MLM output, matched by name, else by order."""
+    names = [tensor.name for tensor in runner.outputs]
+    if all(output.name in names for output in spec.outputs):
+        return {names.index(output.name): output for output in spec.outputs}
+    if len(spec.outputs) <= len(names):
+        return dict(enumerate(spec.outputs))
+    raise InvalidMetadata(f"the MLM Item declares {len(spec.outputs)} outputs (mlm:output) but the ONNX model has "
+                          f"{len(names)} ({', '.join(names)}); expected at most as many")
+
+
+def choose_plans(spec: ModelSpec, runner: ModelRunner, feeder: Feeder, tile: tuple[int, int], allow_python: bool,
+                 score_threshold: float | None = None, iou_threshold: float | None = None) -> list[Plan]:
+    """Plans for every MLM output, decided by the output kinds from one all-zero tile run through the feeder."""
+    paired = pair_outputs(spec, runner)
+    probe = feeder.probe(runner, paired, tile)
+    described = {index: feeder.tile_output(output, index) for index, output in paired.items()}
+    return plan_outputs(PlanRequest(described, probe, tile, allow_python,
+                                    spec.item.properties.get("mlm:hyperparameters"), score_threshold, iou_threshold))
+
+
 def _accepts(spec: ModelSpec, runner: ModelRunner, feeder: Feeder, options: PredictOptions):
     """Whether the model runs on a tile size and gives its per-pixel outputs back at that size: True, or the
     ModelRunError / TileSizeError saying why not (geometry.probe_multiple counts it as a no and quotes it)."""
     def accepts(tile: tuple[int, int]) -> bool:
-        plan_outputs(spec, runner, feeder, tile, options.allow_python, options.score_threshold,
+        choose_plans(spec, runner, feeder, tile, options.allow_python, options.score_threshold,
                      options.iou_threshold)
         return True
     return accepts
@@ -292,7 +312,7 @@ class _ItemRun:
         self.grid = grid = _grid(sorted({ref.href for ref in refs}), options.resolution, spec.resolution, grids)
         tile = sizes.tile_for(grid.height, grid.width)
         self.feeder = make_feeder(bound)
-        self.plans = plan_outputs(spec, runner, self.feeder, tile, options.allow_python, options.score_threshold,
+        self.plans = choose_plans(spec, runner, self.feeder, tile, options.allow_python, options.score_threshold,
                                   options.iou_threshold)
         overlap = options.overlap if all(plan.allows_overlap for plan in self.plans) else 0
         layout = TileLayout(grid.height, grid.width, tile[0], tile[1], overlap)

@@ -8,22 +8,20 @@ pickles are refused before they are downloaded.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mlmkit.runtimes.artifacts import SUPPORTED, ArtifactKind, declared_kind, file_kind, refuse_pickle
 from mlmkit.errors import InvalidInput
 from mlmkit.stac.fetch import ProgressHook, local_copy
-from mlmkit.mlm.spec import ModelAsset, ModelSpec
-from mlmkit.runtimes.base import ModelRunner, TensorSpec
-from mlmkit.runtimes import onnx as onnx_runtime
+from mlmkit.mlm.spec import ModelAsset, ModelInput, ModelOutput, ModelSpec
+from mlmkit.runtimes.base import ModelRunner, OpenOptions, TensorInfo, TensorSpec
+from mlmkit.runtimes.registry import RUNTIMES, runtime_for
 
 __all__ = ["DEVICES", "ModelRunner", "RuntimeOptions", "TensorSpec", "choose_asset", "choose_device", "open_runtime"]
 
 DEVICES = ("auto", "cpu", "cuda")
 _CPU_ACCELERATORS = ("amd64", "intel-ipex-cpu", "macos-arm")
-# preference among several mlm:model assets: what needs the fewest dependencies first
-_PREFERENCE = (ArtifactKind.ONNX, ArtifactKind.PT2, ArtifactKind.EXPORTED_PROGRAM, ArtifactKind.TORCHSCRIPT,
-               ArtifactKind.AOTI_PACKAGE)
 
 
 @dataclass(frozen=True)
@@ -60,6 +58,10 @@ def choose_device(requested: str, accelerator: str | None, constrained: bool, cu
     return device
 
 
+def _tensors(tensors: Sequence[ModelInput | ModelOutput]) -> tuple[TensorInfo, ...]:
+    return tuple(TensorInfo(tensor.name, tensor.shape, tensor.data_type) for tensor in tensors)
+
+
 def _kind(asset: ModelAsset) -> ArtifactKind | None:
     return declared_kind(asset.href, asset.media_type, asset.artifact_type)
 
@@ -73,7 +75,7 @@ def choose_asset(spec: ModelSpec, key: str | None) -> ModelAsset:
             raise InvalidInput(f"the MLM Item has no mlm:model asset {key!r}; expected one of "
                                f"{', '.join(asset.key for asset in assets)}")
         return chosen
-    for kind in _PREFERENCE:
+    for kind in RUNTIMES:  # in the registry's order: what needs the fewest dependencies first
         for asset in assets:
             if _kind(asset) is kind:
                 return asset
@@ -97,15 +99,9 @@ def open_runtime(spec: ModelSpec, options: RuntimeOptions | None = None) -> Mode
     with local_copy(asset.href, asset.file_checksum, cache=options.cache, progress=options.progress) as path:
         kind = file_kind(path, declared)
         refuse_pickle(kind, where)
-        if kind is ArtifactKind.ONNX:
-            device = choose_device(options.device, spec.accelerator, constrained, onnx_runtime.cuda_available())
-            return onnx_runtime.OnnxRunner(path, options.threads,
-                                           onnx_runtime.providers_for(device, options.providers), asset.href,
-                                           cache=options.cache, checksum=asset.file_checksum)
-        from mlmkit.runtimes.pytorch import TorchRunner
-        from mlmkit.runtimes.torch_models import cuda_available, load_torch_model
-
+        runtime = runtime_for(kind)
         device = choose_device(options.device, spec.accelerator, constrained,
-                               cuda_available(f"the {kind.value} model {path.name}"))
-        model = load_torch_model(path, kind, device, options.threads, options.allow_native_code)
-        return TorchRunner(model, spec)
+                               runtime.cuda_available(f"the {kind.value} model {path.name}"))
+        return runtime.open(path, kind, OpenOptions(
+            device, options.threads, options.providers, options.allow_native_code, asset.href, options.cache,
+            asset.file_checksum, _tensors(spec.inputs), _tensors(spec.outputs)))

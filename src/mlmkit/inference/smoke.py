@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from mlmkit.errors import LineageWarning, MetadataWarning
-from mlmkit.inference.detection import DetectionPlan, Detections
+from mlmkit.inference.outputs import Plan
+from mlmkit.inference.outputs.boxes import DetectionPlan, Detections
+from mlmkit.inference.outputs.raster import OutputPlan
 from mlmkit.inference.pipeline import PredictOptions, predict
-from mlmkit.inference.plans import Plan
-from mlmkit.inference.postprocess import OutputPlan
 
 SMOKE_TILES = 4
 DEGENERATE_SCORE = 0.5

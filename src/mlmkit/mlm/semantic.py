@@ -17,11 +17,11 @@ from mlmkit.errors import InvalidInput
 from mlmkit.runtimes.artifacts import PT2_KINDS, ArtifactKind, declared_kind, file_kind
 from mlmkit.mlm.spec import (SUPPORTED_VERSIONS, DimRole, ModelAsset, ModelSpec, is_container_asset, mlm_version,
                         spec_from_item)
+from mlmkit.runtimes.base import TensorInfo
 from mlmkit.runtimes.info import ModelFileInfo, read_model_file
-from mlmkit.runtimes.onnx_info import TensorInfo
+from mlmkit.runtimes.registry import RUNTIMES
 from mlmkit.mlm.lint import lint_model
 from mlmkit.mlm.shapes import TIME, detection_layout, detection_outputs, input_axes, is_pixelwise
-from mlmkit.runtimes.torch_models import torch_installed
 from mlmkit.stac.read import is_url, json_path, resolve_href, stac_from_dict
 
 Finding = tuple[str, str]
@@ -158,17 +158,13 @@ def _first_line(exc: Exception) -> str:
 
 
 def _unreadable(kind: ArtifactKind) -> bool:
-    """Formats whose tensors cannot be told without unpickling (torch.save), running untrusted native code
-    (AOTInductor) or a torch that is not installed."""
-    return kind in (ArtifactKind.PICKLE, ArtifactKind.AOTI_PACKAGE) or (kind.needs_torch and not torch_installed())
+    """Formats whose tensors cannot be told without unpickling (torch.save: no runtime), running untrusted
+    native code (AOTInductor) or a runtime's package (torch) that is not installed."""
+    return kind not in RUNTIMES or kind.native_code or not RUNTIMES[kind].installed()
 
 
 def _open_model(spec: ModelSpec, path: str, kind: ArtifactKind) -> ModelFileInfo:
-    if kind is ArtifactKind.ONNX:
-        import onnxruntime  # heavy: only imported when there is a local ONNX model to open
-
-        onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
-    return read_model_file(path, kind, [TensorInfo(i.name, i.shape, i.data_type) for i in spec.inputs])
+    return read_model_file(path, kind, [TensorInfo(i.name, i.shape, i.data_type) for i in spec.inputs], load=True)
 
 
 def _model_file_findings(spec: ModelSpec, asset: ModelAsset, opened: list[ModelFileInfo]) -> Iterator[Finding]:

@@ -1,1 +1,1 @@
-"""Model files: which kind a file is, what it declares about itself, and the runtime that runs it."""
+"""Model files: which kind a file is (`artifacts`), and the runtime of each kind (`registry`) that reads and runs it."""

@@ -13,7 +13,7 @@ import zipfile
 from enum import Enum
 from pathlib import Path
 
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import ModelRefused
 
 
 class ArtifactKind(str, Enum):
@@ -27,8 +27,9 @@ class ArtifactKind(str, Enum):
     PT2 = "pt2"  # declared as a .pt2 / torch.export artifact: the archive says which of the two it is
 
     @property
-    def needs_torch(self) -> bool:
-        return self not in (ArtifactKind.ONNX, ArtifactKind.PICKLE)
+    def native_code(self) -> bool:
+        """Whether loading the file runs compiled native code from it (loaded only when its author is trusted)."""
+        return self is ArtifactKind.AOTI_PACKAGE
 
     @property
     def label(self) -> str:
@@ -109,10 +110,10 @@ def file_kind(path: str | Path, declared: ArtifactKind | None) -> ArtifactKind:
         return ArtifactKind.PICKLE
     if declared is ArtifactKind.ONNX:
         return declared
-    raise InvalidInput(f"{path.name} is neither a PyTorch archive nor declared as ONNX; expected {SUPPORTED}")
+    raise ModelRefused(f"{path.name} is neither a PyTorch archive nor declared as ONNX; expected {SUPPORTED}")
 
 
 def refuse_pickle(kind: ArtifactKind | None, where: str) -> None:
     """torch.save pickles are refused before anything reads them."""
     if kind is ArtifactKind.PICKLE:
-        raise InvalidInput(f"{where} {PICKLE_REFUSAL}")
+        raise ModelRefused(f"{where} {PICKLE_REFUSAL}")

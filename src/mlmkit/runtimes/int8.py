@@ -25,7 +25,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from mlmkit.errors import InvalidInput, ModelRefused
+from mlmkit.errors import InvalidArgument, InvalidInput, ModelRefused
 
 ML_DOMAIN = "ai.onnx.ml"
 
@@ -80,7 +80,7 @@ def _widen_graph(graph: onnx.GraphProto) -> None:
 
 def check_calibration(name: str) -> None:
     if name not in CALIBRATIONS:
-        raise InvalidInput(f"calibration {name!r} is unknown; expected one of {', '.join(CALIBRATIONS)}")
+        raise InvalidArgument(f"calibration {name!r} is unknown; expected one of {', '.join(CALIBRATIONS)}")
 
 
 def is_float16(model: onnx.ModelProto) -> bool:

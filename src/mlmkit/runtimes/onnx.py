@@ -1,4 +1,4 @@
-"""ONNX models in an onnxruntime session.
+"""ONNX models: their graphs read (`onnx_info`) and run in an onnxruntime session (`OnnxRunner`).
 
 On a CUDA or TensorRT provider the session runs through IO binding: each input is copied into a device
 buffer kept from call to call, outputs are allocated on the device and copied back once, and the reader's
@@ -14,15 +14,17 @@ import ctypes.util
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import onnxruntime as ort
 
-from mlmkit.errors import InvalidInput, ModelRunError
+from mlmkit.errors import InvalidArgument, InvalidMetadata, ModelRefused, ModelRunError
 from mlmkit.stac.fetch import cache_root
-from mlmkit.runtimes.base import TensorSpec
+from mlmkit.runtimes.artifacts import ArtifactKind
+from mlmkit.runtimes.base import ModelFileInfo, OpenOptions, TensorInfo, TensorSpec, numpy_dtype, root_cause
 from mlmkit.runtimes.optimized import open_optimized
 
 if TYPE_CHECKING:  # onnx itself is imported only where a graph is read: its import costs ~1 s (ml_dtypes)
@@ -54,7 +56,7 @@ def providers_for(device: str, requested: tuple[str, ...] | None) -> list[str]:
     if requested:
         unknown = [name for name in requested if name not in available]
         if unknown:
-            raise InvalidInput(f"execution provider(s) {', '.join(unknown)} are not available here; "
+            raise InvalidArgument(f"execution provider(s) {', '.join(unknown)} are not available here; "
                                f"expected some of {', '.join(available)}")
         return list(requested)
     wanted = ("CUDAExecutionProvider",) if device.startswith("cuda") else ()
@@ -142,7 +144,7 @@ class OnnxRunner:
         try:
             session = ort.InferenceSession(model, options, providers=providers)
         except _FAILURES as exc:
-            raise InvalidInput(f"model {self._href} is not a loadable ONNX model: {exc}") from exc
+            raise ModelRefused(f"model {self._href} is not a loadable ONNX model: {exc}") from exc
         self._use(session)
 
     def _use(self, session: ort.InferenceSession) -> None:
@@ -196,3 +198,63 @@ class OnnxRunner:
 
     def close(self) -> None:
         self.session = None
+
+
+class OnnxRuntime:
+    """ONNX files, read with onnx (imported only then: ~1 s) and run with onnxruntime, a core dependency."""
+
+    framework = "ONNX"
+    kinds = (ArtifactKind.ONNX,)
+    requires = None
+
+    def installed(self) -> bool:
+        return True
+
+    def inspect(self, path: Path, kind: ArtifactKind, inputs: Sequence[TensorInfo] = (),
+                allow_native_code: bool = False, load: bool = False) -> ModelFileInfo:
+        """The graph's own tensors (an ONNX file records them all: `inputs` are not needed)."""
+        from mlmkit.runtimes.onnx_info import read_graph
+
+        if load:
+            ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        graph = read_graph(path)
+        return ModelFileInfo(kind, graph.inputs, graph.outputs, graph.total_parameters, graph.memory_size,
+                             graph.onnx_ml)
+
+    def external_files(self, path: Path) -> tuple[str, ...]:
+        from mlmkit.runtimes.onnx_info import read_graph
+
+        return read_graph(path).external_files
+
+    def with_input_shape(self, path: Path, info: ModelFileInfo, name: str, shape: Sequence[int]) -> ModelFileInfo:
+        """The dynamic dimensions of input `name` fixed to `shape` (the size the model was made for, e.g. a
+        classifier's 48 x 192 crops), checked by running the model once on zeros of that shape."""
+        tensor = next(t for t in info.inputs if t.name == name)
+        shape = tuple(int(size) for size in shape)
+        if len(shape) != len(tensor.shape) or any((fixed > 0 and size not in (fixed, -1)) or size == 0 or size < -1
+                                                  for fixed, size in zip(tensor.shape, shape)):
+            raise InvalidMetadata(f"input_shape {list(shape)} does not fit the ONNX input {name!r} "
+                                  f"{list(tensor.shape)}; expected {len(tensor.shape)} sizes that keep its fixed ones "
+                                  "(-1 for dynamic)")
+        fixed = tuple(size if size > 0 else original for size, original in zip(shape, tensor.shape))
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        feeds = {t.name: np.zeros([max(size, 1) for size in (fixed if t.name == name else t.shape)],
+                                  numpy_dtype(t.data_type)) for t in info.inputs}
+        try:
+            session.run(None, feeds)
+        except Exception as exc:  # onnxruntime's own error says why the size does not fit
+            raise InvalidMetadata(f"input_shape {list(shape)}: the model does not run on zeros of shape "
+                                  f"{list(feeds[name].shape)}: {root_cause(exc)}; expected the size the model was "
+                                  "made for") from exc
+        inputs = tuple(replace(t, shape=fixed) if t.name == name else t for t in info.inputs)
+        return replace(info, inputs=inputs)
+
+    def cuda_available(self, what: str) -> bool:
+        return cuda_available()
+
+    def open(self, path: Path, kind: ArtifactKind, options: OpenOptions) -> OnnxRunner:
+        return OnnxRunner(path, options.threads, providers_for(options.device, options.providers), options.href,
+                          cache=options.cache, checksum=options.checksum)
+
+
+RUNTIME = OnnxRuntime()

@@ -16,7 +16,8 @@ import numpy as np
 import onnx
 from onnx.external_data_helper import uses_external_data
 
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import ModelRefused
+from mlmkit.runtimes.base import TensorInfo
 
 ML_DOMAIN = "ai.onnx.ml"
 
@@ -28,15 +29,6 @@ _DATA_TYPES = {
     onnx.TensorProto.UINT32: "uint32", onnx.TensorProto.UINT64: "uint64",
     onnx.TensorProto.COMPLEX64: "cfloat32", onnx.TensorProto.COMPLEX128: "cfloat64",
 }
-
-
-@dataclass(frozen=True)
-class TensorInfo:
-    """A graph input or output; dynamic or symbolic dimensions are -1."""
-
-    name: str
-    shape: tuple[int, ...]
-    data_type: str
 
 
 @dataclass(frozen=True)
@@ -115,10 +107,10 @@ def read_graph(path: str | Path) -> GraphInfo:
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # onnx raises DecodeError, OSError, ... for a bad file
-        raise InvalidInput(f"{path} is not a readable ONNX model: {exc}; expected an .onnx file") from exc
+        raise ModelRefused(f"{path} is not a readable ONNX model: {exc}; expected an .onnx file") from exc
     graph = model.graph
     if not graph.node or not graph.output:  # an empty file parses as an empty ModelProto
-        raise InvalidInput(f"{path} is not a readable ONNX model: it holds no graph; expected an .onnx file")
+        raise ModelRefused(f"{path} is not a readable ONNX model: it holds no graph; expected an .onnx file")
     weights = {init.name for init in graph.initializer}
     sizes = [_initializer_size(init) for init in graph.initializer]
     sizes += [_ml_attribute_size(node) for node in graph.node if node.domain == ML_DOMAIN]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import re
 import sys
 import zipfile
 from collections.abc import Sequence
@@ -23,11 +22,10 @@ from typing import Any, Callable
 import numpy as np
 
 from mlmkit.runtimes.artifacts import ArtifactKind
-from mlmkit.errors import InvalidInput
-from mlmkit.runtimes.onnx_info import TensorInfo
+from mlmkit.errors import InvalidArgument, InvalidInput, ModelRefused, ModelRunError
+from mlmkit.runtimes.base import TensorInfo, numpy_dtype, root_cause
 
 _MLM_TYPES = {"complex64": "cfloat32", "complex128": "cfloat64", "bool": "other", "bfloat16": "other"}
-_NUMPY_TYPES = {"cfloat32": "complex64", "cfloat64": "complex128", "other": "float32"}
 PROBE_SIZES = ((1, 64), (2, 96))  # (first dimension, other dimensions) of the two probe runs
 
 
@@ -60,11 +58,6 @@ def data_type(dtype: Any) -> str:
     """A torch dtype as an MLM data_type."""
     name = str(dtype).removeprefix("torch.")
     return _MLM_TYPES.get(name, name)
-
-
-def numpy_dtype(mlm_type: str) -> np.dtype:
-    """The numpy dtype that feeds an MLM data_type."""
-    return np.dtype(_NUMPY_TYPES.get(mlm_type, mlm_type))
 
 
 @dataclass
@@ -145,8 +138,8 @@ def _aoti_metadata(path: Path) -> bytes:
 def _load_aoti(torch: Any, path: Path, device: str) -> TorchModel:
     compiled_for = aoti_device(path)
     if compiled_for != device.split(":")[0]:
-        raise InvalidInput(f"{path.name} is an AOTInductor package compiled for {compiled_for}; "
-                           f"it cannot run on {device} (expected --device {compiled_for})")
+        raise InvalidArgument(f"{path.name} is an AOTInductor package compiled for {compiled_for}; "
+                              f"it cannot run on {device} (expected device {compiled_for!r})")
     index = int(device.split(":")[1]) if ":" in device else -1
     compiled = torch._inductor.aoti_load_package(str(path), device_index=index)
     return TorchModel(ArtifactKind.AOTI_PACKAGE, compiled, device)
@@ -161,9 +154,9 @@ def load_torch_model(path: str | Path, kind: ArtifactKind, device: str = "cpu", 
     """Load a TorchScript, ExportedProgram or (trusted) AOTInductor file onto `device`."""
     path = Path(path)
     if kind not in _LOADERS:
-        raise InvalidInput(f"{path.name} is {kind.value}, not a PyTorch file mlmkit loads")
-    if kind is ArtifactKind.AOTI_PACKAGE and not allow_native_code:
-        raise InvalidInput(f"{path.name} is an AOTInductor package: compiled native code that runs with your "
+        raise ModelRefused(f"{path.name} is {kind.value}, not a PyTorch file mlmkit loads")
+    if kind.native_code and not allow_native_code:
+        raise ModelRefused(f"{path.name} is an AOTInductor package: compiled native code that runs with your "
                            "privileges; expected --allow-native-code if you trust its author (or the ExportedProgram "
                            "or ONNX file of the same model)")
     torch = import_torch(f"the {kind.value} model {path.name}")
@@ -171,26 +164,16 @@ def load_torch_model(path: str | Path, kind: ArtifactKind, device: str = "cpu", 
         torch.set_num_threads(threads)
     try:
         return _LOADERS[kind](torch, path, device)
-    except InvalidInput:
+    except InvalidInput:  # mlmkit's own refusals (a device the package was not compiled for)
         raise
     except Exception as exc:  # torch raises RuntimeError, ValueError, KeyError, ... for a bad archive
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InvalidInput(f"{path.name} does not load as {kind.value}: {first}") from exc
+        raise ModelRefused(f"{path.name} does not load as {kind.value}: {first}") from exc
 
 
 def _probe_shape(shape: Sequence[int], run: int) -> tuple[int, ...]:
     first, other = PROBE_SIZES[run]
     return tuple(dim if dim > 0 else (first if axis == 0 else other) for axis, dim in enumerate(shape))
-
-
-def root_cause(exc: BaseException) -> str:
-    """The line of an error that says why: TorchScript puts its interpreter's traceback first and the cause
-    (`RuntimeError: shape '[4, 16]' is invalid ...`) last; other errors say it on their first line."""
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    if not lines:
-        return type(exc).__name__
-    causes = [line for line in lines if re.match(r"^[A-Za-z_.]*(Error|Exception): ", line)]
-    return causes[-1].split(": ", 1)[1] if causes else lines[0]
 
 
 def _probe_hint(cause: str) -> str:
@@ -213,11 +196,11 @@ def probe_outputs(model: TorchModel, inputs: Sequence[TensorInfo]) -> tuple[Tens
         except Exception as exc:  # the model's own error says why these shapes do not fit
             shapes = ", ".join(str(list(a.shape)) for a in arrays)
             cause = root_cause(exc)
-            raise InvalidInput(f"the {model.kind.value} model fails on zeros shaped {shapes}: {cause}; "
+            raise ModelRunError(f"the {model.kind.value} model fails on zeros shaped {shapes}: {cause}; "
                                f"{_probe_hint(cause)}") from exc
     first, second = runs
     if [a.ndim for a in first] != [a.ndim for a in second]:
-        raise InvalidInput(f"the {model.kind.value} model returns outputs of varying rank; expected fixed ranks")
+        raise ModelRunError(f"the {model.kind.value} model returns outputs of varying rank; expected fixed ranks")
     return tuple(
         TensorInfo(name=f"output{index}" if len(first) > 1 else "output",
                    shape=tuple(a if a == b else -1 for a, b in zip(one.shape, two.shape)),

@@ -17,6 +17,7 @@ import onnx
 
 from mlmkit.runtimes.artifacts import ArtifactKind
 from mlmkit.runtimes.onnx_info import TensorInfo
+from mlmkit.runtimes.registry import runtime_for
 from mlmkit.web.uploads import UploadedModel
 
 # GeoDeep's model_type -> MLM task
@@ -37,7 +38,7 @@ def file_spec(model: UploadedModel) -> dict[str, Any]:
     """Spec values the file itself implies."""
     info = model.info
     spec: dict[str, Any] = {"name": _title(model.filename),
-                            "framework": "PyTorch" if info.kind.needs_torch else "ONNX"}
+                            "framework": runtime_for(info.kind).framework}
     if len(info.inputs) > 1:
         spec["input_name"] = info.inputs[0].name
     if len(info.outputs) > 1 and not info.onnx_ml:

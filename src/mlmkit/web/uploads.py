@@ -104,7 +104,7 @@ class UploadedModel:
 
 
 def _refuse_native_code(kind: ArtifactKind, name: str) -> None:
-    if kind is ArtifactKind.AOTI_PACKAGE:
+    if kind.native_code:
         raise ModelRefused(f"{name} is an AOTInductor package: compiled native code, which this server never loads "
                            "from an upload; expected the ExportedProgram (.pt2 from torch.export.save), TorchScript "
                            "or ONNX file of the same model")
