@@ -1,12 +1,13 @@
 """Where a `predict` run's CPU goes, thread by thread, beside model only on the same batches.
 
 End to end, in a fresh child process: `predict` of MODEL over ITEM, with CPU seconds charged to onnxruntime
-(the calling thread's share inside the feeder's `run`, plus onnxruntime's worker threads while tiles run, read
-from /proc/self/task), the reader thread (its own `thread_time`), the main thread between model calls (argmax,
-strips, strip writes) and the rest (interpreter-free: MLM Item, lint, session, opening imagery and sinks, COG,
-quicklook, catalog, and GDAL's threads for the COG). Model only, in another child: the very batches `predict`
-runs (`read_batches`, copied beforehand), through the same feeder and runner, timed alone. Sides alternate round
-by round; the load is printed. On a busy machine the CPU columns are the figures to read.
+(the calling thread inside the feeder's `run`; its worker threads, those alive once the session is open, while
+tiles run, read from /proc/self/task), the reader thread (its own `thread_time`), other threads started while
+tiles run (e.g. GDAL's decoders), the main thread between model calls (argmax, strips, strip writes) and the
+rest (no interpreter start: MLM Item, lint, session, opening imagery and sinks, COG, quicklook, catalog).
+Model only, in another child: the very batches `predict` runs (`read_batches`, copied beforehand), through the
+same feeder and runner, timed alone (its calling thread's share shown). Sides alternate round by round; the
+load is printed. On a busy machine the CPU columns are the figures to read.
 
 Why: on 2 cores, model only keeps both busy, so end to end can run no faster than its CPU seconds allow; its
 wall ratio is bounded by the CPU ratio, and this table says which part of the difference to cut.
@@ -58,8 +59,14 @@ def end_to_end(model: str, item: str, out: str, options: list[str]) -> dict:
     """`predict` timed, its CPU split by part (see the module docstring)."""
     from mlmkit.inference import feeders, pipeline
 
-    parts = {"ort calling": 0.0, "main tiles": 0.0, "ort workers": 0.0, "reader": 0.0}
-    run_tiles, fill = pipeline._run_tiles, pipeline._Producer._fill
+    parts = {"ort calling": 0.0, "main tiles": 0.0, "ort workers": 0.0, "reader": 0.0, "other threads": 0.0}
+    run_tiles, fill, open_runtime = pipeline._run_tiles, pipeline._Producer._fill, pipeline.open_runtime
+    runtime_threads: set[str] = set()
+
+    def opened(*args, **kwargs):  # the threads alive once the session is open: onnxruntime's workers
+        runner = open_runtime(*args, **kwargs)
+        runtime_threads.update(thread_cpu())
+        return runner
 
     def charged(run):
         def wrapper(*args, **kwargs):
@@ -77,7 +84,9 @@ def end_to_end(model: str, item: str, out: str, options: list[str]) -> dict:
         finally:
             parts["main tiles"] += time.thread_time() - start
             after, main = thread_cpu(), str(threading.get_native_id())
-            parts["ort workers"] += sum(after[tid] - before[tid] for tid in after if tid in before and tid != main)
+            for tid in set(after) - {main}:  # the reader thread has ended: its own thread_time counts it
+                part = "ort workers" if tid in runtime_threads else "other threads"  # e.g. GDAL's decoders
+                parts[part] += after[tid] - before.get(tid, 0.0)
 
     def timed_fill(self):
         start = time.thread_time()
@@ -88,14 +97,12 @@ def end_to_end(model: str, item: str, out: str, options: list[str]) -> dict:
 
     for feeder in (feeders.TileFeeder, feeders.PixelFeeder):
         feeder.run = charged(feeder.run)
-    pipeline._run_tiles, pipeline._Producer._fill = timed_tiles, timed_fill
+    pipeline._run_tiles, pipeline._Producer._fill, pipeline.open_runtime = timed_tiles, timed_fill, opened
     cpu, start = cpu_seconds(), time.perf_counter()
     pipeline.predict(model, item, Path(out), _options(options))
     seconds, total = time.perf_counter() - start, cpu_seconds() - cpu
     parts["main tiles"] -= parts["ort calling"]
-    ort = parts.pop("ort calling") + parts.pop("ort workers")
-    return {"seconds": seconds, "cpu_seconds": total, "ort": ort, **parts,
-            "rest": total - ort - sum(parts.values())}
+    return {"seconds": seconds, "cpu_seconds": total, **parts, "rest": total - sum(parts.values())}
 
 
 def model_only(model: str, item: str, options: list[str]) -> dict:
@@ -110,12 +117,12 @@ def model_only(model: str, item: str, options: list[str]) -> dict:
                for batch in read_batches(spec, runner, item, _options(options))]
     feeder, buffers, valid = batches[0]
     feeder.run(runner, buffers, valid)  # warm-up, as predict's first tile plan
-    cpu, start = cpu_seconds(), time.perf_counter()
+    cpu, start, calling = cpu_seconds(), time.perf_counter(), time.thread_time()
     for feeder, buffers, valid in batches:
         feeder.run(runner, buffers, valid)
-    seconds, total = time.perf_counter() - start, cpu_seconds() - cpu
+    seconds, total, calling = time.perf_counter() - start, cpu_seconds() - cpu, time.thread_time() - calling
     runner.close()
-    return {"seconds": seconds, "cpu_seconds": total}
+    return {"seconds": seconds, "cpu_seconds": total, "ort calling": calling}
 
 
 def main() -> None:
@@ -140,9 +147,9 @@ def main() -> None:
     options = [args.overlap, args.tile_size, args.batch]
     sides = {"e2e": lambda: child(__file__, ["e2e", args.model, args.item, args.workdir / "out", *options]),
              "model": lambda: child(__file__, ["model", args.model, args.item, *options])}
-    columns = ("ort", "reader", "main tiles", "rest")
-    print(f"{'round':>5} {'e2e s':>7} {'e2e cpu':>8} " + " ".join(f"{name:>10}" for name in columns)
-          + f" {'model s':>8} {'model cpu':>9} {'ratio':>6} {'cpu ratio':>9} {'load':>5}")
+    columns = ("ort calling", "ort workers", "reader", "other threads", "main tiles", "rest")
+    print(f"{'round':>5} {'e2e s':>7} {'e2e cpu':>8} " + " ".join(f"{name:>13}" for name in columns)
+          + f" {'model s':>8} {'model cpu':>9} {'of it calling':>13} {'ratio':>6} {'cpu ratio':>9} {'load':>5}")
     ratios, cpu_ratios, rows = [], [], []
     for index, result in alternate(sides, args.rounds):
         e2e, only = result["e2e"], result["model"]
@@ -150,8 +157,9 @@ def main() -> None:
         cpu_ratios.append(only["cpu_seconds"] / e2e["cpu_seconds"])
         rows.append(e2e)
         print(f"{index:>5} {e2e['seconds']:>7.2f} {e2e['cpu_seconds']:>8.2f} "
-              + " ".join(f"{e2e[name]:>10.2f}" for name in columns)
-              + f" {only['seconds']:>8.2f} {only['cpu_seconds']:>9.2f} {ratios[-1]:>6.2f} {cpu_ratios[-1]:>9.2f} "
+              + " ".join(f"{e2e[name]:>13.2f}" for name in columns)
+              + f" {only['seconds']:>8.2f} {only['cpu_seconds']:>9.2f} {only['ort calling']:>13.2f} {ratios[-1]:>6.2f}"
+              f" {cpu_ratios[-1]:>9.2f} "
               f"{e2e['load']:>5}", flush=True)
     print(f"medians: ratio {median(ratios):.2f}, cpu ratio {median(cpu_ratios):.2f}; CPU s "
           + ", ".join(f"{name} {median([row[name] for row in rows]):.2f}" for name in columns)
