@@ -96,6 +96,13 @@
     swap("upload", new FormData(form));
   }
 
+  // Fields about one task only (a detector's layout) show while that task is ticked
+  function showTaskFields() {
+    const tasks = new Set(Array.from(form.querySelectorAll("input[name=tasks]:checked"), (box) => box.value));
+    form.querySelectorAll("[data-when-task]").forEach((field) => { field.hidden = !tasks.has(field.dataset.whenTask); });
+  }
+
+  form.addEventListener("change", (event) => { if (event.target.name === "tasks") showTaskFields(); });
   file.addEventListener("change", read);
   form.addEventListener("input", (event) => {
     if (event.target === file) return;
