@@ -40,6 +40,7 @@
   function textFields() {
     const data = new FormData(form);
     data.delete("model");
+    data.delete("sample_item");
     return data;
   }
 
@@ -115,6 +116,9 @@
     if (action === base + "/upload") {
       event.preventDefault();
       read();
+    } else if (action === base + "/try") {
+      event.preventDefault();  // the file stays chosen; the picture replaces the trial region
+      swap("try", new FormData(form));
     } else if (action === base + "/check") {
       event.preventDefault();
       const data = textFields();
