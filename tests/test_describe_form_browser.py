@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from rasterio.windows import Window
 
 from conftest import require_services
-from form_helpers import S2_BANDS, form_server, water_model
+from form_helpers import S2_BANDS, form_server, s2_image, water_model
 from mlmkit.cli import main
 from predict_helpers import imagery_item
 
@@ -87,15 +87,7 @@ def server(tmp_path_factory, schema_dir: Path):
 def scene(tmp_path_factory) -> dict:
     """Real Sentinel-2 L1C pixels (B02, B03, B04, B08, uint16) as one GeoTIFF on their own grid, in a STAC Item."""
     root = tmp_path_factory.mktemp("scene")
-    bands = []
-    for name, _ in S2_BANDS:
-        with rasterio.open(S2_DIR / f"s2_{name}.jp2") as source:
-            bands.append(source.read(1, window=WINDOW))
-            transform, crs = source.window_transform(WINDOW), source.crs
-    image = np.stack(bands)
-    with rasterio.open(root / "image.tif", "w", driver="GTiff", width=image.shape[2], height=image.shape[1],
-                       count=4, dtype=image.dtype.name, crs=crs, transform=transform) as out:
-        out.write(image)
+    image = s2_image(root / "image.tif", S2_DIR, WINDOW)
     return {"item": imagery_item(root / "item.json", {"image": ("./image.tif", [n for n, _ in S2_BANDS])}),
             "image": image}
 

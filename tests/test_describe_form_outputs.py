@@ -14,7 +14,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from form_helpers import form_server, messages_of, water_fields, water_model
+from form_helpers import form_server, hidden_model_info, messages_of, water_fields, water_model
 from mlm_fixtures import item_path
 from mlmkit.cli import main
 from mlmkit.web.spec_form import spec_from_form
@@ -70,8 +70,6 @@ def _read(base: str, model: Path) -> str:
 def test_the_detection_layout_field_names_the_yolo_values(server, detector, tmp_path) -> None:
     """7 values per box with 2 classes fit both 4 + 3 and 5 + 2: without the layout the checks say so beside the
     detection layout field; with it the Item's dim_order states it, as `describe --spec` writes it."""
-    from form_helpers import hidden_model_info
-
     info = hidden_model_info(_read(server, detector))
     unnamed = _check(server, {**DETECTOR, "model_info": info})
     assert any(m["field"] == "detection_layout" and m["severity"] == "error" for m in unnamed), unnamed

@@ -20,7 +20,7 @@ from PIL import Image
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
-from form_helpers import S2_BANDS, form_server, messages_of, water_fields, water_model
+from form_helpers import S2_BANDS, form_server, messages_of, s2_image, water_fields, water_model
 from http_helpers import counting_server
 from mlmkit.inference.outputs.base import quicklook_shape
 from mlmkit.inference.pipeline import predict
@@ -44,15 +44,7 @@ def imagery(tmp_path_factory):
     """Real Sentinel-2 L1C pixels (B02, B03, B04, B08, uint16) in one GeoTIFF, its Item (band names and common
     names, the asset href relative) served over loopback HTTP; yields the Item's URL and the folder."""
     root = tmp_path_factory.mktemp("scene")
-    bands = []
-    for name, _ in S2_BANDS:
-        with rasterio.open(S2_DIR / f"s2_{name}.jp2") as source:
-            bands.append(source.read(1, window=WINDOW))
-            transform, crs = source.window_transform(WINDOW), source.crs
-    image = np.stack(bands)
-    with rasterio.open(root / "image.tif", "w", driver="GTiff", width=image.shape[2], height=image.shape[1],
-                       count=4, dtype=image.dtype.name, crs=crs, transform=transform, tiled=True) as out:
-        out.write(image)
+    s2_image(root / "image.tif", S2_DIR, WINDOW)
     path = imagery_item(root / "item.json", {"image": ("./image.tif", [n for n, _ in S2_BANDS])})
     item = json.loads(path.read_text())
     item["assets"]["image"]["eo:bands"] = [{"name": name, "common_name": common} for name, common in S2_BANDS]

@@ -392,22 +392,23 @@ def describe_router(settings: FormSettings | None = None) -> APIRouter:
                                  headers={"Content-Disposition": f'attachment; filename="{name}"',
                                           "Content-Length": str(os.fstat(stream.fileno()).st_size)})
 
-    @router.post("/try", response_class=HTMLResponse)
-    async def describe_try(request: Request) -> Response:
-        outcome = await attempt(request, form.trial)
+    async def page_after(request: Request, action: Callable[[Submission], Any],
+                         shown: Callable[[Any], dict[str, Any]]) -> Response:
+        """The form again as it was sent, with what `action` gave (`shown`: as the page's arguments)."""
+        outcome = await attempt(request, action)
         if isinstance(outcome, Response):
             return outcome
-        submission, trial = outcome
-        return form.page(request, submission.fields, submission.described, [], trial=trial)
+        submission, result = outcome
+        return form.page(request, submission.fields, submission.described, [], **shown(result))
+
+    @router.post("/try", response_class=HTMLResponse)
+    async def describe_try(request: Request) -> Response:
+        return await page_after(request, form.trial, lambda trial: {"trial": trial})
 
     if form.settings.publish is not None:
         @router.post("/publish", response_class=HTMLResponse)
         async def describe_publish(request: Request) -> Response:
-            outcome = await attempt(request, form.publish)
-            if isinstance(outcome, Response):
-                return outcome
-            submission, notice = outcome
-            return form.page(request, submission.fields, submission.described, [], notice=notice, status=201)
+            return await page_after(request, form.publish, lambda notice: {"notice": notice, "status": 201})
 
     return router
 

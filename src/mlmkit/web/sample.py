@@ -34,7 +34,7 @@ from rasterio.vrt import WarpedVRT
 from mlmkit.errors import InvalidInput, InvalidMetadata, LimitExceeded, MlmkitError, RemoteFailure, UnsafePath
 from mlmkit.inference.outputs.base import grey_stretch, quicklook_shape, save_png
 from mlmkit.stac.objstore import open_store
-from mlmkit.stac.read import is_url, json_type, resolve_href, stac_from_dict
+from mlmkit.stac.read import is_url, json_type, resolve_href
 
 SCHEMES = ("http", "https", "s3")
 MAX_ITEM_BYTES = 1 << 20
