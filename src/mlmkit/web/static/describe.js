@@ -106,13 +106,14 @@
   form.addEventListener("change", (event) => { if (event.target.name === "tasks") showTaskFields(); });
   file.addEventListener("change", read);
   form.addEventListener("input", (event) => {
-    if (event.target === file) return;
+    if (event.target === file || event.target.closest("#trial")) return;  // the sample is no part of the spec
     clearTimeout(timer);
     timer = setTimeout(check, 350);
   });
   form.addEventListener("submit", (event) => {
     const button = event.submitter;
     const action = button && button.getAttribute("formaction");
+    clearTimeout(timer);  // a check still waiting would drop this answer
     if (action === base + "/upload") {
       event.preventDefault();
       read();
