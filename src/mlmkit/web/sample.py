@@ -31,7 +31,8 @@ from rasterio.enums import Resampling
 from rasterio.transform import from_bounds
 from rasterio.vrt import WarpedVRT
 
-from mlmkit.errors import InvalidInput, InvalidMetadata, LimitExceeded, MlmkitError, RemoteFailure, UnsafePath
+from mlmkit.errors import (InvalidInput, InvalidMetadata, LimitExceeded, MlmkitError, ModelRunError, RemoteFailure,
+                           UnsafePath)
 from mlmkit.inference.outputs.base import grey_stretch, quicklook_shape, save_png
 from mlmkit.stac.objstore import open_store
 from mlmkit.stac.read import is_url, json_type, resolve_href
@@ -167,13 +168,15 @@ def try_model(model: Path, item: dict, work: Path, timeout_s: float, tiles: int 
     answer = work / "trial.json"
     command = [sys.executable, "-m", "mlmkit.web.sample", str(model), str(item_path), str(work), str(tiles)]
     try:
-        run = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False)
+        # its temporary files under `work` too: a child killed at the limit leaves nothing elsewhere
+        run = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False,
+                             env={**os.environ, "TMPDIR": str(work)})
     except subprocess.TimeoutExpired as exc:
         raise LimitExceeded(f"the smoke check ran past this server's limit of {timeout_s:g} s; expected a sample "
                             "Item whose imagery the server reads quickly (a smaller scene, or one nearer)") from exc
     if not answer.is_file():
         last = (run.stderr.strip().splitlines() or ["no output"])[-1][:300]
-        raise RemoteFailure(f"the smoke check stopped without an answer ({last}); expected it to finish")
+        raise ModelRunError(f"the smoke check stopped without an answer ({last}); expected it to finish")
     result = json.loads(answer.read_text())
     if "error" in result:
         raise InvalidInput(result["error"])
