@@ -41,6 +41,23 @@ def form_server(tmp: Path, **env: str) -> Iterator[str]:
         server.__exit__(None, None, None)
 
 
+def s2_image(path: Path, source_dir: Path, window) -> np.ndarray:
+    """Real Sentinel-2 pixels (B02, B03, B04, B08 of `source_dir`'s s2_<band>.jp2, uint16) in `window`, written as
+    one tiled 4-band GeoTIFF on their own grid at `path`; returns them (bands, h, w)."""
+    import rasterio
+
+    bands = []
+    for name, _ in S2_BANDS:
+        with rasterio.open(source_dir / f"s2_{name}.jp2") as source:
+            bands.append(source.read(1, window=window))
+            transform, crs = source.window_transform(window), source.crs
+    image = np.stack(bands)
+    with rasterio.open(path, "w", driver="GTiff", width=image.shape[2], height=image.shape[1], count=len(bands),
+                       dtype=image.dtype.name, crs=crs, transform=transform, tiled=True) as out:
+        out.write(image)
+    return image
+
+
 def water_model(path: Path) -> Path:
     """A 1x1 conv + softmax over 4 bands (B02, B03, B04, B08) with a bias, so the input's scaling decides."""
     nodes = [helper.make_node("Conv", ["image", "w", "b"], ["logits"]),

@@ -86,16 +86,17 @@ def _handler(directory: Path, server: CountingServer) -> type[BaseHTTPRequestHan
                 self.send_error(404)
                 return
             data = file.read_bytes()
-            start, status = 0, 200
-            match = re.match(r"bytes=(\d+)-$", self.headers.get("Range") or "")
+            start, end, status = 0, len(data), 200
+            match = re.match(r"bytes=(\d+)-(\d*)$", self.headers.get("Range") or "")
             if match:
                 start, status = int(match.group(1)), 206
-            body = data[start:]
+                end = min(int(match.group(2)) + 1, len(data)) if match.group(2) else len(data)
+            body = data[start:end]
             self.send_response(status)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Accept-Ranges", "bytes")
             if status == 206:
-                self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(data)}")
             self.end_headers()
             cut = server.cut_after.pop(self.path, None)
             sent = body if cut is None else body[:cut]
@@ -105,6 +106,16 @@ def _handler(directory: Path, server: CountingServer) -> type[BaseHTTPRequestHan
             if cut is not None:
                 self.close_connection = True
 
+        def do_HEAD(self) -> None:  # GDAL asks a file's size first
+            file = directory / self.path.lstrip("/").split("?")[0]
+            if not file.is_file():
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(file.stat().st_size))
+            self.send_header("Accept-Ranges", "bytes")
+            self.end_headers()
+
     return Handler
 
 
@@ -112,7 +123,8 @@ def _handler(directory: Path, server: CountingServer) -> type[BaseHTTPRequestHan
 def counting_server(directory: Path) -> Iterator[CountingServer]:
     """Serve `directory` from a thread (HTTP/1.1, byte ranges) and count what is asked.
 
-    Only for downloads made with Python sockets (requests releases the GIL); GDAL reads need `static_server`.
+    Only for downloads made with Python sockets (requests releases the GIL), or GDAL reads in another process;
+    GDAL reads in this one need `static_server`.
     """
     state = CountingServer("")
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(directory, state))

@@ -23,7 +23,8 @@ from click.testing import CliRunner
 from rasterio.windows import Window
 
 from conftest import require_services
-from form_helpers import S2_BANDS, form_server, water_model
+from form_helpers import S2_BANDS, form_server, s2_image, water_model
+from http_helpers import counting_server
 from mlmkit.cli import main
 from predict_helpers import imagery_item
 
@@ -87,15 +88,7 @@ def server(tmp_path_factory, schema_dir: Path):
 def scene(tmp_path_factory) -> dict:
     """Real Sentinel-2 L1C pixels (B02, B03, B04, B08, uint16) as one GeoTIFF on their own grid, in a STAC Item."""
     root = tmp_path_factory.mktemp("scene")
-    bands = []
-    for name, _ in S2_BANDS:
-        with rasterio.open(S2_DIR / f"s2_{name}.jp2") as source:
-            bands.append(source.read(1, window=WINDOW))
-            transform, crs = source.window_transform(WINDOW), source.crs
-    image = np.stack(bands)
-    with rasterio.open(root / "image.tif", "w", driver="GTiff", width=image.shape[2], height=image.shape[1],
-                       count=4, dtype=image.dtype.name, crs=crs, transform=transform) as out:
-        out.write(image)
+    image = s2_image(root / "image.tif", S2_DIR, WINDOW)
     return {"item": imagery_item(root / "item.json", {"image": ("./image.tif", [n for n, _ in S2_BANDS])}),
             "image": image}
 
@@ -197,6 +190,14 @@ def test_describe_in_the_browser_then_validate_and_predict(browser, server, scen
     _type(driver, "scaling-0-value", "10000")
     _wait(driver, lambda d: _settled(d) and _text(d, "scaling-0-msg") == "", "the warning to go")
     assert driver.find_elements(By.CSS_SELECTOR, "#describe-form .msg p, #summary p") == []
+
+    with counting_server(scene["item"].parent) as files:  # the smoke check on the scene, the file still chosen
+        _type(driver, "sample_url", f"{files.base}/{scene['item'].name}")
+        driver.find_element(By.ID, "try").click()
+        _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#trial figure img") and _settled(d),
+              "the smoke check's picture")
+    assert "class histogram" in _text(driver, "trial-lines") and _text(driver, "sample_url-msg") == ""
+    _screenshot(driver, driver.find_element(By.ID, "trial"), "describe-form-trial.png", tmp_path)
 
     driver.find_element(By.ID, "build").click()
     _wait(driver, lambda d: list(downloads.glob("*.zip")) and not list(downloads.glob("*.crdownload")),

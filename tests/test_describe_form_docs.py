@@ -47,7 +47,7 @@ def test_the_python_mounts_the_form() -> None:
 
 def test_the_images_it_shows_exist() -> None:
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", PAGE.read_text())
-    assert len(images) == 3
+    assert len(images) == 4
     for image in images:
         path = (PAGE.parent / image).resolve()
         assert path.is_file() and path.stat().st_size < 200_000, image

@@ -148,9 +148,11 @@ def _add_raster(summary: OutputSummary, plan: OutputPlan, scores: np.ndarray, va
             summary.histogram[int(value)] = summary.histogram.get(int(value), 0) + int(count)
 
 
-def smoke_run(model: str, imagery: str, tiles: int = SMOKE_TILES, options: PredictOptions | None = None) -> SmokeReport:
+def smoke_run(model: str, imagery: str, tiles: int = SMOKE_TILES, options: PredictOptions | None = None,
+              output: Path | None = None) -> SmokeReport:
     """Run `model` (an MLM Item) through `predict` on `tiles` tiles of each Item of `imagery`, spread over the
-    scene; the files written go to a temporary directory and are dropped."""
+    scene; the files written go to `output` (predict's catalog, for a picture of the result), else to a temporary
+    directory and are dropped."""
     options = options or PredictOptions()
     collector = _Collector()
     options.sample_tiles, options.observe = max(1, tiles), collector
@@ -158,5 +160,5 @@ def smoke_run(model: str, imagery: str, tiles: int = SMOKE_TILES, options: Predi
         # the results are dropped (no lineage to write), and the Item's own lint is validate's to report
         warnings.simplefilter("ignore", LineageWarning)
         warnings.simplefilter("ignore", MetadataWarning)
-        predict(model, imagery, Path(work) / "out", options)
+        predict(model, imagery, output or Path(work) / "out", options)
     return SmokeReport(str(model), str(imagery), list(collector.summaries.values()))

@@ -4,6 +4,7 @@ GET  /describe          the form
 POST /describe/upload   read a model file: what it says, and the form filled from it
 POST /describe/check    the checks: JSON for the page's script (Accept: application/json), else the page
 POST /describe/build    the catalog, built by `mlmkit describe`'s own code, as a zip download
+POST /describe/try      the smoke check of that catalog on a few tiles of a sample STAC Item, shown as a picture
 POST /describe/publish  the catalog kept where the operator serves files and upserted into their STAC API
                         (only when the operator configured it; otherwise nothing is kept beyond a request)
 
@@ -41,6 +42,8 @@ from mlmkit.stac.safepath import safe_name
 from mlmkit.stac.schemas import SCHEMA_DIR_ENV
 from mlmkit.web.checks import check_form
 from mlmkit.web.prefill import prefill
+from mlmkit.web.sample import DEFAULT_TIMEOUT_S, MAX_ITEM_BYTES, Trial, TrialGate, sample_item, timeout_from_env, \
+    try_model
 from mlmkit.web.spec_form import (BANDS, CLASSES, EXTENT, INPUT, MODEL, OUTPUT, SCALING, SOURCES, FormData, Message,
                                   ParsedForm, as_form, shown_values, spec_from_form, table_rows)
 from mlmkit.web.uploads import UploadedModel, limited_receive, read_upload, save_upload, too_large
@@ -74,10 +77,12 @@ class FormSettings:
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB << 20
     schema_dir: Path | None = None
     publish: PublishTarget | None = None
+    try_timeout_s: float = DEFAULT_TIMEOUT_S  # the smoke check on sample imagery
 
     @classmethod
     def from_env(cls) -> FormSettings:
-        """$MLMKIT_DESCRIBE_MAX_UPLOAD_MB, $MLMKIT_SCHEMA_DIR and, all three set, the $MLMKIT_DESCRIBE_PUBLISH_*."""
+        """$MLMKIT_DESCRIBE_MAX_UPLOAD_MB, $MLMKIT_SCHEMA_DIR, $MLMKIT_DESCRIBE_TRY_TIMEOUT_S and, all three
+        set, the $MLMKIT_DESCRIBE_PUBLISH_*."""
         size = os.environ.get(MAX_UPLOAD_ENV, str(DEFAULT_MAX_UPLOAD_MB))
         try:
             max_bytes = int(float(size) * 2**20)
@@ -87,7 +92,7 @@ class FormSettings:
         publish_to = PublishTarget(target["api_url"], Path(target["files_dir"]), target["files_url"]) \
             if all(target.values()) else None
         schema_dir = os.environ.get(SCHEMA_DIR_ENV)
-        return cls(max_bytes, Path(schema_dir) if schema_dir else None, publish_to)
+        return cls(max_bytes, Path(schema_dir) if schema_dir else None, publish_to, timeout_from_env())
 
 
 class FormErrors(InvalidInput):
@@ -100,11 +105,13 @@ class FormErrors(InvalidInput):
 
 @dataclass
 class Submission:
-    """One request's form: its text fields, the file (if one was chosen) and the model the page described."""
+    """One request's form: its text fields, the file (if one was chosen), the model the page described and a
+    sample Item file (if one was chosen)."""
 
     fields: FormData
     upload: UploadFile | None
     described: UploadedModel | None
+    sample: UploadFile | None = None
 
     @property
     def parsed(self) -> ParsedForm:
@@ -130,17 +137,21 @@ async def _submission(request: Request, settings: FormSettings) -> Submission:
         if declared.isdigit() and int(declared) > limit:
             raise LimitExceeded(refusal)
         form = await Request(request.scope, limited_receive(request.receive, limit, refusal)).form(
-            max_files=1, max_fields=MAX_FIELDS)
+            max_files=2, max_fields=MAX_FIELDS)
     except LimitExceeded:
         await _drain(request, DRAIN_FACTOR * limit)
         raise
     except HTTPException as exc:  # starlette's answer to a body that is not form data
         raise InvalidInput(f"the request is not a form ({exc.detail}); expected the describe form's fields") from exc
     fields = {key: [value for value in form.getlist(key) if isinstance(value, str)] for key in form.keys()}
-    upload = form.get("model")
-    upload = upload if isinstance(upload, UploadFile) and upload.filename else None
+    upload, sample = (_chosen(form.get(name)) for name in ("model", "sample_item"))
     info = (fields.get("model_info") or [""])[0]
-    return Submission(fields, upload, UploadedModel.from_json(info) if info else None)
+    return Submission(fields, upload, UploadedModel.from_json(info) if info else None, sample)
+
+
+def _chosen(value: object) -> UploadFile | None:
+    """A file field's file, None where none was chosen."""
+    return value if isinstance(value, UploadFile) and value.filename else None
 
 
 def _input_channels(model: UploadedModel | None, spec: Mapping[str, Any]) -> int:
@@ -167,10 +178,12 @@ class DescribeForm:
     def __init__(self, settings: FormSettings) -> None:
         self.settings = settings
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
+        self.gate = TrialGate()
 
     def page(self, request: Request, fields: FormData, model: UploadedModel | None, messages: list[Message],
-             *, status: int = 200, notice: str | None = None, add: str = "") -> Response:
-        """The form showing `fields`, each message beside its field; `add` asks one more row of that table."""
+             *, status: int = 200, notice: str | None = None, add: str = "", trial: Trial | None = None) -> Response:
+        """The form showing `fields`, each message beside its field; `add` asks one more row of that table;
+        `trial`: the smoke check's picture and lines."""
         values = shown_values(fields)
         spec = spec_from_form(as_form(values)).spec
         rows = {table.key: table_rows(table, values[table.key], wanted, (not wanted) + (add == table.prefix))
@@ -186,7 +199,9 @@ class DescribeForm:
         limit = self.settings.max_upload_bytes
         context = {"base": request.url_for("describe_page").path, "model": model, "values": values,
                    "messages": by_field, "sections": sections, "tensor_choices": tensors, "notice": notice,
-                   "max_bytes": limit, "max_mib": f"{limit / 2**20:g}", "publish": self.settings.publish}
+                   "max_bytes": limit, "max_mib": f"{limit / 2**20:g}", "publish": self.settings.publish,
+                   "trial": trial, "sample_url": (fields.get("sample_url") or [""])[0],
+                   "try_timeout": f"{self.settings.try_timeout_s:g}", "max_item_mib": MAX_ITEM_BYTES >> 20}
         return self.templates.TemplateResponse(request, "describe.html", context, status_code=status)
 
     def read(self, submission: Submission) -> tuple[UploadedModel, dict[str, Any]]:
@@ -227,6 +242,25 @@ class DescribeForm:
         with tempfile.TemporaryDirectory(prefix="mlmkit-describe-") as tmp:
             archive = _zip(self.build(submission, Path(tmp)))
             return archive.name, open(archive, "rb")  # noqa: SIM115 - closed by _chunks
+
+    def trial(self, submission: Submission) -> Trial:
+        """The smoke check of the catalog the form builds (the model file chosen again), on the sample Item; each
+        refusal beside the sample field (or, for the form, beside its own fields)."""
+        url = (submission.fields.get("sample_url") or [""])[0].strip()
+        uploaded = submission.sample.file.read(MAX_ITEM_BYTES + 1) if submission.sample else None
+        try:
+            item = sample_item(url, uploaded)
+        except MlmkitError as exc:
+            raise FormErrors([Message("sample_url", str(exc))]) from exc
+        with tempfile.TemporaryDirectory(prefix="mlmkit-try-") as tmp:
+            catalog = self.build(submission, Path(tmp))
+            work = Path(tmp) / "trial"
+            work.mkdir()
+            try:
+                with self.gate.held():
+                    return try_model(catalog, item, work, self.settings.try_timeout_s)
+            except MlmkitError as exc:
+                raise FormErrors([Message("sample_url", str(exc))]) from exc
 
     def checks(self, submission: Submission) -> list[Message]:
         return check_form(submission.parsed, submission.described, self.settings.schema_dir)
@@ -359,14 +393,23 @@ def describe_router(settings: FormSettings | None = None) -> APIRouter:
                                  headers={"Content-Disposition": f'attachment; filename="{name}"',
                                           "Content-Length": str(os.fstat(stream.fileno()).st_size)})
 
+    async def page_after(request: Request, action: Callable[[Submission], Any],
+                         shown: Callable[[Any], dict[str, Any]]) -> Response:
+        """The form again as it was sent, with what `action` gave (`shown`: as the page's arguments)."""
+        outcome = await attempt(request, action)
+        if isinstance(outcome, Response):
+            return outcome
+        submission, result = outcome
+        return form.page(request, submission.fields, submission.described, [], **shown(result))
+
+    @router.post("/try", response_class=HTMLResponse)
+    async def describe_try(request: Request) -> Response:
+        return await page_after(request, form.trial, lambda trial: {"trial": trial})
+
     if form.settings.publish is not None:
         @router.post("/publish", response_class=HTMLResponse)
         async def describe_publish(request: Request) -> Response:
-            outcome = await attempt(request, form.publish)
-            if isinstance(outcome, Response):
-                return outcome
-            submission, notice = outcome
-            return form.page(request, submission.fields, submission.described, [], notice=notice, status=201)
+            return await page_after(request, form.publish, lambda notice: {"notice": notice, "status": 201})
 
     return router
 

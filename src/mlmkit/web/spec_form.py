@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field as dataclass_field
 from typing import Any
 
+from mlmkit.mlm.shapes import BOX_FORMATS, DETECTION_TASK
 from mlmkit.stac.read import is_url
 
 TASKS = ("semantic-segmentation", "classification", "scene-classification", "object-detection", "regression",
@@ -54,6 +55,7 @@ class Field:
     kind: str = "text"  # text | textarea | number | integer | select | tasks | list | numbers | json | url | colour
     choices: tuple[str, ...] = ()
     required: bool = False
+    when_task: str = ""  # shown (and read) only for models with this task
 
 
 @dataclass(frozen=True)
@@ -130,11 +132,19 @@ SCALING = Table("value_scaling", "scaling", "Value scaling: how pixels become th
                  Field("minimum", "Minimum", "", "number"), Field("maximum", "Maximum", "", "number"),
                  Field("mean", "Mean", "", "number"), Field("stddev", "Std. dev.", "", "number")),
                 "type")
+# A YOLO tensor's values per box (MLM names them in the output's dim_order): the box, [objectness,] class scores
+DETECTION_LAYOUTS = tuple(f"{box}-{rest}" for box in BOX_FORMATS for rest in ("class", "obj-class"))
 OUTPUT = Group("The output", (
     Field("output_name", "Output tensor", "The model output this Item describes.", "select"),
-    Field("output_dim_order", "Output dimension names (detection layout)",
-          "Comma-separated, one per dimension, e.g. batch, class, height, width; a detector's box layout is named "
-          "here (see docs/model-shapes.md).", "list"),
+    Field("output_dim_order", "Output dimension names",
+          "Comma-separated, one per dimension, e.g. batch, class, height, width (see docs/model-shapes.md).", "list"),
+    Field("detection_layout", "Detection layout",
+          "A YOLO tensor's values per box: cxcywh-class = 4 box values, then one score per class (YOLOv8); "
+          "cxcywh-obj-class = box, objectness, then class scores (YOLOv5).", "select", DETECTION_LAYOUTS,
+          when_task=DETECTION_TASK),
+    Field("post_processing", "Post-processing",
+          "The output's post_processing_function: a gdal-calc expression over its channels A, B, ..., e.g. A > 0.3 "
+          "(applied where tiles are blended, before the class decision)."),
 ))
 CLASSES = Table("classes", "class", "Classes", "One row per class the output scores; the value is the class index.",
                 (Field("value", "Value", "", "integer"), Field("name", "Name", "e.g. water"),
@@ -257,11 +267,19 @@ class ParsedForm:
     def field_for(self, path: str) -> str:
         """The form field (row numbers as the form has them) a finding at this Item path is about."""
         field = field_for_path(path)
+        if field == "output_dim_order" and "output_dim_order" not in self.spec \
+                and DETECTION_TASK in self.spec.get("tasks", []):
+            return "detection_layout"  # a detector's dim_order is what its detection layout writes
         prefix, _, row = field.partition("-")
         if prefix in _TABLES and row.isdigit():
             numbers = self.rows.get(prefix, [])
             return f"{prefix}-{numbers[int(row)]}" if int(row) < len(numbers) else _TABLES[prefix].key
         return field
+
+
+def applies(field: Field, tasks: Sequence[str]) -> bool:
+    """Whether a field is about this model: a detection layout only for an object detector."""
+    return not field.when_task or field.when_task in tasks
 
 
 def spec_from_form(form: FormData) -> ParsedForm:
@@ -274,7 +292,7 @@ def spec_from_form(form: FormData) -> ParsedForm:
                 parsed.spec[key] = chosen
             continue
         text = _first(form, key)
-        if not text:
+        if not text or not applies(field, form.get("tasks") or []):
             continue
         try:
             parsed.spec[key] = _scalar(field, text)
@@ -301,6 +319,8 @@ def _shown(field: Field, value: Any) -> Any:
         return ", ".join(str(v) for v in value)
     if field.kind == "json":
         return json.dumps(value)
+    if isinstance(value, Mapping) and value.get("format") == "gdal-calc":  # post_processing as {format, expression}
+        return str(value.get("expression", ""))
     return str(value)
 
 
@@ -404,6 +424,8 @@ def _input_field(rest: Sequence[str | int]) -> str:
 def _output_field(rest: Sequence[str | int]) -> str:
     if rest and rest[0] == "classification:classes":
         return _row("classes", rest[1:])
+    if rest and rest[0] == "post_processing_function":
+        return "post_processing"
     if len(rest) > 1 and rest[0] == "result":
         return "output_dim_order" if rest[1] == "dim_order" else "classes"
     return "output_name"

@@ -40,6 +40,7 @@
   function textFields() {
     const data = new FormData(form);
     data.delete("model");
+    data.delete("sample_item");
     return data;
   }
 
@@ -96,18 +97,29 @@
     swap("upload", new FormData(form));
   }
 
+  // Fields about one task only (a detector's layout) show while that task is ticked
+  function showTaskFields() {
+    const tasks = new Set(Array.from(form.querySelectorAll("input[name=tasks]:checked"), (box) => box.value));
+    form.querySelectorAll("[data-when-task]").forEach((field) => { field.hidden = !tasks.has(field.dataset.whenTask); });
+  }
+
+  form.addEventListener("change", (event) => { if (event.target.name === "tasks") showTaskFields(); });
   file.addEventListener("change", read);
   form.addEventListener("input", (event) => {
-    if (event.target === file) return;
+    if (event.target === file || event.target.closest("#trial")) return;  // the sample is no part of the spec
     clearTimeout(timer);
     timer = setTimeout(check, 350);
   });
   form.addEventListener("submit", (event) => {
     const button = event.submitter;
     const action = button && button.getAttribute("formaction");
+    clearTimeout(timer);  // a check still waiting would drop this answer
     if (action === base + "/upload") {
       event.preventDefault();
       read();
+    } else if (action === base + "/try") {
+      event.preventDefault();  // the file stays chosen; the picture replaces the trial region
+      swap("try", new FormData(form));
     } else if (action === base + "/check") {
       event.preventDefault();
       const data = textFields();
