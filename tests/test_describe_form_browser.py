@@ -80,7 +80,7 @@ def browser(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, schema_dir: Path):
     with form_server(tmp_path_factory.mktemp("form-tmp"), MLMKIT_SCHEMA_DIR=str(schema_dir),
-                     MLMKIT_DESCRIBE_MAX_UPLOAD_MB=str(LIMIT_MIB)) as base:
+                     MLMKIT_DESCRIBE_MAX_UPLOAD_MB=str(LIMIT_MIB), MLMKIT_DESCRIBE_TRY_PRIVATE="1") as base:
         yield base
 
 

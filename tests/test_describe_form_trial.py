@@ -36,7 +36,7 @@ WINDOW = Window(500, 500, 768, 512)  # 3 x 2 tiles of 256 px (the form runs TRY_
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, schema_dir: Path):
     with form_server(tmp_path_factory.mktemp("form-tmp"), MLMKIT_SCHEMA_DIR=str(schema_dir),
-                     MLMKIT_DESCRIBE_TRY_TIMEOUT_S="300") as base:
+                     MLMKIT_DESCRIBE_TRY_TIMEOUT_S="300", MLMKIT_DESCRIBE_TRY_PRIVATE="1") as base:
         yield base
 
 
@@ -199,7 +199,8 @@ def test_try_it_draws_a_detectors_boxes(server, imagery, tmp_path) -> None:
 def test_a_trial_past_the_time_limit_stops_and_leaves_nothing(tmp_path, schema_dir, imagery, model) -> None:
     url, _ = imagery
     tmp = tmp_path / "server-tmp"
-    with form_server(tmp, MLMKIT_SCHEMA_DIR=str(schema_dir), MLMKIT_DESCRIBE_TRY_TIMEOUT_S="0.2") as base:
+    with form_server(tmp, MLMKIT_SCHEMA_DIR=str(schema_dir), MLMKIT_DESCRIBE_TRY_TIMEOUT_S="0.2",
+                     MLMKIT_DESCRIBE_TRY_PRIVATE="1") as base:
         page = _try(base, {**water_fields(), "sample_url": url}, model)
     assert page.status_code == 422
     assert messages_of(page.text, "sample_url") == [
@@ -216,3 +217,21 @@ def test_one_trial_at_a_time() -> None:
                 pass
     with gate.held():  # free again once the first has ended
         pass
+
+
+@pytest.mark.parametrize("where", ["document", "asset"])
+def test_hosts_on_the_servers_own_network_are_refused_unless_allowed(imagery, monkeypatch, where) -> None:
+    """The form's server must not read its own network for a user: a sample (or an asset of one) on loopback is
+    refused by default, and read where the operator allows it."""
+    from mlmkit.errors import UnsafePath
+    from mlmkit.web.sample import PRIVATE_ENV, sample_item
+
+    url, _ = imagery
+    item = json.loads(requests.get(url, timeout=30).text)
+    item["assets"]["image"]["href"] = url.rsplit("/", 1)[0] + "/image.tif"
+    read = (lambda: sample_item(url)) if where == "document" else (lambda: sample_item("", json.dumps(item).encode()))
+    monkeypatch.delenv(PRIVATE_ENV, raising=False)
+    with pytest.raises(UnsafePath, match=r"is on a non-public address \(127\.0\.0\.1\); expected imagery on a public host"):
+        read()
+    monkeypatch.setenv(PRIVATE_ENV, "1")
+    assert read()["assets"]["image"]["href"].endswith("/image.tif")

@@ -5,14 +5,18 @@ predict draws) with the smoke check's lines and warnings.
 The sample Item comes from a user: it is read as untrusted input. Its document is at most MAX_ITEM_BYTES, read
 from http(s) or s3 only; its assets must be URLs (relative hrefs resolve against the document's URL; a local
 path is refused), so the server reads nothing of its own disk for a user. The run itself happens in a child
-process with a time limit, on at most TRY_TILES tiles, one at a time per server (`TrialGate`).
+process with a time limit, on at most TRY_TILES tiles, one at a time per server (`TrialGate`). Hosts on loopback,
+private, link-local or reserved addresses are refused (the server must not become a door into its own network)
+unless the operator allows them with $MLMKIT_DESCRIBE_TRY_PRIVATE=1; the document is read without redirects.
 """
 
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -41,6 +45,7 @@ SCHEMES = ("http", "https", "s3")
 MAX_ITEM_BYTES = 1 << 20
 TRY_TILES = 4
 TIMEOUT_ENV = "MLMKIT_DESCRIBE_TRY_TIMEOUT_S"
+PRIVATE_ENV = "MLMKIT_DESCRIBE_TRY_PRIVATE"
 DEFAULT_TIMEOUT_S = 180
 FETCH_TIMEOUT_S = 30
 _RGB = ("red", "green", "blue")
@@ -93,12 +98,31 @@ def _too_large(where: str) -> LimitExceeded:
                          "document")
 
 
+def _public_host(url: str, where: str) -> None:
+    """Refuse an http(s) URL whose host resolves to a loopback, private, link-local or reserved address, unless
+    the operator allowed them ($MLMKIT_DESCRIBE_TRY_PRIVATE=1); s3 URLs go to the operator's own endpoint."""
+    parts = urlparse(url)
+    if parts.scheme not in ("http", "https") or os.environ.get(PRIVATE_ENV) == "1":
+        return
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname or "", parts.port or 443)}
+    except (OSError, UnicodeError) as exc:
+        raise RemoteFailure(f"{where}: cannot resolve the host of {url} ({exc}); expected a URL this server can "
+                            "reach") from exc
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if not ip.is_global:
+            raise UnsafePath(f"{where}: {url} is on a non-public address ({ip}); expected imagery on a public host "
+                             f"(the operator allows others with {PRIVATE_ENV}=1)")
+
+
 def _fetch(url: str) -> bytes:
     """The document at an http(s) or s3 URL, read up to MAX_ITEM_BYTES."""
     scheme = urlparse(url).scheme
     if scheme not in SCHEMES:
         raise UnsafePath(f"sample imagery {url!r} is not an http(s) or s3 URL; expected the URL of a STAC Item, e.g. "
                          "https://example.org/items/scene.json")
+    _public_host(url, "sample imagery")
     try:
         if scheme == "s3":
             import obstore
@@ -107,8 +131,11 @@ def _fetch(url: str) -> bytes:
             if obstore.head(store, key)["size"] > MAX_ITEM_BYTES:
                 raise _too_large(f"at {url}")
             return bytes(obstore.get(store, key).bytes())
-        with requests.get(url, timeout=FETCH_TIMEOUT_S, stream=True) as response:
+        with requests.get(url, timeout=FETCH_TIMEOUT_S, stream=True, allow_redirects=False) as response:
             response.raise_for_status()
+            if response.is_redirect:
+                raise RemoteFailure(f"the sample Item at {url} redirects to {response.headers.get('location')!r}; "
+                                    "expected the Item's own URL (redirects are not followed)")
             body = b""
             for chunk in response.iter_content(1 << 16):
                 body += chunk
@@ -155,6 +182,7 @@ def sample_item(url: str, uploaded: bytes | None = None) -> dict:
         if not is_url(absolute) or urlparse(absolute).scheme not in SCHEMES:
             raise UnsafePath(f"{where}: asset {key!r} is {href!r}, not an http(s) or s3 URL; expected imagery the "
                              "server reads from a URL (an uploaded Item needs absolute URLs)")
+        _public_host(absolute, f"{where}: asset {key!r}")
         asset["href"] = absolute
     data["links"] = []  # nothing beyond the Item is followed
     return data
