@@ -22,7 +22,8 @@ from mlmkit.runtimes.artifacts import ArtifactKind, declared_kind, file_kind
 from mlmkit.stac.atomic import atomic_output_dir
 from mlmkit.stac.bands import EO_SCHEMA_URL, RASTER_SCHEMA_URL, eo_band_fields, raster_bands
 from mlmkit.stac.checksum import file_checksum
-from mlmkit.errors import InvalidInput
+from mlmkit.stac.classes import class_objects
+from mlmkit.errors import InvalidArgument, InvalidInput
 from mlmkit.mlm.spec import MLM_SCHEMA_URL, OCI_MEDIA_TYPE
 from mlmkit.mlm.shapes import DETECTION_TASK, layout_objectness
 from mlmkit.runtimes.info import ModelFileInfo, fix_onnx_input, read_model_file
@@ -139,17 +140,14 @@ def _color_hex(value: Any) -> str | None:
 
 
 def _classes(classes: list[dict]) -> list[dict]:
-    out = []
+    given = []
     for entry in classes:
         if "value" not in entry or "name" not in entry:
-            raise InvalidInput(f"class {entry!r} needs a value and a name; expected {{value, name, description?, color_hint?}}")
-        cls = {"value": int(entry["value"]), "name": str(entry["name"]),
-               "description": str(entry.get("description") or entry["name"])}
-        color = _color_hex(entry.get("color_hint"))
-        if color:
-            cls["color_hint"] = color
-        out.append(cls)
-    return out
+            raise InvalidInput(f"class {entry!r} needs a value and a name; "
+                               "expected {value, name, title?, description?, color_hint?}")
+        given.append({"value": int(entry["value"]), "name": str(entry["name"]), "title": entry.get("title"),
+                      "description": entry.get("description"), "color_hint": _color_hex(entry.get("color_hint"))})
+    return class_objects(given, "classes", InvalidArgument)
 
 
 def _static_size(structure: dict, dim: str) -> int | None:

@@ -133,6 +133,7 @@ class ModelClass:
     description: str | None = None
     color_hint: str | None = None
     nodata: bool = False
+    title: str | None = None  # classification v2.0.0: the words of a machine `name`
 
 
 @dataclass(frozen=True)
@@ -308,7 +309,7 @@ def _read_classes(value: Any, where: str) -> tuple[ModelClass, ...]:
     try:
         return tuple(
             ModelClass(value=c["value"], name=c.get("name") or str(c["value"]), description=c.get("description"),
-                       color_hint=c.get("color_hint"), nodata=bool(c.get("nodata", False)))
+                       color_hint=c.get("color_hint"), nodata=bool(c.get("nodata", False)), title=c.get("title"))
             for c in value or []
         )
     except (KeyError, TypeError) as exc:

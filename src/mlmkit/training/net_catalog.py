@@ -50,7 +50,8 @@ def model_metadata(data: TrainingData, stats: BandStats, config: TrainConfig, re
         id=run.model_id, name=run.model_id, architecture=ARCHITECTURES[config.arch][2], tasks=task_names(data.task),
         bands=data.bands,
         value_scaling=[{"type": "z-score", "mean": m, "stddev": s} for m, s in zip(stats.mean, stats.std)],
-        classes=[{"value": i, "name": c.name, "color_hint": c.color_hint} for i, c in enumerate(data.classes)],
+        classes=[{"value": i, "name": c.name, "title": c.title, "color_hint": c.color_hint}
+                 for i, c in enumerate(data.classes)],
         bbox=bbox, start_datetime=start, end_datetime=end, framework="PyTorch", framework_version=torch.__version__,
         accelerator="amd64",
         hyperparameters={"arch": config.arch, "epochs": config.epochs, "batch_size": config.batch_size,
