@@ -154,17 +154,17 @@ def test_release_pins_images_and_sets_version(tmp_path: Path) -> None:
 def test_release_without_a_pin_fails_in_one_line_and_writes_nothing(tmp_path: Path) -> None:
     out = tmp_path / "release"
     result = CliRunner().invoke(main, ["release", "--base-url", BASE_URL, "--output", str(out), "--image", PINS[0]])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # an argument missing: a usage error
     assert result.output.strip().splitlines() == [
         f"Error: {CWL / 'training.cwl'}: no pinned image for 'mlmkit:{__version__}-training' (process "
-        f"mlmkit-train); expected --image mlmkit:{__version__}-training=REPOSITORY@sha256:DIGEST"]
+        f"mlmkit-train); expected an image pin mlmkit:{__version__}-training=REPOSITORY@sha256:DIGEST in images"]
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
 def test_release_rejects_a_tag_instead_of_a_digest(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["release", "--base-url", BASE_URL, "--output", str(tmp_path / "r"),
                                        "--image", f"mlmkit:{__version__}=ghcr.io/mlmkit/mlmkit:latest"])
-    assert result.exit_code == 1 and "expected TAG=REPOSITORY@sha256:<64 hex digits>" in result.output
+    assert result.exit_code == 2 and "expected TAG=REPOSITORY@sha256:<64 hex digits>" in result.output
 
 
 def test_release_points_model_runtime_assets_at_released_packages(tmp_path: Path) -> None:

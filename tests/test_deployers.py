@@ -22,7 +22,7 @@ import yaml
 from click.testing import CliRunner
 
 from mlmkit.cli import main
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidMetadata
 from mlmkit.packages.acceptance import RULES, check_package, findings
 from test_cwl import BASE_URL, PINS
 
@@ -140,7 +140,7 @@ def test_each_rule_fails_a_package_that_breaks_it(mutation: str) -> None:
     text = yaml.safe_dump(document, sort_keys=False)
     failed = {key for key, problems in findings(document, text).items() if problems} - DEVELOPMENT_ONLY - set(KNOWN_GAPS)
     assert failed == expected
-    with pytest.raises(InvalidInput, match="the package fails"):
+    with pytest.raises(InvalidMetadata, match="the package fails"):
         check_package(document, text, deployers=tuple({key.split(":")[0] for key in expected}))
 
 

@@ -25,7 +25,7 @@ from cwl_fixtures import (BIN, WINDOWS, check_vegetation_results, staged_scene, 
 from http_helpers import static_server
 from mlmkit import __version__
 from mlmkit.stac.checksum import file_checksum
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidMetadata
 from mlmkit.packages.cwl import read_package
 from mlmkit.training.chips import ChipOptions, build_chips
 from mlmkit.training.layout import parse_classes
@@ -87,8 +87,8 @@ def mlmkit_run(*args: str | Path, cwd: Path | None = None) -> subprocess.Complet
     return subprocess.run([BIN / "mlmkit", "run", *map(str, args)], capture_output=True, text=True, cwd=cwd)
 
 
-def one_line_error(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode == 1, result.stdout + result.stderr
+def one_line_error(result: subprocess.CompletedProcess, status: int = 1) -> str:
+    assert result.returncode == status, result.stdout + result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
     return lines[0]
@@ -195,17 +195,17 @@ def test_an_engine_failure_names_its_log(workspace: Workspace, tmp_path: Path) -
 
 
 @pytest.mark.parametrize(("args", "expected"), [
-    (("--batch-system", "slurm"), "needs --engine toil"),
+    (("--batch-system", "slurm"), "needs the toil engine"),
     (("-p", "tilesize=64"), "has no input 'tilesize'; expected one of model, imagery"),
-    (("-p", "imagery=x"), "input 'imagery' is set by --model/--input"),
+    (("-p", "imagery=x"), "input 'imagery' is set by the model and inputs arguments"),
     (("-p", "overlap=many"), "value 'many' for input 'overlap' is not a CWL int"),
     (("-p", "overlap=true"), "value 'true' for input 'overlap' is not a CWL int"),
 ])
 def test_unusable_options_get_one_line(workspace: Workspace, tmp_path: Path, args: tuple[str, ...],
                                       expected: str) -> None:
     line = one_line_error(mlmkit_run("--model", workspace.model, "--input", workspace.scenes[0],
-                                     "--outdir", tmp_path / "out", "--no-container", *args))
-    assert expected in line
+                                     "--outdir", tmp_path / "out", "--no-container", *args), status=2)
+    assert expected in line and "--" not in line  # an argument of the wrong form: a usage error, no CLI flags
     assert_nothing_left(tmp_path / "out")
 
 
@@ -256,10 +256,10 @@ def test_package_without_a_single_workflow_needs_a_fragment(tmp_path: Path) -> N
     document["$graph"].append(second)
     path = tmp_path / "two.cwl"
     path.write_text(yaml.safe_dump(document))
-    with pytest.raises(InvalidInput, match="holds 2 Workflows"):
+    with pytest.raises(InvalidMetadata, match="holds 2 Workflows"):
         read_package(path)
     assert read_package(path, "other").process == f"{path}#other"
-    with pytest.raises(InvalidInput, match="has no process 'missing'"):
+    with pytest.raises(InvalidMetadata, match="has no process 'missing'"):
         read_package(path, "missing")
 
 
@@ -270,5 +270,5 @@ def test_an_output_name_cannot_leave_the_outdir(tmp_path: Path) -> None:
     workflow["outputs"] = {"..": workflow["outputs"]["results"]}
     path = tmp_path / "escape.cwl"
     path.write_text(yaml.safe_dump(document))
-    with pytest.raises(InvalidInput, match=r"names its output '\.\.'"):
+    with pytest.raises(InvalidMetadata, match=r"names its output '\.\.'"):
         read_package(path).result_output()

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from http_helpers import download_prefix, s3_server
 from mlmkit.stac.checksum import file_checksum
 from mlmkit.cli import main
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import UnsafePath
 from mlmkit.inference import PredictOptions, predict
 from mlmkit.stac.safepath import safe_name
 from mlmkit.packages.stage import stage_in, stage_out
@@ -154,6 +154,6 @@ def test_stage_out_refuses_a_catalog_with_assets_outside_it(served, tmp_path: Pa
     outside = str(root / "scenes" / "scene-1" / ITEM.format(n=1))
     item["assets"]["B04"]["href"] = outside
     item_path.write_text(json.dumps(item))
-    with pytest.raises(InvalidInput, match="not a file inside") as info:
+    with pytest.raises(UnsafePath, match="lies outside") as info:
         stage_out(catalog, "s3://bucket/x", "http://127.0.0.1:9")
-    assert f"asset 'B04' of {item_path} is {outside}, which is not a file inside {catalog}; " in str(info.value)
+    assert f"asset 'B04' of {item_path} is {outside}, which lies outside {catalog}; " in str(info.value)

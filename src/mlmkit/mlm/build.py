@@ -8,6 +8,7 @@ model mlmkit hands out carries shapes, data types and checksums read from the fi
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +20,8 @@ from pystac.utils import str_to_datetime
 from mlmkit.runtimes.artifacts import ArtifactKind, declared_kind
 from mlmkit.stac.bands import EO_SCHEMA_URL, RASTER_SCHEMA_URL, eo_band_fields, raster_bands
 from mlmkit.stac.checksum import file_checksum
-from mlmkit.errors import InvalidMetadata, NotFound
+from mlmkit.stac.classes import class_objects
+from mlmkit.errors import InvalidArgument, InvalidMetadata, NotFound
 from mlmkit.mlm.spec import (MLM_SCHEMA_URL, OCI_MEDIA_TYPE, Band, ModelClass, ModelInput, ModelOutput, ModelSpec,
                              ProcessingExpression, ValueScaling)
 from mlmkit.mlm.shapes import DETECTION_TASK, layout_objectness
@@ -98,7 +100,7 @@ class ModelMetadata:
     def __post_init__(self) -> None:
         if self.value_scaling is not None:
             self.value_scaling = tuple(_value_scaling(entry, index) for index, entry in enumerate(self.value_scaling))
-        self.classes = tuple(_model_class(entry) for entry in self.classes)
+        self.classes = _model_classes(self.classes)
         if self.post_processing is not None:
             self.post_processing = _post_processing(self.post_processing)
 
@@ -180,20 +182,27 @@ def _color_hex(value: Any) -> str | None:
     return text.upper()
 
 
-def _model_class(entry: ModelClass | dict) -> ModelClass:
-    """A class as MLM's classification extension wants it: an integer value, a name, a description (the name
-    when none is given) and an RRGGBB colour."""
+def _class_entry(entry: ModelClass | dict) -> dict:
+    """A class given as MLM's classification extension has it: an integer value, a name, the rest optional."""
     if isinstance(entry, ModelClass):
         entry = entry.to_dict()
     if not isinstance(entry, dict) or "value" not in entry or "name" not in entry:
-        raise InvalidMetadata(f"class {entry!r} needs a value and a name; expected {{value, name, description?, "
-                              "color_hint?}}")
+        raise InvalidMetadata(f"class {entry!r} needs a value and a name; expected {{value, name, title?, "
+                              "description?, color_hint?}}")
     try:
         value = int(entry["value"])
     except (TypeError, ValueError) as exc:
         raise InvalidMetadata(f"class value {entry['value']!r} is not a number; expected an integer") from exc
-    return ModelClass(value=value, name=str(entry["name"]), description=str(entry.get("description") or entry["name"]),
-                      color_hint=_color_hex(entry.get("color_hint")), nodata=bool(entry.get("nodata", False)))
+    return {"value": value, "name": str(entry["name"]), "title": entry.get("title"),
+            "description": entry.get("description"), "color_hint": _color_hex(entry.get("color_hint")),
+            "nodata": bool(entry.get("nodata", False))}
+
+
+def _model_classes(entries: Sequence[ModelClass | dict]) -> tuple[ModelClass, ...]:
+    """The classes as written: machine names that classification v2.0.0 accepts (the given words as title), a
+    description always (v1.1.0 requires one), an RRGGBB colour; two names that become one are refused."""
+    written = class_objects([_class_entry(entry) for entry in entries], "classes", InvalidArgument)
+    return tuple(ModelClass.from_dict(entry, "classes") for entry in written)
 
 
 def _value_scaling(entry: ValueScaling | dict, index: int) -> ValueScaling:

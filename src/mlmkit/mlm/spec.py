@@ -212,6 +212,7 @@ class ModelClass:
     description: str | None = None
     color_hint: str | None = None
     nodata: bool = False
+    title: str | None = None  # classification v2.0.0: the words of a machine `name`
 
     @classmethod
     def from_dict(cls, entry: Any, where: str) -> ModelClass:
@@ -219,13 +220,13 @@ class ModelClass:
         try:
             return cls(value=entry["value"], name=entry.get("name") or str(entry["value"]),
                        description=entry.get("description"), color_hint=entry.get("color_hint"),
-                       nodata=bool(entry.get("nodata", False)))
+                       nodata=bool(entry.get("nodata", False)), title=entry.get("title"))
         except (KeyError, TypeError, AttributeError) as exc:
             raise InvalidMetadata(f"{where} entries need a value; got {entry!r}") from exc
 
     def to_dict(self) -> dict[str, Any]:
         return {"value": self.value, "name": self.name,
-                **_set({"description": self.description, "color_hint": self.color_hint}),
+                **_set({"title": self.title, "description": self.description, "color_hint": self.color_hint}),
                 **({"nodata": True} if self.nodata else {})}
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidMetadata
 
 SCHEMA_ORG = ("https://schema.org", "https://schema.org/", "http://schema.org/")
 # Weaver: weaver/processes/constants.py CWL_REQUIREMENTS_SUPPORTED (the classes these packages could use)
@@ -320,13 +320,13 @@ DEPLOYERS = tuple(dict.fromkeys(rule.deployer for rule in RULES))
 def findings(document: dict, text: str = "", deployers: tuple[str, ...] = DEPLOYERS) -> dict[str, list[str]]:
     """Rule key -> what fails it, for every rule of `deployers` (an empty list: the package passes)."""
     if not isinstance(document, dict):
-        raise InvalidInput("the package is not a CWL document; expected a YAML/JSON object")
+        raise InvalidMetadata("the package is not a CWL document; expected a YAML/JSON object")
     return {rule.key: list(rule.check(document, text)) for rule in RULES if rule.deployer in deployers}
 
 
 def check_package(document: dict, text: str = "", deployers: tuple[str, ...] = DEPLOYERS) -> None:
-    """Raise InvalidInput naming the first failed rule and its source."""
+    """Raise InvalidMetadata naming the first failed rule and its source."""
     for key, problems in findings(document, text, deployers).items():
         if problems:
             rule = next(r for r in RULES if r.key == key)
-            raise InvalidInput(f"the package fails {key} ({rule.source}): {problems[0]}; expected {rule.text}")
+            raise InvalidMetadata(f"the package fails {key} ({rule.source}): {problems[0]}; expected {rule.text}")

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from mlmkit.stac.checksum import verify_checksum
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidArgument, InvalidMetadata
 from mlmkit.stac.fetch import download
 from mlmkit.mlm.spec import ModelSpec
 from mlmkit.stac.read import is_url
@@ -55,7 +55,7 @@ class Parameter:
                    for kind in scalars):
                 return loaded
             if not self.accepts("string"):
-                raise InvalidInput(f"value {text!r} for input {self.name!r} is not a CWL {' or '.join(scalars)}")
+                raise InvalidArgument(f"value {text!r} for input {self.name!r} is not a CWL {' or '.join(scalars)}")
         return text
 
 
@@ -78,17 +78,19 @@ class Package:
                  and (p.accepts("Directory") or p.accepts("Directory[]"))]
         if len(found) != 1:
             names = ", ".join(p.name for p in found) or "none"
-            raise InvalidInput(f"{self.process} has {len(found)} required Directory inputs besides 'model' ({names}); "
-                               "expected exactly one to receive the --input catalogs")
+            raise InvalidMetadata(f"{self.process} has {len(found)} required Directory inputs besides 'model' "
+                                  f"({names}); expected exactly one to receive the input catalogs")
         return found[0]
 
     def result_output(self) -> Parameter:
         """The one Directory output: the catalog the run produces, named so that it can name a directory."""
         found = [p for p in self.outputs.values() if p.accepts("Directory")]
         if len(found) != 1:
-            raise InvalidInput(f"{self.process} has {len(found)} Directory outputs; expected exactly one result catalog")
+            raise InvalidMetadata(f"{self.process} has {len(found)} Directory outputs; "
+                                  "expected exactly one result catalog")
         if not _PLAIN_NAME.fullmatch(found[0].name):
-            raise InvalidInput(f"{self.process} names its output {found[0].name!r}; expected letters, digits, '_', '-', '.'")
+            raise InvalidMetadata(f"{self.process} names its output {found[0].name!r}; "
+                                  "expected letters, digits, '_', '-', '.'")
         return found[0]
 
 
@@ -123,11 +125,11 @@ def _parameters(section: Any, where: str) -> dict[str, Parameter]:
     elif isinstance(section, list):
         entries = section
     else:
-        raise InvalidInput(f"{where} is not a CWL inputs/outputs section; expected a map or a list")
+        raise InvalidMetadata(f"{where} is not a CWL inputs/outputs section; expected a map or a list")
     parameters = {}
     for entry in entries:
         if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
-            raise InvalidInput(f"{where} holds an entry without an id: {str(entry)[:80]}")
+            raise InvalidMetadata(f"{where} holds an entry without an id: {str(entry)[:80]}")
         name = entry["id"].rsplit("/", 1)[-1].lstrip("#")
         types, optional = _types(entry.get("type"))
         parameters[name] = Parameter(name, frozenset(types), optional or "default" in entry)
@@ -137,23 +139,23 @@ def _parameters(section: Any, where: str) -> dict[str, Parameter]:
 def _process(document: Any, fragment: str | None, where: str) -> tuple[dict, str | None]:
     """The process to run: the fragment's, else #main, else the only Workflow of a $graph, else the document."""
     if not isinstance(document, dict):
-        raise InvalidInput(f"{where} is not a CWL document; expected a YAML/JSON object")
+        raise InvalidMetadata(f"{where} is not a CWL document; expected a YAML/JSON object")
     graph = document.get("$graph")
     if graph is None:
         if fragment and document.get("id", "").lstrip("#") != fragment:
-            raise InvalidInput(f"{where} has no process {fragment!r}; expected the id after '#' to name its process")
+            raise InvalidMetadata(f"{where} has no process {fragment!r}; expected the id after '#' to name its process")
         return document, None
     processes = {str(p.get("id", "")).lstrip("#"): p for p in graph if isinstance(p, dict)}
     if fragment:
         if fragment not in processes:
-            raise InvalidInput(f"{where} has no process {fragment!r}; it has {', '.join(processes)}")
+            raise InvalidMetadata(f"{where} has no process {fragment!r}; it has {', '.join(processes)}")
         return processes[fragment], fragment
     if "main" in processes:
         return processes["main"], "main"
     workflows = [name for name, process in processes.items() if process.get("class") == "Workflow"]
     if len(workflows) != 1:
-        raise InvalidInput(f"{where} holds {len(workflows)} Workflows ({', '.join(workflows) or 'none'}); expected one, "
-                           "#main, or the process id after '#' in the runtime asset's href")
+        raise InvalidMetadata(f"{where} holds {len(workflows)} Workflows ({', '.join(workflows) or 'none'}); "
+                              "expected one, #main, or the process id after '#' in the runtime asset's href")
     return processes[workflows[0]], workflows[0]
 
 
@@ -162,7 +164,7 @@ def read_package(path: Path, fragment: str | None = None) -> Package:
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise InvalidInput(f"cannot read the CWL package {path}: {exc}") from exc
+        raise InvalidMetadata(f"cannot read the CWL package {path}: {exc}") from exc
     process, process_id = _process(document, fragment, str(path))
     where = f"{path}#{process_id}" if process_id else str(path)
     return Package(path=path, process_id=process_id,
@@ -174,8 +176,8 @@ def fetch_package(spec: ModelSpec, role: str, workdir: Path) -> Package:
     """The runtime package `role` of an MLM Item: downloaded into `workdir` if remote, checksum verified."""
     asset = spec.runtime(role)
     if asset is None:
-        raise InvalidInput(f"MLM Item {spec.item.id!r} has no {role} asset, so there is no CWL package to run; "
-                           f"{_DIRECT[role]}")
+        raise InvalidMetadata(f"MLM Item {spec.item.id!r} has no {role} asset, so there is no CWL package to run; "
+                              f"{_DIRECT[role]}")
     href, _, fragment = asset.href.partition("#")
     if is_url(href):
         # A fixed name: hrefs are data and never choose where a file is written.
@@ -183,8 +185,8 @@ def fetch_package(spec: ModelSpec, role: str, workdir: Path) -> Package:
     else:
         path = Path(href)
         if not path.is_file():
-            raise InvalidInput(f"the {role} package {href} of MLM Item {spec.item.id!r} does not exist; "
-                               "expected a CWL file beside the Item or a URL")
+            raise InvalidMetadata(f"the {role} package {href} of MLM Item {spec.item.id!r} does not exist; "
+                                  "expected a CWL file beside the Item or a URL")
     if asset.file_checksum:
         verify_checksum(path, asset.file_checksum)
     return read_package(path.absolute(), fragment or None)

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidInput, InvalidMetadata
 
 
 def _workflow_id(document: dict, path: Path, chosen: str | None = None) -> str:
@@ -15,7 +15,7 @@ def _workflow_id(document: dict, path: Path, chosen: str | None = None) -> str:
     if chosen is not None and chosen in workflows:
         return chosen
     if len(workflows) != 1:
-        raise InvalidInput(f"{path} has {len(workflows)} Workflows; expected exactly one in its $graph")
+        raise InvalidMetadata(f"{path} has {len(workflows)} Workflows; expected exactly one in its $graph")
     return workflows[0]
 
 

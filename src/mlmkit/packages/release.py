@@ -22,7 +22,7 @@ import yaml
 from mlmkit import __version__
 from mlmkit.stac.atomic import atomic_output_dir
 from mlmkit.stac.checksum import file_checksum
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidArgument, InvalidMetadata, NotFound
 from mlmkit.mlm.spec import is_container_asset
 from mlmkit.stac.read import is_url, resolve_href, walk
 
@@ -61,7 +61,7 @@ def parse_image_pin(text: str) -> tuple[str, str]:
     """'mlmkit:0.2.0=ghcr.io/org/mlmkit@sha256:<64 hex>' -> (local reference, pinned reference)."""
     local, sep, pinned = text.partition("=")
     if not sep or not local or not PINNED.match(pinned):
-        raise InvalidInput(f"image pin {text!r} is malformed; expected TAG=REPOSITORY@sha256:<64 hex digits>")
+        raise InvalidArgument(f"image pin {text!r} is malformed; expected TAG=REPOSITORY@sha256:<64 hex digits>")
     return local, pinned
 
 
@@ -69,9 +69,9 @@ def _load_cwl(path: Path) -> dict:
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
-        raise InvalidInput(f"cannot read CWL package {path}: {exc}") from exc
+        raise InvalidMetadata(f"cannot read CWL package {path}: {exc}") from exc
     if not isinstance(document, dict) or "$graph" not in document:
-        raise InvalidInput(f"{path} has no $graph; expected a packed CWL application package")
+        raise InvalidMetadata(f"{path} has no $graph; expected a packed CWL application package")
     return document
 
 
@@ -85,8 +85,8 @@ def _pin_images(document: dict, images: dict[str, str], path: Path) -> None:
                 continue
             image = entry.get("dockerPull")
             if image not in images:
-                raise InvalidInput(f"{path}: no pinned image for {image!r} (process {process.get('id')}); "
-                                   f"expected --image {image}=REPOSITORY@sha256:DIGEST")
+                raise InvalidArgument(f"{path}: no pinned image for {image!r} (process {process.get('id')}); "
+                                      f"expected an image pin {image}=REPOSITORY@sha256:DIGEST in images")
             entry["dockerPull"] = images[image]
         docker = [entry for entry in hints if entry.get("class") == "DockerRequirement"]
         if docker:
@@ -162,11 +162,11 @@ def point_runtime_assets(catalog: str, release_dir: Path, spec: ReleaseSpec) -> 
     beside the Item is removed, since the Item no longer refers to it.
     """
     if is_url(catalog):
-        raise InvalidInput(f"{catalog} is a URL; expected a local model catalog whose Items can be rewritten")
+        raise InvalidArgument(f"{catalog} is a URL; expected a local model catalog whose Items can be rewritten")
     released = {role: release_dir / name for role, name in PACKAGES.items()}
     missing = [str(file) for file in released.values() if not file.is_file()]
     if missing:
-        raise InvalidInput(f"{', '.join(missing)} not found; expected the packages written by the release first")
+        raise NotFound(f"{', '.join(missing)} not found; expected the packages written by the release first")
     file_fields = {role: {"file:checksum": file_checksum(file), "file:size": file.stat().st_size}
                    for role, file in released.items()}
     changed = 0

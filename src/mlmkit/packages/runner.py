@@ -17,7 +17,7 @@ from pathlib import Path
 from mlmkit.stac.atomic import atomic_output_dir, check_output_dir, claimed_tempdir, remove_stale
 from mlmkit.packages.engines import CatalogRef, EngineJob, EngineOptions, get_engine
 from mlmkit.packages.engines.base import REMOTE_TIMEOUT_S
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidArgument, InvalidInput
 from mlmkit.matching import decide, pair_up, read_imagery
 from mlmkit.mlm.spec import ModelSpec, read_model
 from mlmkit.packages.cwl import INFERENCE, TRAINING, Package, fetch_package
@@ -72,12 +72,14 @@ def _job_inputs(package: Package, model: str | None, inputs: Sequence[str],
     elif len(catalogs) == 1:
         order[data.name] = catalogs[0]
     else:
-        raise InvalidInput(f"{package.process} takes one catalog as {data.name!r}; got {len(catalogs)} --input")
+        raise InvalidArgument(f"{package.process} takes one catalog as {data.name!r}; got {len(catalogs)} inputs")
     for name, text in params:
         if name in order:
-            raise InvalidInput(f"input {name!r} is set by --model/--input; expected --param for the other inputs")
+            raise InvalidArgument(f"input {name!r} is set by the model and inputs arguments; "
+                                  "expected params for the other inputs")
         if name not in package.inputs:
-            raise InvalidInput(f"{package.process} has no input {name!r}; expected one of {', '.join(package.inputs)}")
+            raise InvalidArgument(f"{package.process} has no input {name!r}; "
+                                  f"expected one of {', '.join(package.inputs)}")
         order[name] = package.inputs[name].value(text)
     return order
 
@@ -107,7 +109,7 @@ def run_model(model: str, inputs: Sequence[str], outdir: str | Path = ".", optio
     """Run the MLM Item's runtime package over `inputs`; returns OUTDIR/<output name>/catalog.json."""
     options = options or RunOptions()
     if not inputs:
-        raise InvalidInput("no inputs; expected one or more STAC Items or catalogs (paths or URLs)")
+        raise InvalidArgument("no inputs; expected one or more STAC Items or catalogs (paths or URLs)")
     engine = get_engine(options.engine)
     spec = read_model(model)
     if not options.train:  # refused pairs are refused here, as predict inside the package would refuse them

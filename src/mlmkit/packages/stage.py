@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 from mlmkit.stac.atomic import atomic_output_dir
 from mlmkit.stac.checksum import verify_checksum
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidArgument, InvalidInput, InvalidMetadata, RemoteFailure, UnsafePath
 from mlmkit.stac.fetch import download
 from mlmkit.stac.safepath import safe_name
 from mlmkit.stac.read import Node, confine, input_folder, is_url, node_files, published_self, resolve_href, walk
@@ -63,7 +63,7 @@ def _layout(nodes: list[Node], root_href: str | None, outdir: Path) -> dict[str,
             ident = safe_name(str(node.data.get("id", "")), "document")
             target = outdir / ("items" if node.kind == "Feature" else "collections") / ident / f"{ident}.json"
             if target in paths.values():
-                raise InvalidInput(f"{node.href}: id {node.data.get('id')!r} is staged twice; expected unique ids")
+                raise InvalidMetadata(f"{node.href}: id {node.data.get('id')!r} is staged twice; expected unique ids")
         paths[node.href] = target
     return paths
 
@@ -112,7 +112,7 @@ def _fetch(href: str, target: Path) -> None:
     try:
         shutil.copyfile(href, target)
     except OSError as exc:
-        raise InvalidInput(f"cannot copy {href}: {exc.strerror}") from exc
+        raise InvalidMetadata(f"cannot copy {href}: {exc.strerror}; expected an asset href to a readable file") from exc
 
 
 def _stage_assets(staged: _Staged, wanted: set[str], taken: dict[Path, set[str]]) -> None:
@@ -173,7 +173,7 @@ def stage_in(hrefs: list[str], outdir: Path, asset_keys: Iterable[str] = (), ove
     `outdir`, a directory with catalog.json; returns `outdir`. `asset_keys` limits the assets
     downloaded (the others keep absolute hrefs to where they are)."""
     if not hrefs:
-        raise InvalidInput("nothing to stage; expected one or more STAC Item/Catalog URLs")
+        raise InvalidArgument("nothing to stage; expected one or more STAC Item/Catalog URLs")
     keys = set(asset_keys)
     trees = [list(walk(href, confined=True)) for href in hrefs]
     for tree in trees:
@@ -202,7 +202,7 @@ def stage_in(hrefs: list[str], outdir: Path, asset_keys: Iterable[str] = (), ove
 def _split_s3_url(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     if parts.scheme != "s3" or not parts.netloc:
-        raise InvalidInput(f"{url!r} is not an S3 URL; expected s3://BUCKET/PREFIX")
+        raise InvalidArgument(f"{url!r} is not an S3 URL; expected s3://BUCKET/PREFIX")
     return parts.netloc, parts.path.strip("/")
 
 
@@ -220,13 +220,17 @@ def _upload_plan(catalog_dir: Path) -> list[tuple[Path, str]]:
             if not isinstance(href, str) or is_url(href):
                 continue
             file = Path(resolve_href(href, node.href)).resolve()
-            if not file.is_relative_to(root) or not file.is_file():
-                raise InvalidInput(f"asset {key!r} of {node.href} is {href}, which is not a file inside {catalog_dir}; "
-                                   "expected a self-contained catalog (mlmkit merge writes one)")
+            if not file.is_relative_to(root):
+                raise UnsafePath(f"asset {key!r} of {node.href} is {href}, which lies outside {catalog_dir}; "
+                                 "expected a self-contained catalog (mlmkit merge writes one)")
+            if not file.is_file():
+                raise InvalidMetadata(f"asset {key!r} of {node.href} is {href}, which is not a file; expected a "
+                                      "self-contained catalog (mlmkit merge writes one)")
             assets[file] = asset.get("type") or "application/octet-stream"
     for path, _ in documents:
         if not path.is_relative_to(root):
-            raise InvalidInput(f"{path} is linked from {catalog_dir} but lies outside it; expected a self-contained catalog")
+            raise UnsafePath(f"{path} is linked from {catalog_dir} but lies outside it; "
+                             "expected a self-contained catalog")
     ordered = sorted(documents, key=lambda entry: (entry[1] != "application/geo+json", -len(entry[0].parts)))
     return list(assets.items()) + ordered
 
@@ -254,6 +258,6 @@ def stage_out(catalog_dir: Path, s3_url: str, endpoint_url: str | None = None) -
             client.upload_file(str(path), bucket, key, ExtraArgs={"ContentType": media_type})
         except (BotoCoreError, ClientError, Boto3Error) as exc:
             reason = str(exc).rsplit(": An error occurred ", 1)[-1]
-            raise InvalidInput(f"cannot upload {path.relative_to(root)} to s3://{bucket}/{key}: {reason}; expected an "
-                               "existing bucket writable with the AWS credentials in the environment") from exc
+            raise RemoteFailure(f"cannot upload {path.relative_to(root)} to s3://{bucket}/{key}: {reason}; expected an "
+                                "existing bucket writable with the AWS credentials in the environment") from exc
     return f"s3://{bucket}/{prefix + '/' if prefix else ''}catalog.json"

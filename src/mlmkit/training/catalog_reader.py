@@ -78,8 +78,8 @@ def _split_of(item: pystac.Item, collection: pystac.Collection | None) -> str | 
 def _classes(item: pystac.Item, labels: pystac.Asset) -> list[LabelClass]:
     entries = labels.extra_fields.get("classification:classes") or item.properties.get("classification:classes")
     if entries:
-        return with_colours(sorted((LabelClass(int(e["value"]), str(e.get("name", e["value"])), e.get("color_hint"))
-                                    for e in entries), key=lambda c: c.value))
+        return with_colours(sorted((LabelClass(int(e["value"]), str(e.get("name", e["value"])), e.get("color_hint"),
+                                               e.get("title")) for e in entries), key=lambda c: c.value))
     label_classes = item.properties.get("label:classes") or []
     values = [v for entry in label_classes for v in entry.get("classes") or []]
     if not values:

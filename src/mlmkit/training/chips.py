@@ -148,10 +148,25 @@ def _label_values(raw: np.ndarray, valid: np.ndarray, classes: Sequence[LabelCla
     return labels.astype("uint8")
 
 
-def _chip_counts(labels: np.ndarray, size: int, classes: Sequence[LabelClass]) -> list[dict[int, int]]:
+def chip_offsets(length: int, size: int) -> list[int]:
+    """Chip origins along one axis: a grid of `size`, plus one chip flush with the far edge where the grid leaves
+    a remainder, so that the chips (and the extent of a model trained on them) cover the whole imagery."""
+    offsets = list(range(0, length - size + 1, size))
+    if offsets[-1] + size < length:
+        offsets.append(length - size)
+    return offsets
+
+
+def _block(index: int, length: int, size: int, block_size: int) -> int:
+    """The split block of the chip at `index`: an edge chip joins its neighbour's block, whose pixels it shares."""
+    return min(index, length // size - 1) // block_size
+
+
+def _chip_counts(labels: np.ndarray, size: int, classes: Sequence[LabelClass],
+                 col_offsets: Sequence[int]) -> list[dict[int, int]]:
     counts = []
-    for col in range(labels.shape[1] // size):
-        chip = labels[:, col * size:(col + 1) * size]
+    for offset in col_offsets:
+        chip = labels[:, offset:offset + size]
         histogram = np.bincount(chip.ravel(), minlength=256)
         counts.append({c.value: int(histogram[c.value]) for c in classes if histogram[c.value]})
     return counts
@@ -202,16 +217,18 @@ def build_chips(imagery: str, labels: str, classes: Sequence[LabelClass], outdir
 
 def _write(item: pystac.Item, source: str | None, bands: Sequence[BandRef], grid: Grid, strips: LabelStrips,
            classes: Sequence[LabelClass], options: ChipOptions, work: Path, outdir: Path, task: Task) -> None:
-    size, rows = options.chip_size, grid.height // options.chip_size
+    size = options.chip_size
+    row_offsets, col_offsets = chip_offsets(grid.height, size), chip_offsets(grid.width, size)
     keep: list[tuple[int, int, dict[int, int]]] = []
-    for row in range(rows):
-        for col, counts in enumerate(_chip_counts(strips(row * size, size), size, classes)):
+    for row, row_offset in enumerate(row_offsets):
+        for col, counts in enumerate(_chip_counts(strips(row_offset, size), size, classes, col_offsets)):
             if sum(counts.values()) >= options.min_labelled * size * size:
                 keep.append((row, col, counts))
     if not keep:
         raise InvalidInput(f"no {size}x{size} chip is at least {options.min_labelled:.0%} labelled; "
                            "expected labels over the imagery")
-    blocks = [(row // options.block_size, col // options.block_size) for row, col, _ in keep]
+    blocks = [(_block(row, grid.height, size, options.block_size), _block(col, grid.width, size, options.block_size))
+              for row, col, _ in keep]
     splits = assign_splits(blocks, [set(counts) for *_, counts in keep], options.fractions, options.seed)
     dtype, scaling = _stored(bands)
     task.total, task.pixels = len(keep), len(keep) * size * size
@@ -226,15 +243,16 @@ def _write(item: pystac.Item, source: str | None, bands: Sequence[BandRef], grid
         by_row.setdefault(row, []).append((col, counts, split))
     with WindowReader(list(bands), grid) as reader:
         for row, chips in by_row.items():
-            image, valid = reader.read(Window(0, row * size, grid.width, size))
+            image, valid = reader.read(Window(0, row_offsets[row], grid.width, size))
             image = np.rint(image).astype(dtype) if np.issubdtype(dtype, np.integer) else image.astype(dtype)
-            labels = strips(row * size, size)
+            labels = strips(row_offsets[row], size)
             labels[~valid] = LABEL_NODATA
             for col, counts, split in chips:
-                chip_transform = window_transform(Window(col * size, row * size, size, size), grid.transform)
+                chip_transform = window_transform(Window(col_offsets[col], row_offsets[row], size, size),
+                                                  grid.transform)
                 info = ChipInfo(f"chip-{row:04d}-{col:04d}", split, grid.crs, chip_transform, (size, size), when,
                                 counts, source, "application/geo+json", carried)
-                columns = slice(col * size, (col + 1) * size)
+                columns = slice(col_offsets[col], col_offsets[col] + size)
                 writer.add_segmentation_chip(info, np.ascontiguousarray(image[:, :, columns]),
                                              np.ascontiguousarray(labels[:, columns]))
             task.advance(len(chips))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -21,6 +21,7 @@ import rasterio
 from rasterio.warp import transform_bounds
 
 from mlmkit.stac.bands import RASTER_SCHEMA_URL, eo_band_fields, raster_bands
+from mlmkit.stac.classes import class_objects, machine_names
 from mlmkit.errors import InvalidArgument, InvalidInput
 from mlmkit.catalog.provenance import lineage_href
 from mlmkit.stac.safepath import safe_name
@@ -49,23 +50,18 @@ PALETTE = ("1f77b4", "2ca02c", "d62728", "ff7f0e", "9467bd", "8c564b", "e377c2",
 
 @dataclass(frozen=True)
 class LabelClass:
-    """A class of the labels: the pixel/sample value, its name and a display colour (hex RGB)."""
+    """A class of the labels: the pixel/sample value, its name, a display colour (hex RGB) and, where the name is
+    a machine name read back from a catalog, the words it stands for."""
 
     value: int
     name: str
     color_hint: str | None = None
-
-    def as_classification(self) -> dict:
-        entry = {"value": self.value, "name": self.name, "description": self.name}
-        if self.color_hint:
-            entry["color_hint"] = self.color_hint
-        return entry
+    title: str | None = None
 
 
 def with_colours(classes: Sequence[LabelClass]) -> list[LabelClass]:
     """Classes with a colour each: their own, else the palette's."""
-    return [c if c.color_hint else LabelClass(c.value, c.name, PALETTE[i % len(PALETTE)])
-            for i, c in enumerate(classes)]
+    return [c if c.color_hint else replace(c, color_hint=PALETTE[i % len(PALETTE)]) for i, c in enumerate(classes)]
 
 
 def parse_classes(spec: str) -> list[LabelClass]:
@@ -87,6 +83,7 @@ def parse_classes(spec: str) -> list[LabelClass]:
         raise InvalidArgument("no classes given; expected e.g. 0=water,1=vegetation")
     if len({c.value for c in classes}) != len(classes) or len({c.name for c in classes}) != len(classes):
         raise InvalidArgument(f"classes {spec!r} repeat a value or a name; expected unique values and names")
+    machine_names([(c.value, c.name) for c in classes], f"classes {spec!r}", InvalidArgument)
     return with_colours(sorted(classes, key=lambda c: c.value))
 
 
@@ -201,7 +198,7 @@ class TrainingCatalogWriter:
         item.add_asset(IMAGE_KEY, pystac.Asset(f"./{image_name}", "chip imagery", media_type=COG_TYPE, roles=["data"],
                                                extra_fields=image_fields))
         label_extra = {"ml-aoi:role": "label",
-                       "classification:classes": [c.as_classification() for c in self.classes]}
+                       "classification:classes": class_objects(map(asdict, self.classes), "classes")}
         item.add_asset(LABELS_KEY, pystac.Asset(label_asset["href"], "labels", media_type=label_asset["type"],
                                                 roles=label_asset["roles"], extra_fields=label_extra))
         document = self._item_json(info.split, info.chip_id)

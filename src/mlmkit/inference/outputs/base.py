@@ -23,6 +23,7 @@ from mlmkit.inference.catalog import Result
 from mlmkit.inference.reader import Grid
 from mlmkit.inference.tiler import TileLayout
 from mlmkit.mlm.spec import ModelClass, ModelOutput
+from mlmkit.stac.classes import class_objects
 
 QUICKLOOK_SIZE = 512
 _PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
@@ -113,10 +114,10 @@ def class_table(declared: Sequence[ModelClass], values: Sequence) -> list[tuple[
 
 
 def class_entries(table: list[tuple[ModelClass, tuple[int, int, int]]]) -> list[dict]:
-    """`classification:classes` entries (value, name, description, color_hint) of a class table."""
-    return [{"value": int(model_class.value), "name": model_class.name,
-             "description": model_class.description or model_class.name, "color_hint": "%02X%02X%02X" % rgb}
-            for model_class, rgb in table]
+    """`classification:classes` entries (value, machine name, title, description, color_hint) of a class table."""
+    return class_objects(({"value": int(model_class.value), "name": model_class.name, "title": model_class.title,
+                           "description": model_class.description, "color_hint": "%02X%02X%02X" % rgb}
+                          for model_class, rgb in table), "the model's classification:classes")
 
 
 def quicklook_shape(width: int, height: int) -> tuple[int, int]:

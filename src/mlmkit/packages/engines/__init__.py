@@ -23,7 +23,7 @@ from mlmkit.packages.engines.cwltool import Cwltool
 from mlmkit.packages.engines.local import CommandJob, CwlRunner
 from mlmkit.packages.engines.ogcapi import OgcApi
 from mlmkit.packages.engines.toil import Toil
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidArgument
 
 LOCAL_ENGINES: dict[str, CwlRunner] = {"cwltool": Cwltool(), "toil": Toil()}
 ENGINES: dict[str, Engine] = {**LOCAL_ENGINES, "ogcapi": OgcApi()}
@@ -35,5 +35,5 @@ __all__ = ["BATCH_SYSTEMS", "ENGINES", "LOCAL_ENGINES", "CatalogRef", "CommandJo
 def get_engine(name: str) -> Engine:
     """The engine called `name`."""
     if name not in ENGINES:
-        raise InvalidInput(f"engine {name!r} is unknown; expected one of {', '.join(ENGINES)}")
+        raise InvalidArgument(f"engine {name!r} is unknown; expected one of {', '.join(ENGINES)}")
     return ENGINES[name]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mlmkit.packages.engines.local import CommandJob, CwlRunner, executable
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidArgument
 
 
 class Cwltool(CwlRunner):
@@ -11,8 +11,8 @@ class Cwltool(CwlRunner):
 
     def command(self, job: CommandJob) -> list[str]:
         if job.batch_system not in (None, "single_machine"):
-            raise InvalidInput(f"cwltool runs every step on this machine; batch system {job.batch_system!r} "
-                               "needs --engine toil")
+            raise InvalidArgument(f"cwltool runs every step on this machine; batch system {job.batch_system!r} "
+                                  "needs the toil engine")
         tmp = f"{job.scratch / 'tmp'}/"
         return [executable("cwltool", "cwltool"), "--outdir", str(job.outdir),
                 "--tmpdir-prefix", tmp, "--tmp-outdir-prefix", tmp,

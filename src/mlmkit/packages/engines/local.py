@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidArgument, InvalidInput
 from mlmkit.packages.engines.base import EngineFailed, EngineJob, place
 from mlmkit.packages.engines.staging import local_job_order
 
@@ -106,8 +106,8 @@ class CwlRunner:
 
     def _command_job(self, job: EngineJob) -> CommandJob:
         if job.options.url or job.options.process:
-            raise InvalidInput(f"{self.name} runs on this machine; a server URL or deployed process needs the "
-                               "ogcapi engine")
+            raise InvalidArgument(f"{self.name} runs on this machine; a server URL or deployed process needs the "
+                                  "ogcapi engine")
         return CommandJob(process=job.package.process, job_order=job.workdir / "job.json", scratch=job.workdir,
                           log=job.log, container=job.options.container, batch_system=job.options.batch_system,
                           extra_args=job.options.extra_args)

@@ -21,7 +21,7 @@ from typing import IO, Any
 
 import requests
 
-from mlmkit.errors import InvalidInput, RemoteFailure
+from mlmkit.errors import InvalidArgument, RemoteFailure
 from mlmkit.packages.engines.base import CatalogRef, EngineFailed, EngineJob, place
 from mlmkit.packages.stage import stage_in
 from mlmkit.stac.read import HTTP_TIMEOUT_S, is_url
@@ -59,8 +59,8 @@ def _remote_value(name: str, value: Any) -> Any:
     if href is None:
         return value
     if not is_url(href):
-        raise InvalidInput(f"input {name!r} is the local path {href}, which the server cannot read; expected a URL "
-                           "(publish or stage out the data, then pass its URL)")
+        raise InvalidArgument(f"input {name!r} is the local path {href}, which the server cannot read; expected a URL "
+                              "(publish or stage out the data, then pass its URL)")
     return {"href": href}
 
 
@@ -210,16 +210,16 @@ class OgcApi:
     def check(self, job: EngineJob) -> None:
         options = job.options
         if not options.url:
-            raise InvalidInput("the ogcapi engine needs the server's URL (url); expected the landing page of an "
-                               "OGC API - Processes server")
+            raise InvalidArgument("the ogcapi engine needs the server's URL (url); expected the landing page of an "
+                                  "OGC API - Processes server")
         if not options.url.startswith(("http://", "https://")):
-            raise InvalidInput(f"server URL {options.url!r} is not an http(s) URL; expected the landing page of an "
-                               "OGC API - Processes server")
+            raise InvalidArgument(f"server URL {options.url!r} is not an http(s) URL; expected the landing page of an "
+                                  "OGC API - Processes server")
         if options.batch_system or options.extra_args or not options.container:
-            raise InvalidInput("the ogcapi engine leaves how the tools run to the server; expected no batch system, "
-                               "engine arguments or container setting")
+            raise InvalidArgument("the ogcapi engine leaves how the tools run to the server; expected no batch system, "
+                                  "engine arguments or container setting")
         if options.timeout_s <= 0:
-            raise InvalidInput(f"timeout {options.timeout_s:g} s is not positive; expected seconds > 0")
+            raise InvalidArgument(f"timeout {options.timeout_s:g} s is not positive; expected seconds > 0")
         remote_inputs(job.inputs)
 
     def run(self, job: EngineJob) -> None:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import NotFound
 
 ACCEPTED, RUNNING, SUCCESSFUL, FAILED, DISMISSED = "accepted", "running", "successful", "failed", "dismissed"
 FINISHED = (SUCCESSFUL, FAILED, DISMISSED)
@@ -60,7 +60,7 @@ class JobStore:
         try:
             uuid.UUID(job_id)
         except ValueError:
-            raise InvalidInput(f"job {job_id!r} does not exist; expected a job id from /jobs") from None
+            raise NotFound(f"job {job_id!r} does not exist; expected a job id from /jobs") from None
         return self.root / job_id
 
     def create(self, process: str, package: str, inputs: dict, model: str | None = None) -> Job:
@@ -80,7 +80,7 @@ class JobStore:
         try:
             return Job(**json.loads(path.read_text(encoding="utf-8")))
         except FileNotFoundError:
-            raise InvalidInput(f"job {job_id!r} does not exist; expected a job id from /jobs") from None
+            raise NotFound(f"job {job_id!r} does not exist; expected a job id from /jobs") from None
 
     def all(self) -> list[Job]:
         jobs = []

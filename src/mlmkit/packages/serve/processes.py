@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from mlmkit.catalog.search import ModelQuery, search_api, search_local
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidArgument, InvalidMetadata
 from mlmkit.packages.acceptance import RULES, findings
 from mlmkit.packages.cwl import INFERENCE, fetch_package
 from mlmkit.packages.ogc import process_description
@@ -68,15 +68,15 @@ def checked_package(text: str, workflow: str | None) -> tuple[dict, str]:
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise InvalidInput(f"the package is not YAML/JSON: {str(exc).splitlines()[0]}") from exc
+        raise InvalidMetadata(f"the package is not YAML/JSON: {str(exc).splitlines()[0]}") from exc
     if not isinstance(document, dict):
-        raise InvalidInput("the package is not a CWL document; expected a YAML/JSON object")
+        raise InvalidMetadata("the package is not a CWL document; expected a YAML/JSON object")
     workflows = _workflow_ids(document)
     if workflow is None and len(workflows) != 1:
-        raise InvalidInput(f"the package has {len(workflows)} Workflows; expected one, or ?w=<workflow id>")
+        raise InvalidMetadata(f"the package has {len(workflows)} Workflows; expected one, or ?w=<workflow id>")
     chosen = workflow or workflows[0]
     if chosen not in workflows:
-        raise InvalidInput(f"the package has no Workflow {chosen!r}; it has {', '.join(workflows) or 'none'}")
+        raise InvalidArgument(f"the package has no Workflow {chosen!r}; it has {', '.join(workflows) or 'none'}")
     _check_rules(document, text)
     with tempfile.TemporaryDirectory() as temp:
         path = Path(temp) / "package.cwl"
@@ -85,7 +85,8 @@ def checked_package(text: str, workflow: str | None) -> tuple[dict, str]:
                              capture_output=True, text=True)
         if run.returncode != 0:
             lines = [line for line in run.stderr.splitlines() if line.strip()]
-            raise InvalidInput(f"cwltool --validate refuses the package: {lines[-1][:300] if lines else 'no output'}")
+            raise InvalidMetadata("cwltool --validate refuses the package: "
+                                  f"{lines[-1][:300] if lines else 'no output'}")
     return document, chosen
 
 
@@ -93,7 +94,7 @@ def _check_rules(document: dict, text: str) -> None:
     for key, problems in findings(document, text).items():
         if problems and key not in NOT_ASKED:
             rule = next(r for r in RULES if r.key == key)
-            raise InvalidInput(f"the package fails {key} ({rule.source}): {problems[0]}; expected {rule.text}")
+            raise InvalidMetadata(f"the package fails {key} ({rule.source}): {problems[0]}; expected {rule.text}")
 
 
 class DeployedProcesses:
@@ -116,7 +117,8 @@ class DeployedProcesses:
         """Check and keep a package; `replace` names the process it replaces (its id must stay)."""
         document, chosen = checked_package(text, workflow)
         if replace is not None and chosen != replace:
-            raise InvalidInput(f"the package's Workflow is {chosen!r}; expected {replace!r}, the process it replaces")
+            raise InvalidArgument(f"the package's Workflow is {chosen!r}; "
+                                  f"expected {replace!r}, the process it replaces")
         folder = self.root / chosen
         staging = Path(tempfile.mkdtemp(dir=self.root, prefix=f".{chosen}."))
         (staging / "package.cwl").write_text(text, encoding="utf-8")

@@ -32,7 +32,7 @@ from gavicore.models import (Capabilities, ConformanceDeclaration, JobInfo, JobL
 from wraptile.exceptions import ServiceException
 from wraptile.services.base import DEFAULT_CONFORMS_TO, ServiceBase
 
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidInput, NotFound
 from mlmkit.packages.serve.jobs import ACCEPTED, DISMISSED, FINISHED, RUNNING, SUCCESSFUL, Job, JobStore
 from mlmkit.packages.serve.processes import DeployedProcesses, Process, model_processes
 from mlmkit.stac.read import is_url
@@ -90,7 +90,7 @@ class MlmkitService(ServiceBase):
             try:
                 if self.jobs.get(job_id).status != ACCEPTED:
                     continue
-            except InvalidInput:
+            except NotFound:
                 continue  # dismissed before it started
             folder = self.jobs.folder(job_id)
             with open(folder / "worker.log", "ab") as log:
@@ -111,7 +111,7 @@ class MlmkitService(ServiceBase):
     def _job(self, job_id: str) -> Job:
         try:
             return self.jobs.get(job_id)
-        except InvalidInput as exc:
+        except NotFound as exc:
             raise _fail(404, str(exc), "no-such-job") from None
 
     def _job_info(self, request: fastapi.Request, job: Job) -> JobInfo:

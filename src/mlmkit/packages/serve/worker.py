@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
-from mlmkit.errors import InvalidInput, MlmkitError, Terminated
+from mlmkit.errors import InvalidArgument, MlmkitError, Terminated
 from mlmkit.mlm.spec import read_model
 from mlmkit.packages.cwl import Package, read_package
 from mlmkit.packages.engines import LOCAL_ENGINES, CommandJob
@@ -28,7 +28,7 @@ from mlmkit.packages.stage import stage_in
 def _href(value: object, name: str) -> str:
     href = value.get("href") or value.get("value") if isinstance(value, dict) else value
     if not isinstance(href, str) or not href:
-        raise InvalidInput(f"input {name!r} is {str(value)[:80]}; expected the URL of a STAC Item or Catalog")
+        raise InvalidArgument(f"input {name!r} is {str(value)[:80]}; expected the URL of a STAC Item or Catalog")
     return href
 
 
