@@ -58,7 +58,7 @@ def test_merge_without_overwrite_keeps_a_recovered_previous_output(tmp_path: Pat
     result = CliRunner().invoke(main, ["merge", str(source), "-o", "mo"])
     assert result.exit_code == 1, result.output
     assert result.stderr.splitlines() == [f"Error: output directory {tmp_path / 'mo'} is not empty; expected a "
-                                          "new or empty directory (or --overwrite)"]
+                                          "new or empty directory (or the overwrite option)"]
     assert sorted(path.name for path in (tmp_path / "mo").iterdir()) == ["keep.txt"]
     result = CliRunner().invoke(main, ["merge", str(source), "-o", "mo", "--overwrite"])
     assert result.exit_code == 0, result.output
