@@ -25,6 +25,7 @@ from mlmkit.inference.geometry import TileFit
 from mlmkit.inference.runtime import open_runtime
 from mlmkit.runtimes.onnx import OnnxRunner
 from predict_helpers import _save, imagery_item, mlm_input, mlm_item, mlm_output, write_raster
+from zarr_fixtures import result_rasters
 
 BANDS = ["B02", "B03", "B04"]
 CLASSES = [{"value": v, "name": f"c{v}", "description": f"class {v}"} for v in range(4)]
@@ -122,19 +123,6 @@ def test_fold_renames_uses_inside_subgraphs():
     assert np.array_equal(out, np.full((1, 1, 2, 2), 2.0, np.float32))  # (10 - 2) / 4
 
 
-def _catalog_values(out: Path) -> dict[str, np.ndarray]:
-    catalog = json.loads((out / "catalog.json").read_text())
-    href = next(link["href"] for link in catalog["links"] if link["rel"] == "item")
-    item_path = (out / href).resolve()
-    item = json.loads(item_path.read_text())
-    values = {}
-    for key, asset in item["assets"].items():
-        if asset["href"].endswith(".tif"):
-            with rasterio.open(item_path.parent / asset["href"]) as dataset:
-                values[key] = dataset.read()
-    return values
-
-
 def _three_paths(monkeypatch, mlm: Path, item: Path, out: Path, options: PredictOptions) -> dict[str, dict]:
     """predict's rasters read directly (CPU default), with the fold (forced as on a device), and plain;
     checking that each fast path was taken."""
@@ -158,7 +146,7 @@ def _three_paths(monkeypatch, mlm: Path, item: Path, out: Path, options: Predict
     assert len(taken["fold"]) == 2 and taken["fold"][-1] is not None
     monkeypatch.setattr(run_module, "direct_input", lambda bound, fit, feeder: None)
     predict(str(mlm), str(item), out / "plain", options)
-    return {name: _catalog_values(out / name) for name in ("direct", "fold", "plain")}
+    return {name: result_rasters(out / name) for name in ("direct", "fold", "plain")}
 
 
 def _assert_same(results: dict[str, dict]) -> None:
@@ -213,7 +201,7 @@ def test_tiles_finalised_as_they_come_equal_the_score_strip(tmp_path, overlap):
         out = tmp_path / f"out-{probabilities}"
         predict(str(mlm), str(item), out, PredictOptions(tile_size=64, overlap=overlap, blend="crop",
                                                          probabilities=probabilities))
-        labels[probabilities] = _catalog_values(out)["classes"]
+        labels[probabilities] = result_rasters(out)["classes"]
     assert np.array_equal(labels[False], labels[True])
     assert (labels[False][0, :64, :64] == 255).all() and (labels[False] != 255).sum() > 0.9 * 301 * 333
 

@@ -16,6 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
+from mlmkit.errors import ModelRunError
 from mlmkit.runtimes.artifacts import ArtifactKind
 
 _NUMPY_TYPES = {"cfloat32": "complex64", "cfloat64": "complex128", "other": "float32"}
@@ -55,6 +56,12 @@ def root_cause(exc: BaseException) -> str:
         return type(exc).__name__
     causes = [line for line in lines if re.match(r"^[A-Za-z_.]*(Error|Exception): ", line)]
     return causes[-1].split(": ", 1)[1] if causes else lines[0]
+
+
+def refused_input(feeds: dict[str, np.ndarray], cause: str) -> ModelRunError:
+    """The one-line error of a model that failed on its input: the shapes it was given, and why."""
+    shapes = ", ".join(f"{name}{list(array.shape)}" for name, array in feeds.items())
+    return ModelRunError(f"the model refused its input ({shapes}): {cause}")
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import onnxruntime as ort
 
-from mlmkit.errors import InvalidArgument, InvalidMetadata, ModelRefused, ModelRunError
+from mlmkit.errors import InvalidArgument, InvalidMetadata, ModelRefused
 from mlmkit.stac.fetch import cache_root
 from mlmkit.runtimes.artifacts import ArtifactKind
-from mlmkit.runtimes.base import ModelFileInfo, OpenOptions, TensorInfo, TensorSpec, numpy_dtype, root_cause
+from mlmkit.runtimes.base import (ModelFileInfo, OpenOptions, TensorInfo, TensorSpec, numpy_dtype, refused_input,
+                                  root_cause)
 from mlmkit.runtimes.optimized import open_optimized
 
 if TYPE_CHECKING:  # onnx itself is imported only where a graph is read: its import costs ~1 s (ml_dtypes)
@@ -193,8 +194,7 @@ class OnnxRunner:
                 return self._binding.run(feeds, self._output_names)
             return self.session.run(self._output_names, feeds)
         except _RUN_FAILURES as exc:
-            shapes = ", ".join(f"{name}{list(array.shape)}" for name, array in feeds.items())
-            raise ModelRunError(f"the model refused its input ({shapes}): {str(exc).splitlines()[0]}") from exc
+            raise refused_input(feeds, str(exc).splitlines()[0]) from exc
 
     def close(self) -> None:
         self.session = None

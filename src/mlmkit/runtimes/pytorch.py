@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mlmkit.errors import InvalidMetadata, ModelRunError
+from mlmkit.errors import InvalidMetadata
 from mlmkit.runtimes.artifacts import ArtifactKind
-from mlmkit.runtimes.base import ModelFileInfo, OpenOptions, TensorInfo, TensorSpec, numpy_dtype, root_cause
+from mlmkit.runtimes.base import (ModelFileInfo, OpenOptions, TensorInfo, TensorSpec, numpy_dtype, refused_input,
+                                  root_cause)
 from mlmkit.runtimes.torch_models import TorchModel, cuda_available, load_torch_model, probe_outputs, torch_installed
 
 
@@ -49,8 +50,7 @@ class TorchRunner:
         try:
             return self.model([feeds[tensor.name] for tensor in self.inputs])
         except Exception as exc:  # torch raises RuntimeError, AssertionError, ... (TorchScript: its cause last)
-            shapes = ", ".join(f"{name}{list(array.shape)}" for name, array in feeds.items())
-            raise ModelRunError(f"the model refused its input ({shapes}): {root_cause(exc)}") from exc
+            raise refused_input(feeds, root_cause(exc)) from exc
 
     def close(self) -> None:
         self.model = None
