@@ -19,7 +19,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as predict sets it before
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from mlmkit.mlm.describe import describe_model  # noqa: E402
+from mlmkit.catalog.model_catalog import describe_model  # noqa: E402
 from mlmkit.mlm.spec import read_model  # noqa: E402
 from mlmkit.inference.runtime import RuntimeOptions, open_runtime  # noqa: E402
 from mlmkit.training.export import export_onnx, export_program  # noqa: E402

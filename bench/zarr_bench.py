@@ -15,7 +15,8 @@ comes with the 1-minute load (the machine is shared: figures are not quiet unles
    `predict_xarray` on a LocalCluster of 2 worker processes × 1 thread (onnxruntime 1 thread each) reading the
    COGs with rioxarray in 2048² chunks and writing the class map to Zarr block by block; CPU seconds of client and
    workers together, the seconds of the computation alone (without the cluster's start), peak RSS of the client
-   and of the larger worker.
+   and of the larger worker. The workers' GDAL block cache is capped as predict caps its own (96 MiB; GDAL's
+   default, 5 % of RAM, fills with the COG blocks rioxarray reads, so it grows with the scene up to that).
 
     python bench/zarr_bench.py [--repeats 1 3] [--rounds 2] [--parts reader zarr xarray] [--workdir /tmp/mlmkit-bench-zarr]
 """
@@ -82,12 +83,13 @@ def xarray_cluster(cogs: str, model: str, out: str) -> dict:
     from distributed import Client, LocalCluster
 
     import mlmkit
+    from mlmkit.inference.pipeline import GDAL_CACHE_BYTES
 
     figures: dict = {}
 
     def run() -> None:
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-                Client(cluster) as client:
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                          env={"GDAL_CACHEMAX": str(GDAL_CACHE_BYTES)}) as cluster, Client(cluster) as client:
             start = time.perf_counter()
             bands = [rioxarray.open_rasterio(f"{cogs}/{band}.tif", chunks={"y": CHUNK, "x": CHUNK})
                      .squeeze("band", drop=True) for band in TEN_M]

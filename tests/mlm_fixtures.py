@@ -9,7 +9,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from mlmkit.mlm.build import ModelMetadata, build_model_item, write_model_catalog
+from mlmkit.catalog.model_catalog import write_model_catalog
+from mlmkit.mlm.build import ModelMetadata, build_model_item
 
 S2_BANDS = [
     {"name": "B04", "common_name": "red", "center_wavelength": 0.665},

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from mlm_fixtures import CLASSES, S2_BANDS, make_classifier, make_segmenter
 
-from mlmkit.mlm.build import ModelMetadata, build_model_item, write_model_catalog
+from mlmkit.catalog.model_catalog import write_model_catalog
+from mlmkit.mlm.build import ModelMetadata, build_model_item
 
 NIR_BANDS = [{"name": "B08", "common_name": "nir", "center_wavelength": 0.842},
              {"name": "B11", "common_name": "swir16", "center_wavelength": 1.61}]

@@ -19,7 +19,8 @@ from mlmkit.cli import main
 from mlmkit.mlm.describe import load_spec, metadata_from_spec
 from mlmkit.errors import InvalidInput
 from mlmkit.mlm.spec import MLM_SCHEMA_URL, read_model
-from mlmkit.mlm.build import build_model_item, write_model_catalog
+from mlmkit.catalog.model_catalog import write_model_catalog
+from mlmkit.mlm.build import build_model_item
 from mlmkit.runtimes.onnx_info import data_type_name, read_graph
 from mlmkit.catalog.validate import validate_source
 from stac_model_check import assert_stac_model_reads

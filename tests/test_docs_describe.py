@@ -23,7 +23,8 @@ from third_party_models import DETECTOR, DIRECTION, rapidocr_model, text_image
 from mlmkit.catalog.validate import validate_dict
 from mlmkit.errors import MlmkitWarning
 from mlmkit.mlm.build import ModelMetadata
-from mlmkit.mlm.describe import RUNTIME_KEYS, describe_model, load_spec
+from mlmkit.catalog.model_catalog import describe_model
+from mlmkit.mlm.describe import RUNTIME_KEYS, load_spec
 from mlmkit.mlm.lint import lint_model
 from mlmkit.mlm.spec import MLM_SCHEMA_URL, spec_from_item
 from mlmkit.stac.read import stac_from_dict

@@ -12,7 +12,8 @@ import pytest
 
 import mlmkit.mlm.build
 from mlmkit.runtimes.artifacts import ArtifactKind
-from mlmkit.mlm.build import build_model_item, model_asset, write_model_catalog
+from mlmkit.catalog.model_catalog import write_model_catalog
+from mlmkit.mlm.build import build_model_item, model_asset
 from mlm_fixtures import item_path, make_segmenter, water_metadata
 
 

@@ -103,16 +103,49 @@ def test_nothing_runs_until_the_result_is_computed(cogs, model, monkeypatch):
     assert len(calls) == 4  # one per block
 
 
+def test_each_chunk_is_read_once_by_the_block_that_runs_it(cogs, model, monkeypatch):
+    """No chunk is read ahead of its block or read twice: before each block's tiles run, exactly that block's
+    own chunks have been read since the last block (the edges its neighbours' tiles need are passed on)."""
+    events = []
+
+    def read(chunk, block_info=None):
+        events.append(("read", tuple(block_info[0]["chunk-location"][1:])))
+        return chunk
+
+    real = arrays_module._predict_region
+    monkeypatch.setattr(arrays_module, "_predict_region", lambda *args: events.append(("block",)) or real(*args))
+    data = _data(cogs, {"y": 600, "x": 400})
+    data = data.copy(data=data.data.map_blocks(read, dtype=data.dtype))
+    mlmkit.predict_xarray(model, data, tile_size=256, overlap=48).compute(scheduler="sync")
+    reads = [event[1] for event in events if event[0] == "read"]
+    assert sorted(reads) == sorted((y, x) for y in range(4) for x in range(5) for _ in BANDS)  # once per band
+    groups, current = [], set()
+    for event in events:
+        if event[0] == "block":
+            groups.append(sorted(current))
+            current = set()
+        else:
+            current.add(event[1])
+    # 1947 × 1933 px in 600 × 400 chunks, 256 px tiles: a block is whole chunks, at least two tiles (512 px) or
+    # the last: rows 600 | 600 | 600 | 147, columns 400 + 400 | 400 + 400 | 333
+    expected = [[(y, x) for x in cols] for y in range(4) for cols in ([0, 1], [2, 3], [4])]
+    assert sorted(groups) == sorted(expected) and current == set()
+
+
 def test_runs_on_a_dask_distributed_cluster(cogs, model, tmp_path):
-    """Two worker processes: each rebuilds the model from the MLM Item once; the result is predict's."""
+    """Two worker processes: each rebuilds the model from the MLM Item once; the result is predict's, from data
+    read in the blocks' tasks or persisted on the workers."""
     distributed = pytest.importorskip("distributed")
     options = dict(tile_size=256, overlap=32, probabilities=True, threads=1)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) \
             as cluster, distributed.Client(cluster) as client:
         result = mlmkit.predict_xarray(model, _data(cogs, {"y": 1000, "x": 1000}), **options).compute()
         engines = client.run(lambda: len(__import__("mlmkit.inference.arrays", fromlist=["_ENGINES"])._ENGINES))
+        persisted = mlmkit.predict_xarray(model, _data(cogs, {"y": 1000, "x": 1000}).persist(), **options)
+        held = persisted["classes"].compute()
     assert sum(engines.values()) >= 1 and max(engines.values()) == 1  # blocks ran on workers, one engine each
     _assert_like_predict(result, _predicted(model, cogs, tmp_path / "out", **options))
+    np.testing.assert_array_equal(held.values, result["classes"].values)
 
 
 def test_a_band_the_data_lacks_is_one_line(cogs, model):

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from torch import nn
 
 from mlmkit.cli import main
-from mlmkit.mlm.describe import describe_model
+from mlmkit.catalog.model_catalog import describe_model
 from mlmkit.errors import InvalidArgument, InvalidInput
 from mlmkit.inference import PredictOptions, predict
 from mlmkit.inference.runtime import choose_device

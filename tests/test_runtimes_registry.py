@@ -18,7 +18,7 @@ from onnx import numpy_helper
 from mlmkit.catalog.validate import validate_source
 from mlmkit.errors import ModelRefused
 from mlmkit.inference import PredictOptions, predict
-from mlmkit.mlm.describe import describe_model
+from mlmkit.catalog.model_catalog import describe_model
 from mlmkit.runtimes import registry
 from mlmkit.runtimes.artifacts import ArtifactKind
 from mlmkit.runtimes.base import ModelFileInfo, OpenOptions, TensorInfo, TensorSpec

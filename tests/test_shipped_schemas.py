@@ -61,13 +61,14 @@ def test_the_shipped_set_covers_what_mlmkit_writes_and_the_stac_versions() -> No
 
     assert ClassificationExtension.get_schema_uri() in urls  # what a current pystac writes (v2.0.0)
     # every extension URL that mlmkit's writers name in their module constants
+    import mlmkit.catalog.model_catalog as model_catalog
     import mlmkit.inference.catalog as result_catalog
     import mlmkit.mlm.build as build
     import mlmkit.mlm.spec as spec
     import mlmkit.stac.bands as bands
     import mlmkit.training.layout as layout
 
-    constants = [value for module in (build, spec, bands, layout, result_catalog) for value in vars(module).values()]
+    constants = [value for module in (build, model_catalog, spec, bands, layout, result_catalog) for value in vars(module).values()]
     written = {url for value in constants for url in (value if isinstance(value, list) else [value])
                if isinstance(url, str) and url.startswith("https://") and url.endswith("/schema.json")}
     assert len(written) >= 12 and written <= urls, sorted(written - urls)

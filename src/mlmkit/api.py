@@ -68,7 +68,8 @@ def describe(model: PathLike, *, output: PathLike, spec: Mapping[str, Any] | Pat
             "license": "Apache-2.0"})
         ```
     """
-    from mlmkit.mlm.describe import describe_model, load_spec
+    from mlmkit.catalog.model_catalog import describe_model
+    from mlmkit.mlm.describe import load_spec
 
     fields = load_spec(spec) if isinstance(spec, (str, os.PathLike)) else dict(spec or {})
     return describe_model(model, output, fields, overwrite=overwrite, schema_dir=_path(schema_dir))

@@ -12,6 +12,11 @@ over the whole grid and that touch the block: the block's region of the data, wi
 through predict's own reader thread, tile loop and raster sink (pipeline._Producer, pipeline._run_tiles,
 outputs.raster.PixelSink with its blend weights), so the blend is predict's and the results are predict's on the
 same pixels. A tile on a block boundary is run for both blocks (one tile row or column per boundary).
+
+Memory stays flat in scene size: a block is whole chunks of the data, read inside its own task (no scheduler
+reads data ahead of the block that needs it), plus copies of the edges (a tile or two wide) of the blocks
+above and to the left; it gives the output up to the first tile that reaches past its chunks and passes its
+own edges on. The blocks thus run as a wave from the top left, and the output is rechunked like the data.
 """
 
 from __future__ import annotations
@@ -306,8 +311,46 @@ class _BlockSink(PixelSink):
         return _MemoryWriter(count, self.grid.height, self.grid.width, dtype, nodata)
 
 
-def _run_block(region: np.ndarray, setup: _Setup, rows: slice, cols: slice) -> tuple[np.ndarray, ...]:
-    """Every output raster over `region` (the data, widened to whole tiles), cut to the block at `rows`, `cols`."""
+class _Chunks:
+    """A block's own chunks of the data, computed inside the block's task (with the synchronous scheduler) so
+    that no scheduler reads them ahead of the block: a worker holds the data of the block it runs, no more."""
+
+    def __init__(self, array: Any) -> None:
+        import dask
+
+        (self.array,) = dask.optimize(array)  # the graph of these chunks alone travels with the task
+
+    def __dask_tokenize__(self) -> str:
+        return self.array.name
+
+    def compute(self) -> np.ndarray:
+        return np.asarray(self.array.compute(scheduler="sync"))
+
+
+def _run_block(own: _Chunks | np.ndarray, above: np.ndarray | None, left: np.ndarray | None,
+               corner: np.ndarray | None, setup: _Setup, rows: _Span, cols: _Span) -> tuple[np.ndarray, ...]:
+    """Every output raster over the block's output rows and columns, then copies of the edges of its own data
+    that the tiles of the blocks below, to the right and below-right read (those are held, not the data).
+
+    `own`: the block's own chunks; `above`, `left`, `corner`: the edges the blocks before it passed on."""
+    own = own.compute() if isinstance(own, _Chunks) else own
+    region = np.empty((own.shape[0], rows.end - rows.start, cols.end - cols.start), dtype=own.dtype)
+    down, right = rows.own - rows.start, cols.own - cols.start
+    top, bottom, before, after = slice(None, down), slice(down, None), slice(None, right), slice(right, None)
+    parts = ((above, (top, after)), (left, (bottom, before)), (corner, (top, before)), (own, (bottom, after)))
+    for part, where in parts:
+        if part is not None:
+            region[(slice(None), *where)] = part
+    outputs = _predict_region(region[:, :rows.stop - rows.start, :cols.stop - cols.start], setup)
+    cut = (slice(None), slice(rows.first - rows.start, rows.last - rows.start),
+           slice(cols.first - cols.start, cols.last - cols.start))
+    below, beyond = rows.after - rows.own, cols.after - cols.own
+    return (*(output[cut].copy() for output in outputs), own[:, below:].copy(), own[:, :, beyond:].copy(),
+            own[:, below:, beyond:].copy())
+
+
+def _predict_region(region: np.ndarray, setup: _Setup) -> list[np.ndarray]:
+    """Every output raster over `region` (data that starts and ends on tile edges), as predict gives it."""
     engine = _engine(setup)
     layout = engine.layout(region.shape[1], region.shape[2])
     grid = Grid(None, Affine.identity(), region.shape[2], region.shape[1])
@@ -324,10 +367,10 @@ def _run_block(region: np.ndarray, setup: _Setup, rows: slice, cols: slice) -> t
         producer.join()
     arrays = []
     for sink in sinks:  # in engine.outputs() order
-        arrays.append(sink.writer.array[:, rows, cols])
+        arrays.append(sink.writer.array)
         if sink.scores_writer is not None:
-            arrays.append(sink.scores_writer.array[:, rows, cols])
-    return tuple(arrays)
+            arrays.append(sink.scores_writer.array)
+    return arrays
 
 
 def _used(setup: _Setup, engine: _Engine) -> list[_Band]:
@@ -340,6 +383,39 @@ def _tile_span(origins: list[int], tile: int, start: int, stop: int, length: int
     """The data rows (or columns) that the tiles touching [start, stop) read."""
     touching = [origin for origin in origins if origin < stop and origin + tile > start]
     return touching[0], min(touching[-1] + tile, length)
+
+
+@dataclass(frozen=True)
+class _Span:
+    """One axis of a block: its own chunks of the data [own, end); the data its tiles read [start, stop), the
+    edge [start, own) passed on by the block before; the output it gives [first, last); and where the data
+    that the next block's tiles read begins (`after`: the edge [after, end) it passes on)."""
+
+    own: int
+    end: int
+    start: int
+    stop: int
+    first: int
+    last: int
+    after: int
+
+
+def _spans(chunks: tuple[int, ...], origins: list[int], tile: int, length: int) -> list[_Span]:
+    """The blocks along one axis: whole chunks, grouped to at least two tiles, each block giving the output
+    that its own chunks and the edge before them make whole (up to the first tile that reaches past them)."""
+    ends, total, group = [], 0, 0
+    for size in chunks:
+        total, group = total + size, group + size
+        if group >= 2 * tile or total == length:
+            ends.append(total)
+            group = 0
+    firsts = [0] + [next(origin for origin in origins if origin + tile > end) for end in ends[:-1]]
+    lasts = firsts[1:] + [length]
+    reads = [_tile_span(origins, tile, first, last, length) for first, last in zip(firsts, lasts)]
+    afters = [start for start, _ in reads[1:]] + [length]
+    owns = [0] + ends[:-1]
+    return [_Span(*values) for values in zip(owns, ends, [r[0] for r in reads], [r[1] for r in reads], firsts,
+                                              lasts, afters)]
 
 
 def _grid(array: xr.DataArray) -> Grid | None:
@@ -390,7 +466,8 @@ def _result(engine: _Engine, array: xr.DataArray, blocks: list[list[list[Any]]],
     coords = {name: coord for name, coord in array.coords.items() if set(coord.dims) <= {y, x}}
     named = {}
     for index, output in enumerate(engine.outputs()):
-        data = da.block([[block[index] for block in row] for row in blocks])
+        data = da.block([[block[index] for block in row] for row in blocks]).rechunk(
+            ((output.bands,), _chunks(array, 1), _chunks(array, 2)))  # blocked like the data
         attrs: dict[str, Any] = {"nodata": output.nodata}
         table = classes_field(output.plan)[:-1] if output.plan.is_classes else []
         if table and not output.scores:
@@ -407,8 +484,10 @@ def _result(engine: _Engine, array: xr.DataArray, blocks: list[list[list[Any]]],
 
 
 def _blocks(engine: _Engine, setup: _Setup, array: xr.DataArray, bands: list[_Band]) -> list[list[list[Any]]]:
-    """Per output block (rows of columns): a lazy array per output, computed from the data's region that the
-    block's tiles read (the block widened to whole tiles)."""
+    """Per output block (rows of columns): a lazy array per output. A block reads its own chunks of the data
+    in its task and takes copies of the edges of the blocks above and to the left, so that each chunk is read
+    once, by the block that runs it, and freed when it is done; what is held meanwhile is edges a tile or two
+    wide (the blocks run as a wave from the top left)."""
     import dask
     import dask.array as da
 
@@ -416,25 +495,37 @@ def _blocks(engine: _Engine, setup: _Setup, array: xr.DataArray, bands: list[_Ba
     layout = engine.layout(height, width)
     positions = [[band.name for band in bands].index(ref.asset) for ref in engine.refs]
     row_chunks, col_chunks = _chunks(array, 1), _chunks(array, 2)
-    source = array.data if isinstance(array.data, da.Array) else da.from_array(
-        array.data, chunks=(array.shape[0], row_chunks, col_chunks))
-    source = source[positions]
+    # data in memory: each block's part goes into the graph as it is (its chunks then need no reading)
+    source = array.data[positions] if isinstance(array.data, da.Array) else np.asarray(array.data)[positions]
     outputs = engine.outputs()
-    run = dask.delayed(_run_block, pure=True)
-    blocks, top = [], 0
-    for block_h in row_chunks:
-        y0, y1 = _tile_span(layout.rows, layout.window_h, top, top + block_h, height)
-        row, left = [], 0
-        for block_w in col_chunks:
-            x0, x1 = _tile_span(layout.cols, layout.window_w, left, left + block_w, width)
-            task = run(source[:, y0:y1, x0:x1], setup, slice(top - y0, top - y0 + block_h),
-                       slice(left - x0, left - x0 + block_w))
-            row.append([da.from_delayed(task[index], (output.bands, block_h, block_w), dtype=output.dtype)
-                        for index, output in enumerate(outputs)])
-            left += block_w
-        blocks.append(row)
-        top += block_h
+    run = dask.delayed(_run_block, pure=True, nout=len(outputs) + 3)
+    row_spans = _spans(row_chunks, layout.rows, layout.window_h, height)
+    col_spans = _spans(col_chunks, layout.cols, layout.window_w, width)
+    held = not isinstance(source, da.Array) or _persisted(source)
+    tasks: list[list[Any]] = []
+    blocks: list[list[list[Any]]] = []
+    for i, rows in enumerate(row_spans):
+        tasks.append([])
+        blocks.append([])
+        for j, cols in enumerate(col_spans):
+            own = source[:, rows.own:rows.end, cols.own:cols.end]
+            task = run(own if held else _Chunks(own), tasks[i - 1][j][-3] if i else None,
+                       tasks[i][j - 1][-2] if j else None, tasks[i - 1][j - 1][-1] if i and j else None,
+                       setup, rows, cols)
+            tasks[i].append(task)
+            blocks[i].append([da.from_delayed(task[index], (output.bands, rows.last - rows.first,
+                                                            cols.last - cols.first), dtype=output.dtype)
+                              for index, output in enumerate(outputs)])
     return blocks
+
+
+def _persisted(source: Any) -> bool:
+    """Whether the data is held on a dask.distributed cluster (persisted): then blocks take it as it is held."""
+    try:
+        from distributed import futures_of
+    except ImportError:
+        return False
+    return bool(futures_of(source))
 
 
 def predict_xarray(model: str | Path, data: xr.DataArray | xr.Dataset, **options: Any) -> xr.DataArray | xr.Dataset:

@@ -1,15 +1,13 @@
-"""Build the MLM v1.5.2 Item of a model file (ONNX, TorchScript, ExportedProgram) and write it as a
-self-contained STAC catalog.
+"""Build the MLM v1.5.2 Item of a model file (ONNX, TorchScript, ExportedProgram) from the `mlm.spec` objects.
 
 `describe` (an existing model) and `train` (a model it just exported) both end here, so every
-model mlmkit hands out carries shapes, data types and checksums read from the file itself.
+model mlmkit hands out carries shapes, data types and checksums read from the file itself;
+`mlmkit.catalog.model_catalog` writes the Item as a self-contained, validated STAC catalog.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -18,29 +16,22 @@ from typing import Any
 import pystac
 from pystac.utils import str_to_datetime
 
-from mlmkit.runtimes.artifacts import ArtifactKind, declared_kind, file_kind
-from mlmkit.stac.atomic import atomic_output_dir
+from mlmkit.runtimes.artifacts import ArtifactKind, declared_kind
 from mlmkit.stac.bands import EO_SCHEMA_URL, RASTER_SCHEMA_URL, eo_band_fields, raster_bands
 from mlmkit.stac.checksum import file_checksum
-from mlmkit.errors import InvalidInput
-from mlmkit.mlm.spec import MLM_SCHEMA_URL, OCI_MEDIA_TYPE
+from mlmkit.errors import InvalidMetadata, NotFound
+from mlmkit.mlm.spec import (MLM_SCHEMA_URL, OCI_MEDIA_TYPE, Band, ModelClass, ModelInput, ModelOutput, ModelSpec,
+                             ProcessingExpression, ValueScaling)
 from mlmkit.mlm.shapes import DETECTION_TASK, layout_objectness
 from mlmkit.runtimes.info import ModelFileInfo, read_model_file
 from mlmkit.runtimes.base import TensorInfo
 from mlmkit.runtimes.registry import runtime_for
-from mlmkit.stac.safepath import layout_catalog, local_file_inside
-from mlmkit.stac.read import is_url
-from mlmkit.stac.write import save_catalog
-from mlmkit.catalog.validate import validate_source
 
 FILE_SCHEMA_URL = "https://stac-extensions.github.io/file/v2.1.0/schema.json"
 CLASSIFICATION_SCHEMA_URL = "https://stac-extensions.github.io/classification/v1.1.0/schema.json"
 PROCESSING_SCHEMA_URL = "https://stac-extensions.github.io/processing/v1.2.0/schema.json"
 SCIENTIFIC_SCHEMA_URL = "https://stac-extensions.github.io/scientific/v1.0.0/schema.json"
 VERSION_SCHEMA_URL = "https://stac-extensions.github.io/version/v1.2.0/schema.json"
-ITEM_ASSETS_SCHEMA_URL = "https://stac-extensions.github.io/item-assets/v1.0.0/schema.json"
-CWL_MEDIA_TYPE = "application/cwl+yaml"
-RUNTIME_ROLES = ("mlm:training-runtime", "mlm:inference-runtime")
 WORLD_BBOX = (-180.0, -90.0, 180.0, 90.0)
 _HEX_COLOUR = re.compile(r"[0-9A-Fa-f]{6}")
 _DIM_NAME = re.compile(r"[a-z-_]+")  # the MLM schema's pattern for dim_order names
@@ -51,19 +42,25 @@ _INPUT_DIMS = {2: ("batch", "bands"), 3: ("bands", "height", "width"), 4: ("batc
 _OUTPUT_DIMS = {1: ("class",), 2: ("batch", "class"), 3: ("batch", "height", "width"),
                 4: ("batch", "class", "height", "width")}
 _PIXEL_OUTPUT_DIMS = {1: ("batch",), 2: ("batch", "class")}  # ONNX-ML classifiers: label [batch], probabilities
+# Item properties build_model_item writes from ModelMetadata fields (besides mlm:, sci: and processing: ones)
+_BUILT_PROPERTIES = ("description", "keywords", "license", "eo:bands", "version", "experimental", "datetime",
+                     "start_datetime", "end_datetime")
 
 
 @dataclass
 class ModelMetadata:
-    """What the model file cannot tell: names, bands, scaling, classes, extent, license."""
+    """What the model file cannot tell: names, bands, scaling, classes, extent, license.
+
+    Value scaling, classes and the post-processing function are the MLM objects of `mlm.spec` (the ones
+    `read_model` reads); JSON-like dicts given for them (a describe spec) are read into those objects."""
 
     id: str
     name: str
     architecture: str
     tasks: list[str]
     bands: list[dict] = field(default_factory=list)
-    value_scaling: list[dict] | None = None
-    classes: list[dict] = field(default_factory=list)
+    value_scaling: tuple[ValueScaling, ...] | None = None
+    classes: tuple[ModelClass, ...] = ()
     bbox: list[float] = field(default_factory=lambda: list(WORLD_BBOX))
     geometry: dict | None = None
     start_datetime: str | datetime | None = "1900-01-01T00:00:00Z"
@@ -95,8 +92,51 @@ class ModelMetadata:
     publications: list[dict] = field(default_factory=list)  # sci:publications [{doi, citation}], e.g. the architecture's
     version: str | None = None             # the model's version (version extension)
     experimental: bool | None = None       # a model for trials or teaching, not for production
-    post_processing: dict | str | None = None  # the described output's post_processing_function ({format, expression})
+    post_processing: ProcessingExpression | None = None  # the described output's post_processing_function
     detection_layout: str | None = None    # a YOLO tensor's per-box values, e.g. cxcywh-class, cxcywh-obj-class
+
+    def __post_init__(self) -> None:
+        if self.value_scaling is not None:
+            self.value_scaling = tuple(_value_scaling(entry, index) for index, entry in enumerate(self.value_scaling))
+        self.classes = tuple(_model_class(entry) for entry in self.classes)
+        if self.post_processing is not None:
+            self.post_processing = _post_processing(self.post_processing)
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec) -> ModelMetadata:
+        """The metadata an MLM Item (read by `read_model`) was built from, to build it again for its model file
+        (the file's own shapes stand: no input_shape). Its first input and, when it has one, its only output."""
+        item, props = spec.item, spec.item.properties
+        model_input = spec.inputs[0]
+        output = spec.outputs[0] if len(spec.outputs) == 1 else None
+        common = item.common_metadata
+        start, end = common.start_datetime, common.end_datetime
+        source_code = next((a for a in item.assets.values() if "mlm:source_code" in (a.roles or [])), None)
+        container = next((a for a in item.assets.values() if "mlm:container" in (a.roles or [])), None)
+        return cls(
+            id=item.id, name=spec.name, architecture=spec.architecture or "", tasks=list(spec.tasks),
+            bands=[{"name": band.name, **spec.band_info.get(band.name, {})} for band in model_input.bands],
+            value_scaling=model_input.value_scaling, classes=output.classes if output else (),
+            bbox=list(item.bbox or WORLD_BBOX), geometry=item.geometry,
+            start_datetime=start if start and end else item.datetime, end_datetime=end if start and end else None,
+            license=props.get("license", "proprietary"), framework=spec.framework,
+            framework_version=spec.framework_version, accelerator=spec.accelerator,
+            hyperparameters=props.get("mlm:hyperparameters"), pretrained=bool(props.get("mlm:pretrained", False)),
+            pretrained_source=props.get("mlm:pretrained_source"), input_name=model_input.name,
+            output_name=output.name if output else None, resize_type=model_input.resize_type,
+            description=props.get("description"), keywords=list(props.get("keywords") or []),
+            extra_properties={key: value for key, value in props.items() if key not in _BUILT_PROPERTIES
+                              and not key.startswith(("mlm:", "sci:", "processing:"))},
+            input_dim_order=list(model_input.dim_order), output_dim_order=list(output.dim_order) if output else None,
+            input_data_type=model_input.data_type, processing_level=props.get("processing:level"),
+            processing_lineage=props.get("processing:lineage"),
+            source_code=source_code.href if source_code else None,
+            entrypoint=source_code.extra_fields.get("mlm:entrypoint") if source_code else None,
+            container=container.href if container else None, citation=props.get("sci:citation"),
+            doi=props.get("sci:doi"), publications=list(props.get("sci:publications") or []),
+            version=props.get("version"), experimental=props.get("experimental"),
+            post_processing=output.post_processing_function[0] if output and output.post_processing_function else None,
+        )
 
 
 def _pick(tensors: tuple[TensorInfo, ...], name: str | None, kind: str) -> TensorInfo:
@@ -104,10 +144,10 @@ def _pick(tensors: tuple[TensorInfo, ...], name: str | None, kind: str) -> Tenso
         for tensor in tensors:
             if tensor.name == name:
                 return tensor
-        raise InvalidInput(f"the model has no {kind} named {name!r}; expected one of {[t.name for t in tensors]}")
+        raise InvalidMetadata(f"the model has no {kind} named {name!r}; expected one of {[t.name for t in tensors]}")
     if len(tensors) != 1:
-        raise InvalidInput(f"the model has {len(tensors)} {kind}s {[t.name for t in tensors]}; "
-                           f"expected one, or name the one to describe (--{kind}-name)")
+        raise InvalidMetadata(f"the model has {len(tensors)} {kind}s {[t.name for t in tensors]}; "
+                              f"expected one, or {kind}_name naming the one to describe")
     return tensors[0]
 
 
@@ -117,11 +157,11 @@ def _dim_order(tensor: TensorInfo, given: list[str] | None, defaults: dict, kind
     elif len(tensor.shape) in defaults:
         order = list(defaults[len(tensor.shape)])
     else:
-        raise InvalidInput(f"cannot infer the dim_order of the {len(tensor.shape)}-D {kind} {tensor.name!r}; "
-                           f"expected a {kind} dim order to be given")
+        raise InvalidMetadata(f"cannot infer the dim_order of the {len(tensor.shape)}-D {kind} {tensor.name!r}; "
+                              f"expected {kind}_dim_order to be given")
     if len(order) != len(tensor.shape):
-        raise InvalidInput(f"{kind} dim_order {order} names {len(order)} dims but {tensor.name!r} has shape "
-                           f"{list(tensor.shape)}; expected one name per dimension")
+        raise InvalidMetadata(f"{kind}_dim_order {order} names {len(order)} dims but {tensor.name!r} has shape "
+                              f"{list(tensor.shape)}; expected one name per dimension")
     if not has_bands:  # MLM forbids a `bands` dim when no bands are listed
         order = ["channel" if dim == "bands" else dim for dim in order]
     return order
@@ -135,55 +175,68 @@ def _color_hex(value: Any) -> str | None:
         return "".join(f"{int(c):02X}" for c in value)
     text = str(value).lstrip("#")
     if not _HEX_COLOUR.fullmatch(text):
-        raise InvalidInput(f"color_hint {value!r} is not a colour; expected RRGGBB hex (quoted in YAML) or [r, g, b]")
+        raise InvalidMetadata(f"color_hint {value!r} is not a colour; expected RRGGBB hex (quoted in YAML) or "
+                              "[r, g, b]")
     return text.upper()
 
 
-def _classes(classes: list[dict]) -> list[dict]:
-    out = []
-    for entry in classes:
-        if "value" not in entry or "name" not in entry:
-            raise InvalidInput(f"class {entry!r} needs a value and a name; expected {{value, name, description?, color_hint?}}")
-        cls = {"value": int(entry["value"]), "name": str(entry["name"]),
-               "description": str(entry.get("description") or entry["name"])}
-        color = _color_hex(entry.get("color_hint"))
-        if color:
-            cls["color_hint"] = color
-        out.append(cls)
-    return out
+def _model_class(entry: ModelClass | dict) -> ModelClass:
+    """A class as MLM's classification extension wants it: an integer value, a name, a description (the name
+    when none is given) and an RRGGBB colour."""
+    if isinstance(entry, ModelClass):
+        entry = entry.to_dict()
+    if not isinstance(entry, dict) or "value" not in entry or "name" not in entry:
+        raise InvalidMetadata(f"class {entry!r} needs a value and a name; expected {{value, name, description?, "
+                              "color_hint?}}")
+    try:
+        value = int(entry["value"])
+    except (TypeError, ValueError) as exc:
+        raise InvalidMetadata(f"class value {entry['value']!r} is not a number; expected an integer") from exc
+    return ModelClass(value=value, name=str(entry["name"]), description=str(entry.get("description") or entry["name"]),
+                      color_hint=_color_hex(entry.get("color_hint")), nodata=bool(entry.get("nodata", False)))
 
 
-def _static_size(structure: dict, dim: str) -> int | None:
-    """Size of the named dimension when the graph fixes it."""
-    order = structure["dim_order"]
-    size = structure["shape"][order.index(dim)] if dim in order else -1
-    return size if size > 0 else None
+def _value_scaling(entry: ValueScaling | dict, index: int) -> ValueScaling:
+    """One value_scaling object; a field MLM does not define is refused, not dropped."""
+    if isinstance(entry, ValueScaling):
+        return entry
+    unknown = sorted(set(entry) - set(ValueScaling.__dataclass_fields__)) if isinstance(entry, dict) else []
+    if unknown:
+        raise InvalidMetadata(f"value_scaling[{index}] has unknown fields {unknown}; expected type and some of "
+                              f"{[name for name in ValueScaling.__dataclass_fields__ if name != 'type']}")
+    return ValueScaling.from_dict(entry, "value_scaling")
 
 
 def _check_layout_name(name: str | None) -> None:
     if name is not None and (not _DIM_NAME.fullmatch(name) or layout_objectness(name) is None):
-        raise InvalidInput(f"detection_layout {name!r} does not name a YOLO layout; expected a box format and "
-                           "'class' joined by '-' (dim names match ^[a-z-_]+$), e.g. cxcywh-class (4 + K values per "
-                           "box) or cxcywh-obj-class (5 + K, with an objectness score)")
+        raise InvalidMetadata(f"detection_layout {name!r} does not name a YOLO layout; expected a box format and "
+                              "'class' joined by '-' (dim names match ^[a-z-_]+$), e.g. cxcywh-class (4 + K values "
+                              "per box) or cxcywh-obj-class (5 + K, with an objectness score)")
 
 
-def _check_counts(meta: ModelMetadata, model_input: dict, outputs: list[dict]) -> None:
+def _static_size(tensor: ModelInput | ModelOutput, dim: str) -> int | None:
+    """Size of the named dimension when the graph fixes it."""
+    size = tensor.shape[tensor.dim_order.index(dim)] if dim in tensor.dim_order else -1
+    return size if size > 0 else None
+
+
+def _check_counts(meta: ModelMetadata, model_input: ModelInput, outputs: list[ModelOutput]) -> None:
     """Catch metadata that contradicts the graph before it becomes an Item."""
-    channels = _static_size(model_input["input"], "bands")
+    channels = _static_size(model_input, "bands")
     if meta.bands and channels is not None and channels != len(meta.bands):
-        raise InvalidInput(f"{len(meta.bands)} bands given but the model input {model_input['name']!r} has "
-                           f"{channels} channels; expected one band per channel")
+        raise InvalidMetadata(f"{len(meta.bands)} bands given but the model input {model_input.name!r} has "
+                              f"{channels} channels; expected one band per channel")
     n_scaling = len(meta.value_scaling or [])
-    per_channel = len(meta.bands) or channels or _static_size(model_input["input"], "channel")
+    per_channel = len(meta.bands) or channels or _static_size(model_input, "channel")
     if n_scaling > 1 and per_channel is not None and n_scaling != per_channel:
         unit = "bands" if meta.bands else "channels"
-        raise InvalidInput(f"{n_scaling} value_scaling entries for {per_channel} {unit}; "
-                           f"expected one, or one per {unit[:-1]}")
+        raise InvalidMetadata(f"{n_scaling} value_scaling entries for {per_channel} {unit}; "
+                              f"expected one, or one per {unit[:-1]}")
     for output in outputs:
-        scores = _static_size(output["result"], "class")
+        scores = _static_size(output, "class")
         if meta.classes and scores not in (None, 1, len(meta.classes)):
-            raise InvalidInput(f"{len(meta.classes)} classes given but the model output {output['name']!r} has "
-                               f"{scores} class scores; expected one class per score")
+            raise InvalidMetadata(f"{len(meta.classes)} classes given but the model output {output.name!r} has "
+                                  f"{scores} class scores; expected one class per score")
 
 
 def _described_outputs(graph: ModelFileInfo, meta: ModelMetadata) -> list[TensorInfo]:
@@ -212,43 +265,35 @@ def _yolo_dims(tensor: TensorInfo, meta: ModelMetadata) -> list[str] | None:
     return ["batch", "detection", name] if swapped else ["batch", name, "detection"]
 
 
-def _post_processing(value: dict | str) -> dict:
+def _post_processing(value: ProcessingExpression | dict | str) -> ProcessingExpression:
+    if isinstance(value, ProcessingExpression):
+        return value
     if isinstance(value, str):
-        return {"format": "gdal-calc", "expression": value}
+        return ProcessingExpression(format="gdal-calc", expression=value)
     if not isinstance(value, dict) or not {"format", "expression"} <= value.keys():
-        raise InvalidInput(f"post_processing {value!r} is not an expression; expected {{format, expression}} "
-                           "or a gdal-calc expression such as 'A > 0.3'")
-    return {"format": value["format"], "expression": value["expression"]}
+        raise InvalidMetadata(f"post_processing {value!r} is not an expression; expected {{format, expression}} "
+                              "or a gdal-calc expression such as 'A > 0.3'")
+    return ProcessingExpression.from_dict(value, "post_processing")
 
 
-def _mlm_output(tensor: TensorInfo, meta: ModelMetadata, defaults: dict, given: list[str] | None) -> dict:
-    output = {
-        "name": tensor.name,
-        "tasks": list(meta.tasks),
-        "result": {"shape": list(tensor.shape),
-                   "dim_order": _dim_order(tensor, given or _yolo_dims(tensor, meta), defaults, "output", False),
-                   "data_type": tensor.data_type},
-    }
-    if meta.classes:
-        output["classification:classes"] = _classes(meta.classes)
-    if meta.post_processing is not None:
-        output["post_processing_function"] = _post_processing(meta.post_processing)
-    return output
+def _mlm_output(tensor: TensorInfo, meta: ModelMetadata, defaults: dict, given: list[str] | None) -> ModelOutput:
+    return ModelOutput(
+        name=tensor.name, shape=tuple(tensor.shape),
+        dim_order=tuple(_dim_order(tensor, given or _yolo_dims(tensor, meta), defaults, "output", False)),
+        data_type=tensor.data_type, tasks=tuple(meta.tasks), classes=meta.classes,
+        post_processing_function=(meta.post_processing,) if meta.post_processing is not None else (),
+    )
 
 
-def _mlm_io(graph: ModelFileInfo, meta: ModelMetadata) -> tuple[dict, list[dict]]:
+def _mlm_io(graph: ModelFileInfo, meta: ModelMetadata) -> tuple[ModelInput, list[ModelOutput]]:
     tensor_in = _pick(graph.inputs, meta.input_name, "input")
     tensors_out = _described_outputs(graph, meta)
-    model_input = {
-        "name": tensor_in.name,
-        **({"description": description} if (description := _input_description(meta)) else {}),
-        "bands": [band["name"] for band in meta.bands],
-        "input": {"shape": list(tensor_in.shape),
-                  "dim_order": _dim_order(tensor_in, meta.input_dim_order, _INPUT_DIMS, "input", bool(meta.bands)),
-                  "data_type": tensor_in.data_type},
-        "value_scaling": meta.value_scaling,
-        "resize_type": meta.resize_type,
-    }
+    model_input = ModelInput(
+        name=tensor_in.name, description=_input_description(meta),
+        bands=tuple(Band(name=band["name"]) for band in meta.bands), shape=tuple(tensor_in.shape),
+        dim_order=tuple(_dim_order(tensor_in, meta.input_dim_order, _INPUT_DIMS, "input", bool(meta.bands))),
+        data_type=tensor_in.data_type, value_scaling=meta.value_scaling, resize_type=meta.resize_type,
+    )
     defaults = _PIXEL_OUTPUT_DIMS if graph.onnx_ml else _OUTPUT_DIMS
     given = meta.output_dim_order if len(tensors_out) == 1 else None
     outputs = [_mlm_output(tensor, meta, defaults, given) for tensor in tensors_out]
@@ -262,20 +307,21 @@ def _input_description(meta: ModelMetadata) -> str | None:
     return ": ".join(parts) or None
 
 
-def _datetime(value: str | datetime | None) -> datetime | None:
+def _datetime(value: str | datetime | None, name: str) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
     try:
         return str_to_datetime(value)
     except ValueError as exc:
-        raise InvalidInput(f"{value!r} is not a date-time; expected ISO 8601 like 2020-01-01T00:00:00Z") from exc
+        raise InvalidMetadata(f"{name} {value!r} is not a date-time; expected ISO 8601 like 2020-01-01T00:00:00Z") \
+            from exc
 
 
 def _geometry(meta: ModelMetadata) -> dict:
     if meta.geometry is not None:
         return meta.geometry
     if len(meta.bbox) != 4:
-        raise InvalidInput(f"bbox {meta.bbox} must have 4 numbers; expected [west, south, east, north]")
+        raise InvalidMetadata(f"bbox {meta.bbox} must have 4 numbers; expected [west, south, east, north]")
     west, south, east, north = map(float, meta.bbox)
     return {"type": "Polygon",
             "coordinates": [[[west, south], [east, south], [east, north], [west, north], [west, south]]]}
@@ -298,8 +344,8 @@ def _mlm_properties(graph: ModelFileInfo, meta: ModelMetadata) -> dict:
         "mlm:accelerator_constrained": False,
         "mlm:pretrained": meta.pretrained,
         "mlm:pretrained_source": meta.pretrained_source if meta.pretrained else None,
-        "mlm:input": [model_input],
-        "mlm:output": outputs,
+        "mlm:input": [model_input.to_dict()],
+        "mlm:output": [output.to_dict() for output in outputs],
     }
     if graph.total_parameters is not None:
         props.update({"mlm:total_parameters": graph.total_parameters, "mlm:memory_size": graph.memory_size})
@@ -310,7 +356,7 @@ def _mlm_properties(graph: ModelFileInfo, meta: ModelMetadata) -> dict:
     return props
 
 
-def _described_kind(model_path: Path) -> ArtifactKind:
+def described_kind(model_path: Path) -> ArtifactKind:
     """By extension; a file that is neither a PyTorch archive nor a pickle is read as ONNX."""
     return declared_kind(str(model_path), None, None) or ArtifactKind.ONNX
 
@@ -321,7 +367,7 @@ def read_described_file(model_path: Path, meta: ModelMetadata) -> ModelFileInfo:
     declared = [TensorInfo(meta.input_name or "input", tuple(meta.input_shape), meta.input_data_type)] \
         if meta.input_shape else None
     # the user describes a file of their own: loading an AOTInductor package's native code is theirs to trust
-    info = read_model_file(model_path, _described_kind(model_path), declared, allow_native_code=True)
+    info = read_model_file(model_path, described_kind(model_path), declared, allow_native_code=True)
     if meta.input_shape:
         name = _pick(info.inputs, meta.input_name, "input").name
         info = runtime_for(info.kind).with_input_shape(model_path, info, name, meta.input_shape)
@@ -342,7 +388,7 @@ def build_model_item(model_path: Path, meta: ModelMetadata, graph: ModelFileInfo
     `read_described_file` read from it, when the caller has it already)."""
     model_path = Path(model_path)
     if not model_path.is_file():
-        raise InvalidInput(f"model {model_path} does not exist; expected an ONNX, TorchScript or .pt2 file")
+        raise NotFound(f"model {model_path} does not exist; expected an ONNX, TorchScript or .pt2 file")
     _check_layout_name(meta.detection_layout)
     graph = graph or read_described_file(model_path, meta)
     return item_for_model(graph, meta, model_asset(model_path, meta, graph.kind))
@@ -353,7 +399,8 @@ def item_for_model(graph: ModelFileInfo, meta: ModelMetadata, asset: pystac.Asse
     checks metadata as it is typed from what the file declared, without the file."""
     stray = sorted(key for key in meta.extra_properties if key.startswith("mlm:"))
     if stray:
-        raise InvalidInput(f"extra properties {stray} use the mlm: prefix; expected ModelMetadata fields for MLM keys")
+        raise InvalidMetadata(f"extra_properties {stray} use the mlm: prefix; expected ModelMetadata fields for MLM "
+                              "keys")
     _check_layout_name(meta.detection_layout)
     props: dict[str, Any] = {}
     if meta.description:
@@ -372,7 +419,7 @@ def item_for_model(graph: ModelFileInfo, meta: ModelMetadata, asset: pystac.Asse
     if meta.classes:
         extensions.append(CLASSIFICATION_SCHEMA_URL)
     extensions += _context_properties(meta, props)
-    start, end = _datetime(meta.start_datetime), _datetime(meta.end_datetime)
+    start, end = _datetime(meta.start_datetime, "start_datetime"), _datetime(meta.end_datetime, "end_datetime")
     item = pystac.Item(
         id=meta.id, geometry=_geometry(meta), bbox=[float(v) for v in meta.bbox],
         datetime=None if start and end else (start or end or datetime.now().astimezone()),
@@ -413,13 +460,13 @@ def model_asset_bands(meta: ModelMetadata) -> dict:
     return fields
 
 
-def _file_fields(path: Path) -> dict:
+def file_fields(path: Path) -> dict:
+    """The file extension's fields of a file: its size and multihash checksum."""
     return {"file:size": path.stat().st_size, "file:checksum": file_checksum(path)}
 
 
-def _model_asset_fields(model_path: Path, meta: ModelMetadata, kind: ArtifactKind,
-                        file_fields: dict | None) -> dict:
-    return {"mlm:artifact_type": kind.value, **(file_fields or _file_fields(model_path)), **model_asset_bands(meta)}
+def _model_asset_fields(model_path: Path, meta: ModelMetadata, kind: ArtifactKind, given: dict | None) -> dict:
+    return {"mlm:artifact_type": kind.value, **(given or file_fields(model_path)), **model_asset_bands(meta)}
 
 
 def _add_side_car_assets(item: pystac.Item, meta: ModelMetadata) -> None:
@@ -431,129 +478,9 @@ def _add_side_car_assets(item: pystac.Item, meta: ModelMetadata) -> None:
             media_type="text/x-python" if meta.source_code.endswith(".py") else "text/html",
             roles=["mlm:source_code", "code", "metadata"], extra_fields=fields))
     elif meta.entrypoint:
-        raise InvalidInput(f"entrypoint {meta.entrypoint!r} given without source_code; expected the code's URL too")
+        raise InvalidMetadata(f"entrypoint {meta.entrypoint!r} given without source_code; expected the code's URL "
+                              "too")
     if meta.container:
         item.add_asset("container", pystac.Asset(
             href=meta.container, title=f"Container image that runs {meta.name}", media_type=OCI_MEDIA_TYPE,
             roles=["mlm:container", "runtime"]))
-
-
-def _runtime_asset(role: str, href: str, item_dir: Path) -> pystac.Asset:
-    if role not in RUNTIME_ROLES:
-        raise InvalidInput(f"runtime role {role!r} is unknown; expected one of {list(RUNTIME_ROLES)}")
-    if not is_url(href):
-        source = Path(href)
-        if not source.is_file():
-            raise InvalidInput(f"CWL file {source} for {role} does not exist; expected a CWL workflow file or URL")
-        shutil.copy2(source, item_dir / source.name)
-        href = f"./{source.name}"
-    kind = role.split(":", 1)[1].split("-")[0]
-    return pystac.Asset(href=href, media_type=CWL_MEDIA_TYPE, title=f"CWL {kind} application package",
-                        roles=[role, "runtime", "workflow"])
-
-
-def _external_weights(model_path: Path) -> list[tuple[str, Path]]:
-    """The ONNX external-data files (location as written, real path), refused unless each lies in the model's
-    directory: the locations come from the file and must not make describe copy e.g. /etc/passwd."""
-    files = []
-    for name in runtime_for(file_kind(model_path, _described_kind(model_path))).external_files(model_path):
-        where = f"ONNX external data location {name!r} of {model_path}"
-        if os.path.isabs(name) or ".." in Path(name).parts:
-            raise InvalidInput(f"{where} leaves the model's directory; expected a relative path beside the model")
-        files.append((name, local_file_inside(model_path.parent / name, model_path.parent, where)))
-    return files
-
-
-def _add_external_weights(item: pystac.Item, model_path: Path, item_dir: Path) -> None:
-    """ONNX weights kept outside the .onnx file are copied beside it and listed as assets."""
-    weights = _external_weights(model_path)
-    for index, (name, source) in enumerate(weights):
-        target = item_dir / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, target)
-        key = "model-weights" if len(weights) == 1 else f"model-weights-{index + 1}"
-        item.add_asset(key, pystac.Asset(
-            href=f"./{name}", media_type="application/octet-stream", title=f"ONNX external data {name}",
-            roles=["mlm:weights"],
-            extra_fields=_file_fields(target),
-        ))
-
-
-def _collection_for(item: pystac.Item) -> pystac.Collection:
-    start = item.common_metadata.start_datetime or item.datetime
-    end = item.common_metadata.end_datetime or item.datetime
-    return pystac.Collection(
-        id=f"{item.id}-collection", description=f"The model {item.properties.get('mlm:name', item.id)} and its files.",
-        extent=pystac.Extent(pystac.SpatialExtent([item.bbox]), pystac.TemporalExtent([[start, end]])),
-        license=item.properties.get("license", "proprietary"),
-    )
-
-
-_SUMMARISED = ("mlm:name", "mlm:architecture", "mlm:tasks", "mlm:framework", "mlm:framework_version",
-               "mlm:accelerator", "eo:bands")
-_ASSET_DEFINITION = ("title", "type", "roles", "mlm:artifact_type")
-
-
-def _summarise(collection: pystac.Collection, item: pystac.Item) -> None:
-    """What the collection's items are (summaries) and which assets each has (item_assets), for search and
-    for clients that read the collection only."""
-    props = item.properties
-    summaries = {key: list(props[key]) if isinstance(props[key], list) else [props[key]]
-                 for key in _SUMMARISED if props.get(key) is not None}
-    collection.summaries = pystac.Summaries(summaries)
-    collection.extra_fields["item_assets"] = {
-        key: {field: value for field, value in asset.to_dict().items() if field in _ASSET_DEFINITION}
-        for key, asset in item.assets.items()}
-    # Not declaring MLM here: its v1.5.2 collection schema wants every summary to be an object, which rejects
-    # the plain value lists STAC summaries are (the official MLM collection example declares no MLM either).
-    collection.stac_extensions = [ITEM_ASSETS_SCHEMA_URL] + ([EO_SCHEMA_URL] if "eo:bands" in summaries else [])
-
-
-def write_model_catalog(
-    item: pystac.Item,
-    model_path: Path,
-    outdir: Path,
-    extra_assets: dict[str, tuple[Path, pystac.Asset]] | None = None,
-    runtime: dict[str, str] | None = None,
-    overwrite: bool = False,
-    schema_dir: Path | None = None,
-) -> Path:
-    """Write catalog.json -> collection -> item + model copy, validated before it appears at `outdir`.
-
-    `extra_assets` (file, asset) are copied beside the model; an asset without file:size and file:checksum gets
-    them (one made by model_asset has them already). `runtime` maps mlm:inference-runtime /
-    mlm:training-runtime to a CWL file (copied) or URL.
-    """
-    item = item.clone()
-    inputs = [model_path, *(path for path, _ in (extra_assets or {}).values()), *(runtime or {}).values()]
-    with atomic_output_dir(outdir, overwrite, inputs) as work:
-        catalog = pystac.Catalog(id=f"{item.id}-catalog", description=f"STAC catalog of the model {item.id}.")
-        collection = _collection_for(item)
-        catalog.add_child(collection)
-        collection.add_item(item)
-        layout_catalog(catalog, work)
-        item_dir = Path(item.get_self_href()).parent
-        item_dir.mkdir(parents=True, exist_ok=True)
-        model_key = next((key for key, asset in item.assets.items() if "mlm:model" in (asset.roles or [])), None)
-        if model_key is None:
-            raise InvalidInput(f"item {item.id!r} has no asset with role mlm:model; expected one from build_model_item")
-        shutil.copy2(model_path, item_dir / Path(model_path).name)
-        item.assets[model_key].href = f"./{Path(model_path).name}"
-        _add_external_weights(item, Path(model_path), item_dir)
-        for key, (path, asset) in (extra_assets or {}).items():
-            target = item_dir / Path(path).name
-            shutil.copy2(path, target)
-            copy = asset.clone()
-            copy.href = f"./{target.name}"
-            if not {"file:size", "file:checksum"} <= copy.extra_fields.keys():  # model_asset() has them already
-                copy.extra_fields.update(_file_fields(target))
-            item.add_asset(key, copy)
-        for role, href in (runtime or {}).items():
-            item.add_asset(role.split(":", 1)[1], _runtime_asset(role, href, item_dir))
-        _summarise(collection, item)
-        save_catalog(catalog)
-        problems = validate_source(str(work / "catalog.json"), schema_dir)
-        if problems:
-            shown = "; ".join(str(p).replace(str(work), str(outdir)) for p in problems[:3])
-            raise InvalidInput(f"the model catalog would be invalid ({len(problems)} problems): {shown}")
-    return Path(outdir).absolute() / "catalog.json"

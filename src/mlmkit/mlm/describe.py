@@ -1,9 +1,9 @@
-"""`describe`: the metadata a user gives (spec file and/or options) turned into an MLM catalog.
+"""`describe`'s spec: the metadata a user gives (spec file and/or options) read into `ModelMetadata`.
 
 A spec file (YAML or JSON) holds the `ModelMetadata` fields plus `inference_runtime` /
 `training_runtime` (CWL path or URL); command-line options override it field by field, and both override
-what GeoDeep's ONNX metadata or a geoai side-car already say (`mlm.foreign`). Every key:
-docs/reference/describe-spec.md.
+what GeoDeep's ONNX metadata or a geoai side-car already say (`mlm.foreign`); `catalog.model_catalog.describe_model`
+writes the catalog. Every key: docs/reference/describe-spec.md.
 """
 
 from __future__ import annotations
@@ -16,11 +16,8 @@ from typing import Any
 
 import yaml
 
-from mlmkit.errors import InvalidInput
-from mlmkit.mlm.build import ModelMetadata, build_model_item, read_described_file, write_model_catalog
-from mlmkit.mlm.foreign import foreign_spec
-from mlmkit.mlm.lint import enforce, lint_model
-from mlmkit.mlm.spec import spec_from_item
+from mlmkit.errors import InvalidInput, InvalidMetadata
+from mlmkit.mlm.build import ModelMetadata
 from mlmkit.stac.read import is_url
 
 RUNTIME_KEYS = {"inference_runtime": "mlm:inference-runtime", "training_runtime": "mlm:training-runtime"}
@@ -56,10 +53,10 @@ def metadata_from_spec(model_path: Path, spec: dict[str, Any]) -> tuple[ModelMet
     """ModelMetadata and the runtime role -> CWL href map from a merged spec."""
     unknown = sorted(set(spec) - _FIELDS - set(RUNTIME_KEYS))
     if unknown:
-        raise InvalidInput(f"unknown spec fields {unknown}; expected some of {sorted(_FIELDS | set(RUNTIME_KEYS))}")
+        raise InvalidMetadata(f"unknown spec fields {unknown}; expected some of {sorted(_FIELDS | set(RUNTIME_KEYS))}")
     missing = [key for key in _REQUIRED if not spec.get(key)]
     if missing:
-        raise InvalidInput(f"model metadata lacks {missing}; expected them in the spec file or as options")
+        raise InvalidMetadata(f"model metadata lacks {missing}; expected them in the spec file or as options")
     fields = {key: value for key, value in spec.items() if key in _FIELDS and value is not None}
     fields.setdefault("id", _default_id(model_path, spec.get("name")))
     fields["tasks"] = [fields["tasks"]] if isinstance(fields["tasks"], str) else list(fields["tasks"])
@@ -70,18 +67,4 @@ def metadata_from_spec(model_path: Path, spec: dict[str, Any]) -> tuple[ModelMet
     try:
         return ModelMetadata(**fields), runtime
     except TypeError as exc:
-        raise InvalidInput(f"model metadata is incomplete: {exc}") from exc
-
-
-def describe_model(model_path: str | Path, outdir: str | Path, spec: dict[str, Any], overwrite: bool = False,
-                   schema_dir: Path | None = None) -> Path:
-    """Write the validated MLM catalog of a model file; returns its catalog.json. Fields that GeoDeep or geoai
-    stored with the model are read first (`mlm.foreign`; `spec` overrides them); what is probably wrong in the
-    metadata (`mlm.lint`) is said as warnings, or refused before anything is written."""
-    model_path = Path(model_path)
-    meta, runtime = metadata_from_spec(model_path, {**foreign_spec(model_path), **spec})
-    graph = read_described_file(model_path, meta)
-    item = build_model_item(model_path, meta, graph)
-    enforce(lint_model(spec_from_item(item), graph), "the described Item")
-    return write_model_catalog(item, model_path, Path(outdir), runtime=runtime, overwrite=overwrite,
-                               schema_dir=schema_dir)
+        raise InvalidMetadata(f"model metadata is incomplete: {exc}") from exc

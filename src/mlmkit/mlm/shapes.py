@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mlmkit.errors import InvalidInput, InvalidMetadata
+from mlmkit.errors import InvalidMetadata, ModelRefused
 from mlmkit.mlm.spec import DimRole, ModelOutput, dim_role
 
 BATCH, TIME, BANDS, HEIGHT, WIDTH = range(5)  # axes of the canonical (N, T, C, H, W) view
@@ -47,12 +47,12 @@ def input_axes(name: str, dim_order: Sequence[str], rank: int) -> tuple[int, ...
         if all(role in CANONICAL for role in roles) and len(set(roles)) == rank:
             axes = tuple(CANONICAL[role] for role in roles)
             if (HEIGHT in axes) != (WIDTH in axes):
-                raise InvalidInput(f"input {name!r} has dim_order {list(dim_order)}: one of height/width without the "
-                                   "other; expected both (a raster) or neither (one row per pixel)")
+                raise InvalidMetadata(f"input {name!r} has dim_order {list(dim_order)}: one of height/width without "
+                                      "the other; expected both (a raster) or neither (one row per pixel)")
             return axes
     if rank in _FALLBACK:
         return _FALLBACK[rank]
-    raise InvalidInput(f"input {name!r} has rank {rank} and dim_order {list(dim_order)}; expected some order of "
+    raise ModelRefused(f"input {name!r} has rank {rank} and dim_order {list(dim_order)}; expected some order of "
                        "batch, time, bands, height, width (height/width absent for a pixel-wise model)")
 
 
@@ -179,6 +179,6 @@ def detection_layout(outputs: Sequence[ModelOutput]) -> DetectionLayout:
     if "boxes" in roles:
         return DetectionLayout(boxes=roles["boxes"], labels=roles.get("labels"), scores=roles.get("scores"))
     names = ", ".join(repr(o.name) for o in outputs)
-    raise InvalidInput(f"object-detection output(s) {names} hold no boxes; expected a boxes output ([N, 4] or "
+    raise ModelRefused(f"object-detection output(s) {names} hold no boxes; expected a boxes output ([N, 4] or "
                        "[batch, N, 4], named with 'box' or a dim named e.g. 'xyxy') with labels/scores outputs, "
                        "or one [batch, 4 + classes, N] tensor (YOLO)")

@@ -1,7 +1,10 @@
-"""A typed, read-only view of an MLM Item: what a processor needs to run the model it describes.
+"""The MLM parts as typed objects, and the read-only view of an MLM Item built from them: what a processor
+needs to run the model it describes.
 
-The objects mirror the MLM extension (v1.3–v1.6.0, the version stac-model 0.7.0 writes) the way pystac's objects mirror core STAC; every
-command that consumes an MLM Item reads it through `read_model` so that all of them agree on its meaning.
+The objects (band, value scaling, class, processing expression, input, output) mirror the MLM extension (v1.3–v1.6.0,
+the version stac-model 0.7.0 writes) the way pystac's objects mirror core STAC: `from_dict` reads an MLM field,
+`to_dict` writes it. `read_model` reads an Item through them, and `mlm.build` writes an Item with them, so every
+command that reads or writes an MLM Item agrees on its meaning.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 
 import pystac
 
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidInput, InvalidMetadata
 from mlmkit.stac.read import MALFORMED_STAC, iter_items, json_type, resolve_href
 
 MLM_SCHEMA_VERSION = "1.5.2"
@@ -69,11 +72,37 @@ class Band:
     def is_derived(self) -> bool:
         return self.expression is not None
 
+    @classmethod
+    def from_dict(cls, entry: Any, where: str) -> Band:
+        """A `bands`/`variables` entry: a band name, or a {name, format?, expression?} object."""
+        if isinstance(entry, str):
+            return cls(name=entry)
+        if isinstance(entry, dict) and "name" in entry:
+            return cls(name=_text(entry["name"], f"{where} name"), format=entry.get("format"),
+                       expression=entry.get("expression"))
+        raise InvalidMetadata(f"{where} entries must be band names or {{name, format, expression}}; got {entry!r}")
+
+    def to_dict(self) -> str | dict[str, Any]:
+        """The band's name alone, or an object when it is computed by an expression."""
+        if self.format is None and self.expression is None:
+            return self.name
+        return {"name": self.name, **_set({"format": self.format, "expression": self.expression})}
+
 
 @dataclass(frozen=True)
 class ProcessingExpression:
     format: str
     expression: Any
+
+    @classmethod
+    def from_dict(cls, entry: Any, where: str) -> ProcessingExpression:
+        try:
+            return cls(format=entry["format"], expression=entry["expression"])
+        except (KeyError, TypeError) as exc:
+            raise InvalidMetadata(f"{where} must be {{format, expression}} objects; got {entry!r}") from exc
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": self.format, "expression": self.expression}
 
 
 @dataclass(frozen=True)
@@ -88,6 +117,17 @@ class ValueScaling:
     value: float | None = None
     format: str | None = None
     expression: Any = None
+
+    @classmethod
+    def from_dict(cls, entry: Any, where: str) -> ValueScaling:
+        """A `value_scaling` object; fields this version of mlmkit does not know are left out."""
+        try:
+            return cls(**{key: entry[key] for key in entry if key in cls.__dataclass_fields__})
+        except (TypeError, KeyError) as exc:
+            raise InvalidMetadata(f"{where} entries must be objects with a 'type'; got {entry!r}") from exc
+
+    def to_dict(self) -> dict[str, Any]:
+        return _set({name: getattr(self, name) for name in self.__dataclass_fields__})
 
 
 @dataclass(frozen=True)
@@ -114,6 +154,9 @@ class _Tensor:
             return None
         return self.shape[axis]
 
+    def _structure(self) -> dict[str, Any]:
+        return {"shape": list(self.shape), "dim_order": list(self.dim_order), "data_type": self.data_type}
+
 
 @dataclass(frozen=True)
 class ModelInput(_Tensor):
@@ -125,6 +168,42 @@ class ModelInput(_Tensor):
     description: str | None = None
     size_multiple: int | None = None  # `mlmkit:size_multiple`: dynamic height/width must be multiples of it
 
+    @classmethod
+    def from_dict(cls, entry: Any, index: int, version: str = MLM_SCHEMA_VERSION) -> ModelInput:
+        """The `mlm:input[index]` object of an Item declaring MLM `version` (1.3 `norm_type` is read as scaling)."""
+        where = f"mlm:input[{index}]"
+        if not isinstance(entry, dict) or "name" not in entry:
+            raise InvalidMetadata(f"{where} must be an object with a name; got {entry!r}")
+        shape, dim_order, data_type = _structure(entry, "input", where)
+        scaling = _legacy_scaling(entry, where) if version == "1.3.0" else _value_scaling(
+            entry.get("value_scaling"), f"{where}.value_scaling")
+        model_input = cls(
+            name=_text(entry["name"], f"{where}.name"), shape=shape, dim_order=dim_order, data_type=data_type,
+            bands=_bands(entry.get("bands"), f"{where}.bands"),
+            variables=_bands(entry.get("variables"), f"{where}.variables"),
+            value_scaling=scaling, resize_type=entry.get("resize_type"),
+            pre_processing_function=_expressions(entry.get("pre_processing_function"),
+                                                 f"{where}.pre_processing_function"),
+            description=entry.get("description"),
+            size_multiple=_size_multiple(entry, where),
+        )
+        _check_rank(model_input, where)
+        return model_input
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `mlm:input` object (`value_scaling` and `resize_type` are always written: MLM requires them)."""
+        return {
+            "name": self.name,
+            **_set({"description": self.description}),
+            "bands": [band.to_dict() for band in self.bands],
+            **({"variables": [band.to_dict() for band in self.variables]} if self.variables else {}),
+            "input": self._structure(),
+            "value_scaling": None if self.value_scaling is None else [s.to_dict() for s in self.value_scaling],
+            "resize_type": self.resize_type,
+            **_expressions_dict("pre_processing_function", self.pre_processing_function),
+            **_set({SIZE_MULTIPLE: self.size_multiple}),
+        }
+
 
 @dataclass(frozen=True)
 class ModelClass:
@@ -134,6 +213,21 @@ class ModelClass:
     color_hint: str | None = None
     nodata: bool = False
 
+    @classmethod
+    def from_dict(cls, entry: Any, where: str) -> ModelClass:
+        """A `classification:classes` object; a class without a name is named by its value."""
+        try:
+            return cls(value=entry["value"], name=entry.get("name") or str(entry["value"]),
+                       description=entry.get("description"), color_hint=entry.get("color_hint"),
+                       nodata=bool(entry.get("nodata", False)))
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise InvalidMetadata(f"{where} entries need a value; got {entry!r}") from exc
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "name": self.name,
+                **_set({"description": self.description, "color_hint": self.color_hint}),
+                **({"nodata": True} if self.nodata else {})}
+
 
 @dataclass(frozen=True)
 class ModelOutput(_Tensor):
@@ -141,6 +235,35 @@ class ModelOutput(_Tensor):
     classes: tuple[ModelClass, ...] = ()
     post_processing_function: tuple[ProcessingExpression, ...] = ()
     description: str | None = None
+
+    @classmethod
+    def from_dict(cls, entry: Any, index: int) -> ModelOutput:
+        """The `mlm:output[index]` object."""
+        where = f"mlm:output[{index}]"
+        if not isinstance(entry, dict) or "name" not in entry:
+            raise InvalidMetadata(f"{where} must be an object with a name; got {entry!r}")
+        shape, dim_order, data_type = _structure(entry, "result", where)
+        output = cls(
+            name=_text(entry["name"], f"{where}.name"), shape=shape, dim_order=dim_order, data_type=data_type,
+            tasks=_texts(entry.get("tasks", []), f"{where}.tasks"),
+            classes=_read_classes(entry.get("classification:classes"), f"{where}.classification:classes"),
+            post_processing_function=_expressions(entry.get("post_processing_function"),
+                                                  f"{where}.post_processing_function"),
+            description=entry.get("description"),
+        )
+        _check_rank(output, where)
+        return output
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `mlm:output` object."""
+        return {
+            "name": self.name,
+            **_set({"description": self.description}),
+            "tasks": list(self.tasks),
+            "result": self._structure(),
+            **({"classification:classes": [c.to_dict() for c in self.classes]} if self.classes else {}),
+            **_expressions_dict("post_processing_function", self.post_processing_function),
+        }
 
 
 @dataclass(frozen=True)
@@ -208,39 +331,34 @@ def mlm_version(data: dict) -> str | None:
     return None
 
 
+def _set(fields: dict[str, Any]) -> dict[str, Any]:
+    """The fields that are set (not None), in order."""
+    return {key: value for key, value in fields.items() if value is not None}
+
+
 def _expressions(value: Any, where: str) -> tuple[ProcessingExpression, ...]:
     if value is None:
         return ()
-    entries = value if isinstance(value, list) else [value]
-    try:
-        return tuple(ProcessingExpression(format=entry["format"], expression=entry["expression"]) for entry in entries)
-    except (KeyError, TypeError) as exc:
-        raise InvalidInput(f"{where} must be {{format, expression}} objects; got {value!r}") from exc
+    return tuple(ProcessingExpression.from_dict(entry, where) for entry in (value if isinstance(value, list) else [value]))
+
+
+def _expressions_dict(key: str, expressions: tuple[ProcessingExpression, ...]) -> dict[str, Any]:
+    """A processing function field: one object (as MLM v1.5 writes it), a list of several, or nothing."""
+    if not expressions:
+        return {}
+    return {key: expressions[0].to_dict() if len(expressions) == 1 else [e.to_dict() for e in expressions]}
 
 
 def _bands(value: Any, where: str) -> tuple[Band, ...]:
-    bands = []
-    for entry in value or []:
-        if isinstance(entry, str):
-            bands.append(Band(name=entry))
-        elif isinstance(entry, dict) and "name" in entry:
-            bands.append(Band(name=_text(entry["name"], f"{where} name"), format=entry.get("format"),
-                              expression=entry.get("expression")))
-        else:
-            raise InvalidInput(f"{where} entries must be band names or {{name, format, expression}}; got {entry!r}")
-    return tuple(bands)
+    return tuple(Band.from_dict(entry, where) for entry in value or [])
 
 
 def _value_scaling(value: Any, where: str) -> tuple[ValueScaling, ...] | None:
     if value is None:
         return None
     if not isinstance(value, list):
-        raise InvalidInput(f"{where} must be a list of scaling objects (MLM >= 1.4); got {type(value).__name__}")
-    known = ValueScaling.__dataclass_fields__
-    try:
-        return tuple(ValueScaling(**{key: entry[key] for key in entry if key in known}) for entry in value)
-    except (TypeError, KeyError) as exc:
-        raise InvalidInput(f"{where} entries must be objects with a 'type'; got {value!r}") from exc
+        raise InvalidMetadata(f"{where} must be a list of scaling objects (MLM >= 1.4); got {type(value).__name__}")
+    return tuple(ValueScaling.from_dict(entry, where) for entry in value)
 
 
 def _legacy_scaling(entry: dict, where: str) -> tuple[ValueScaling, ...] | None:
@@ -253,7 +371,7 @@ def _legacy_scaling(entry: dict, where: str) -> tuple[ValueScaling, ...] | None:
         return tuple(ValueScaling(type="z-score", mean=s["mean"], stddev=s["stddev"]) for s in stats)
     if norm_type == "min-max" and stats and all("minimum" in s and "maximum" in s for s in stats):
         return tuple(ValueScaling(type="min-max", minimum=s["minimum"], maximum=s["maximum"]) for s in stats)
-    raise InvalidInput(
+    raise InvalidMetadata(
         f"{where}.norm_type {norm_type!r} (MLM 1.3) is not supported with the given statistics; "
         "expected z-score (mean, stddev) or min-max (minimum, maximum)"
     )
@@ -264,12 +382,12 @@ def _structure(entry: dict, key: str, where: str) -> tuple[tuple[int, ...], tupl
     try:
         return tuple(int(n) for n in structure["shape"]), tuple(structure["dim_order"]), structure["data_type"]
     except (KeyError, TypeError, ValueError) as exc:
-        raise InvalidInput(f"{where}.{key} must have shape, dim_order and data_type; got {structure!r}") from exc
+        raise InvalidMetadata(f"{where}.{key} must have shape, dim_order and data_type; got {structure!r}") from exc
 
 
 def _check_rank(tensor: _Tensor, where: str) -> None:
     if len(tensor.shape) != len(tensor.dim_order):
-        raise InvalidInput(
+        raise InvalidMetadata(
             f"{where}: shape {list(tensor.shape)} has {len(tensor.shape)} dims but dim_order "
             f"{list(tensor.dim_order)} names {len(tensor.dim_order)}; expected one name per dimension"
         )
@@ -280,55 +398,14 @@ def _size_multiple(entry: dict, where: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4096:
-        raise InvalidInput(f"{where}.{SIZE_MULTIPLE} is {value!r}; expected a whole number of pixels from 1 to 4096")
+        raise InvalidMetadata(f"{where}.{SIZE_MULTIPLE} is {value!r}; expected a whole number of pixels from 1 to 4096")
     return value
 
 
-def _read_input(entry: dict, index: int, version: str) -> ModelInput:
-    where = f"mlm:input[{index}]"
-    if not isinstance(entry, dict) or "name" not in entry:
-        raise InvalidInput(f"{where} must be an object with a name; got {entry!r}")
-    shape, dim_order, data_type = _structure(entry, "input", where)
-    scaling = _legacy_scaling(entry, where) if version == "1.3.0" else _value_scaling(
-        entry.get("value_scaling"), f"{where}.value_scaling")
-    model_input = ModelInput(
-        name=_text(entry["name"], f"{where}.name"), shape=shape, dim_order=dim_order, data_type=data_type,
-        bands=_bands(entry.get("bands"), f"{where}.bands"),
-        variables=_bands(entry.get("variables"), f"{where}.variables"),
-        value_scaling=scaling, resize_type=entry.get("resize_type"),
-        pre_processing_function=_expressions(entry.get("pre_processing_function"), f"{where}.pre_processing_function"),
-        description=entry.get("description"),
-        size_multiple=_size_multiple(entry, where),
-    )
-    _check_rank(model_input, where)
-    return model_input
-
-
 def _read_classes(value: Any, where: str) -> tuple[ModelClass, ...]:
-    try:
-        return tuple(
-            ModelClass(value=c["value"], name=c.get("name") or str(c["value"]), description=c.get("description"),
-                       color_hint=c.get("color_hint"), nodata=bool(c.get("nodata", False)))
-            for c in value or []
-        )
-    except (KeyError, TypeError) as exc:
-        raise InvalidInput(f"{where} entries need a value; got {value!r}") from exc
-
-
-def _read_output(entry: dict, index: int) -> ModelOutput:
-    where = f"mlm:output[{index}]"
-    if not isinstance(entry, dict) or "name" not in entry:
-        raise InvalidInput(f"{where} must be an object with a name; got {entry!r}")
-    shape, dim_order, data_type = _structure(entry, "result", where)
-    output = ModelOutput(
-        name=_text(entry["name"], f"{where}.name"), shape=shape, dim_order=dim_order, data_type=data_type,
-        tasks=_texts(entry.get("tasks", []), f"{where}.tasks"),
-        classes=_read_classes(entry.get("classification:classes"), f"{where}.classification:classes"),
-        post_processing_function=_expressions(entry.get("post_processing_function"), f"{where}.post_processing_function"),
-        description=entry.get("description"),
-    )
-    _check_rank(output, where)
-    return output
+    if value is not None and not isinstance(value, list):
+        raise InvalidMetadata(f"{where} is a JSON {json_type(value)}; expected an array of class objects")
+    return tuple(ModelClass.from_dict(entry, where) for entry in value or [])
 
 
 def _band_info(item: pystac.Item, model_asset: dict) -> dict[str, dict]:
@@ -383,7 +460,7 @@ def _model_assets(item: pystac.Item, base: str | None) -> tuple[tuple[ModelAsset
         for key, asset in models
     )
     if not assets:
-        raise InvalidInput(f"item {item.id!r} has no asset with role 'mlm:model'; expected one model asset")
+        raise InvalidMetadata(f"item {item.id!r} has no asset with role 'mlm:model'; expected one model asset")
     return assets, item.assets[assets[0].key].extra_fields
 
 
@@ -403,13 +480,13 @@ def _declared(item: pystac.Item) -> dict:
 
 def _text(value: Any, where: str) -> str:
     if not isinstance(value, str):
-        raise InvalidInput(f"{where} is a JSON {json_type(value)}; expected a string")
+        raise InvalidMetadata(f"{where} is a JSON {json_type(value)}; expected a string")
     return value
 
 
 def _texts(value: Any, where: str) -> tuple[str, ...]:
     if not isinstance(value, list):
-        raise InvalidInput(f"{where} is a JSON {json_type(value)}; expected an array of strings")
+        raise InvalidMetadata(f"{where} is a JSON {json_type(value)}; expected an array of strings")
     return tuple(_text(entry, f"{where} entry") for entry in value)
 
 
@@ -420,31 +497,31 @@ def spec_from_item(item: pystac.Item) -> ModelSpec:
         return _spec_from_item(item)
     except MALFORMED_STAC as exc:
         reason = " ".join(str(exc).split())[:200]
-        raise InvalidInput(f"item {item.id!r} has MLM fields of the wrong shape ({reason}); expected MLM "
+        raise InvalidMetadata(f"item {item.id!r} has MLM fields of the wrong shape ({reason}); expected MLM "
                            "v1.5.2 objects and arrays") from exc
 
 
 def _spec_from_item(item: pystac.Item) -> ModelSpec:
     version = mlm_version(_declared(item))
     if version is None:
-        raise InvalidInput(f"item {item.id!r} does not declare the MLM extension in stac_extensions; expected an MLM Item")
+        raise InvalidMetadata(f"item {item.id!r} does not declare the MLM extension in stac_extensions; expected an MLM Item")
     if version not in SUPPORTED_VERSIONS:
-        raise InvalidInput(
+        raise InvalidMetadata(
             f"item {item.id!r} uses MLM v{version}, which mlmkit does not read; expected one of "
             + ", ".join(f"v{v}" for v in SUPPORTED_VERSIONS)
         )
     props = item.properties
     if not props.get("mlm:name"):
-        raise InvalidInput(f"item {item.id!r} has no mlm:name; expected the model's name")
+        raise InvalidMetadata(f"item {item.id!r} has no mlm:name; expected the model's name")
     inputs = props.get("mlm:input")
     outputs = props.get("mlm:output")
     if not isinstance(inputs, list) or not inputs:
-        raise InvalidInput(f"item {item.id!r} has no mlm:input list; expected at least one model input")
+        raise InvalidMetadata(f"item {item.id!r} has no mlm:input list; expected at least one model input")
     if not isinstance(outputs, list) or not outputs:
-        raise InvalidInput(f"item {item.id!r} has no mlm:output list; expected at least one model output")
+        raise InvalidMetadata(f"item {item.id!r} has no mlm:output list; expected at least one model output")
     base = item.get_self_href()
     model_assets, model_asset_fields = _model_assets(item, base)
-    model_inputs = tuple(_read_input(entry, i, version) for i, entry in enumerate(inputs))
+    model_inputs = tuple(ModelInput.from_dict(entry, i, version) for i, entry in enumerate(inputs))
     band_info = _band_info(item, model_asset_fields)
     return ModelSpec(
         item=item, self_href=base, mlm_version=version, name=_text(props["mlm:name"], "mlm:name"),
@@ -452,7 +529,7 @@ def _spec_from_item(item: pystac.Item) -> ModelSpec:
         framework=props.get("mlm:framework"), framework_version=props.get("mlm:framework_version"),
         accelerator=props.get("mlm:accelerator"),
         inputs=model_inputs,
-        outputs=tuple(_read_output(entry, i) for i, entry in enumerate(outputs)),
+        outputs=tuple(ModelOutput.from_dict(entry, i) for i, entry in enumerate(outputs)),
         model_asset=model_assets[0], runtime_assets=_runtime_assets(item, base),
         band_info=band_info, resolution=_resolution(model_inputs, band_info, props),
         model_assets=model_assets,

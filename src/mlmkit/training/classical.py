@@ -21,6 +21,7 @@ import numpy as np
 
 from mlmkit.errors import InvalidArgument, ModelRunError
 from mlmkit.mlm.build import ModelMetadata
+from mlmkit.mlm.spec import ModelClass
 from mlmkit.training.catalog_reader import IGNORE_INDEX, SplitData, TrainingData
 from mlmkit.training.metrics import confusion_matrix, summarize
 from mlmkit.training.output import (RunInfo, documentation, read_run_data, training_catalog_name,
@@ -134,7 +135,7 @@ def _metadata(data: TrainingData, model, arch: str, run: RunInfo, metrics: dict,
     name = PIXEL_ARCHITECTURES[arch]
     return ModelMetadata(
         id=run.model_id, name=run.model_id, architecture=name, tasks=PIXEL_TASKS, bands=data.bands,
-        classes=[{"value": c.value, "name": c.name, "color_hint": c.color_hint} for c in data.classes],
+        classes=tuple(ModelClass(value=c.value, name=c.name, color_hint=c.color_hint) for c in data.classes),
         bbox=bbox, start_datetime=start, end_datetime=end, framework="scikit-learn",
         framework_version=sklearn.__version__, accelerator="amd64",
         hyperparameters=_hyperparameters(model, arch, max_samples, seed), input_name="input",

@@ -10,6 +10,7 @@ import torch
 
 from mlmkit.runtimes.artifacts import ArtifactKind
 from mlmkit.mlm.build import ModelMetadata, model_asset, model_asset_bands
+from mlmkit.mlm.spec import ModelClass, ValueScaling
 from mlmkit.training.catalog_reader import TrainingData
 from mlmkit.training.models import ARCHITECTURES
 from mlmkit.training.output import (RunInfo, documentation, task_names, training_catalog_name, training_extent,
@@ -49,8 +50,8 @@ def model_metadata(data: TrainingData, stats: BandStats, config: TrainConfig, re
     return ModelMetadata(
         id=run.model_id, name=run.model_id, architecture=ARCHITECTURES[config.arch][2], tasks=task_names(data.task),
         bands=data.bands,
-        value_scaling=[{"type": "z-score", "mean": m, "stddev": s} for m, s in zip(stats.mean, stats.std)],
-        classes=[{"value": i, "name": c.name, "color_hint": c.color_hint} for i, c in enumerate(data.classes)],
+        value_scaling=tuple(ValueScaling(type="z-score", mean=m, stddev=s) for m, s in zip(stats.mean, stats.std)),
+        classes=tuple(ModelClass(value=i, name=c.name, color_hint=c.color_hint) for i, c in enumerate(data.classes)),
         bbox=bbox, start_datetime=start, end_datetime=end, framework="PyTorch", framework_version=torch.__version__,
         accelerator="amd64",
         hyperparameters={"arch": config.arch, "epochs": config.epochs, "batch_size": config.batch_size,

@@ -19,7 +19,8 @@ from pystac.utils import make_relative_href
 from mlmkit.stac.atomic import check_output_dir
 from mlmkit.drawing import PAD, TEXT_SIZE, font, text_width, vertical_text
 from mlmkit.errors import InvalidArgument, InvalidMetadata
-from mlmkit.mlm.build import ModelMetadata, build_model_item, write_model_catalog
+from mlmkit.catalog.model_catalog import write_model_catalog
+from mlmkit.mlm.build import ModelMetadata, build_model_item
 from mlmkit.catalog.provenance import is_file_uri, lineage_href
 from mlmkit.packages.release import INFERENCE_IMAGE, PACKAGES, packages_dir, source_code_url
 from mlmkit.stac.read import is_url

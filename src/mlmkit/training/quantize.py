@@ -32,7 +32,8 @@ from mlmkit.errors import InvalidInput, ModelRefused, QuantizationWarning, warn
 from mlmkit.inference.pipeline import PredictOptions, ReadBatch, read_batches
 from mlmkit.inference.outputs.raster import OutputPlan
 from mlmkit.inference.runtime import ModelRunner, choose_asset
-from mlmkit.mlm.build import PROCESSING_SCHEMA_URL, write_model_catalog
+from mlmkit.catalog.model_catalog import write_model_catalog
+from mlmkit.mlm.build import PROCESSING_SCHEMA_URL
 from mlmkit.mlm.lint import enforce, lint_model
 from mlmkit.mlm.spec import ModelSpec, read_model
 from mlmkit.progress import QUIET, Progress

@@ -34,7 +34,8 @@ from starlette.exceptions import HTTPException
 
 from mlmkit.catalog.publish import auth_headers, publish as publish_catalog
 from mlmkit.errors import InvalidArgument, InvalidInput, LimitExceeded, MlmkitError, RemoteFailure
-from mlmkit.mlm.describe import describe_model, metadata_from_spec
+from mlmkit.catalog.model_catalog import describe_model
+from mlmkit.mlm.describe import metadata_from_spec
 from mlmkit.stac.read import HTTP_TIMEOUT_S
 from mlmkit.stac.safepath import safe_name
 from mlmkit.stac.schemas import SCHEMA_DIR_ENV
