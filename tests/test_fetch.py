@@ -168,6 +168,15 @@ def test_an_interrupted_download_resumes_from_its_part_file(tmp_path, served):
     assert not (entry / "m.onnx.part").exists()
 
 
+def test_a_library_download_without_progress_is_silent(tmp_path, served, capfd):
+    """No progress hook (a library caller, e.g. predict_xarray): no line on stderr, the file still whole."""
+    with counting_server(served) as server:
+        with local_copy(f"{server.base}/m.onnx", file_checksum(served / "m.onnx"), progress=None) as path:
+            assert path.read_bytes() == (served / "m.onnx").read_bytes()
+        assert len(server.gets("/m.onnx")) == 1
+    assert capfd.readouterr().err == ""
+
+
 def test_an_interrupt_removes_the_temporary_download(tmp_path, served):
     def interrupt(done: int, total: int | None) -> None:
         if done:

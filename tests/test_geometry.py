@@ -20,7 +20,7 @@ import rasterio
 from click.testing import CliRunner
 
 from mlmkit.cli import main
-from mlmkit.errors import InvalidInput, OptionAdjusted
+from mlmkit.errors import InvalidArgument, ModelRefused, ModelRunError, OptionAdjusted
 from mlmkit.mlm.spec import read_model
 from mlmkit.inference import PredictOptions, predict
 from mlmkit.inference.geometry import InputGeometry, TileFit, TileSizes, probe_multiple, tile_sizes
@@ -242,7 +242,7 @@ def test_probe_finds_the_multiple(multiple):
 
 
 def test_probe_error_names_the_input_and_the_sizes_tried():
-    with pytest.raises(InvalidInput) as info:
+    with pytest.raises(ModelRunError) as info:
         probe_multiple((None, None), lambda tile: False, "'image'")
     message = str(info.value)
     assert "'image'" in message and "3×3" in message and "384×384" in message and "\n" not in message
@@ -259,9 +259,9 @@ def test_tile_sizes_round_requested_and_shrink_to_small_scenes():
 
 
 def test_fixed_size_cannot_be_overridden_and_inputs_must_agree():
-    with pytest.raises(InvalidInput, match="fixed height of 64.*--tile-size 32"):
+    with pytest.raises(InvalidArgument, match="fixed height of 64.*the tile_size argument 32"):
         tile_sizes([InputGeometry("x", (64, 64), None)], 32, _stride(1))
-    with pytest.raises(InvalidInput, match="different fixed heights"):
+    with pytest.raises(ModelRefused, match="different fixed heights"):
         tile_sizes([InputGeometry("a", (64, 64), None), InputGeometry("b", (32, 32), None)], None, _stride(1))
 
 

@@ -157,8 +157,9 @@ def test_cli_table_one_row_per_pair(data):
 
 def test_cli_without_models_or_imagery_is_one_line(data):
     result = CliRunner().invoke(main, ["match", "--input", str(data["scenes"]["s2-l1c"])])
-    assert result.exit_code == 1 and result.output == "Error: no models; expected --model MLM (repeatable) or " \
-                                                      "--model-api URL\n"
+    assert result.exit_code == 2 and result.output == "Error: no models; expected --model MLM (repeatable) or " \
+                                                      "--model-api URL; expected: main match [OPTIONS] (see main " \
+                                                      "match --help)\n"  # a usage error (CliRunner names it main)
     result = CliRunner().invoke(main, ["match", "--model", str(data["scenes"]["s2-l1c"]), "-i", "x"])
     assert result.exit_code == 1 and "holds no MLM Item" in result.output
 

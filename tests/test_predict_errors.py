@@ -127,19 +127,19 @@ def test_python_expression_needs_the_allow_flag(tmp_path, scene):
     pre = {"format": "python", "expression": "numpy:negative"}
     model = _model(tmp_path, pre=pre)
     message = _fails(model, scene, tmp_path / "out", "refusing to run code")
-    assert "--allow-python-expressions" in message
+    assert "the allow_python_expressions argument" in message
     predict(str(model), str(scene), tmp_path / "ok", PredictOptions(tile_size=32, allow_python=True))
     assert (tmp_path / "ok" / "catalog.json").exists()
 
 
 @pytest.mark.parametrize("allow_python", [False, True])
 def test_python_band_expression_is_not_supported_with_or_without_the_flag(tmp_path, scene, allow_python):
-    """Never "pass --allow-python-expressions" for something the flag would not make work."""
+    """Never "the allow_python_expressions argument" for something the flag would not make work."""
     ndvi = {"name": "NDVI", "format": "python", "expression": "pkg.mod:ndvi"}
     model = _model(tmp_path, bands=("B04", "B03", ndvi))
     message = _fails(model, scene, tmp_path / "out", "python band expressions are not supported",
                      allow_python=allow_python)
-    assert "--allow-python-expressions" not in message
+    assert "allow_python_expressions" not in message
 
 
 @pytest.mark.parametrize("allow_python", [False, True])
@@ -150,7 +150,7 @@ def test_python_post_processing_is_not_supported_with_or_without_the_flag(tmp_pa
                     [mlm_output("out", SEG, SEG_SHAPE, SEG_DIMS, post=post)])
     message = _fails(item, scene, tmp_path / "out", "python post-processing is not supported",
                      tile_size=32, allow_python=allow_python)
-    assert "--allow-python-expressions" not in message
+    assert "allow_python_expressions" not in message
 
 
 def test_unsafe_expression_is_refused(tmp_path, scene):

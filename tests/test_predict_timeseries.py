@@ -14,7 +14,7 @@ import rasterio
 from rasterio.windows import Window
 from onnx import TensorProto, helper, numpy_helper
 
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidArgument, InvalidInput, NotRunnable
 from mlmkit.inference import PredictOptions, predict
 from mlmkit.catalog.validate import validate_source
 from predict_helpers import _save, imagery_item, mlm_item, mlm_output
@@ -155,11 +155,11 @@ def test_stacks_equal_the_model_run_directly(staged, tmp_path, order, overlap):
 def test_dynamic_time_needs_time_steps(staged, tmp_path):
     source, images = staged
     item = _time_item(tmp_path, steps=None)
-    with pytest.raises(InvalidInput, match="dynamic time dimension; expected --time-steps"):
+    with pytest.raises(NotRunnable, match="dynamic time dimension; expected the time_steps argument"):
         predict(str(item), str(source), tmp_path / "out", PredictOptions(tile_size=64))
     predict(str(item), str(source), tmp_path / "out", PredictOptions(tile_size=64, time_steps=3))
     assert len(_results(tmp_path / "out")) == 3
-    with pytest.raises(InvalidInput, match="takes 3 dates; --time-steps 2"):
+    with pytest.raises(NotRunnable, match="takes 3 dates; the time_steps argument 2"):
         predict(str(_time_item(tmp_path)), str(source), tmp_path / "out", PredictOptions(time_steps=2))
 
 
@@ -178,5 +178,5 @@ def test_time_steps_for_a_model_without_time(tmp_path, staged):
     model = conv_model(tmp_path / "m.onnx", np.ones((1, 2)), np.zeros(1))
     item = mlm_item(tmp_path / "model.json", model, [mlm_input("input", BANDS, 2)],
                     [mlm_output("out", ["regression"], [-1, 1, -1, -1], ["batch", "channel", "height", "width"])])
-    with pytest.raises(InvalidInput, match="no model input has a time dimension"):
+    with pytest.raises(InvalidArgument, match="no model input has a time dimension"):
         predict(str(item), str(staged[0]), tmp_path / "out", PredictOptions(time_steps=3))

@@ -8,7 +8,7 @@ import numpy as np
 import pystac
 import pytest
 
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidInput, InvalidMetadata, ModelRefused, NotRunnable
 from mlmkit.mlm.spec import ValueScaling
 from mlmkit.inference.bands import BandResolver
 from mlmkit.inference.expressions import Expression, check_format
@@ -43,20 +43,20 @@ def test_expression_names_and_case_insensitive_lookup():
     "eval('1')", "np.load('x')", "'text'",
 ])
 def test_unsafe_expressions_are_refused(text):
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidMetadata):
         Expression(text)
 
 
 def test_missing_names_are_reported():
-    with pytest.raises(InvalidInput, match="B11"):
+    with pytest.raises(InvalidMetadata, match="B11"):
         Expression("B11 + 1")({"B04": B})
 
 
 def test_python_format_needs_consent():
-    with pytest.raises(InvalidInput, match="allow-python-expressions"):
+    with pytest.raises(ModelRefused, match="the allow_python_expressions argument trusts it"):
         check_format("python", "pkg.mod:fn", False, "input x")
     check_format("python", "pkg.mod:fn", True, "input x")
-    with pytest.raises(InvalidInput, match="expected one of"):
+    with pytest.raises(InvalidMetadata, match="expected one of"):
         check_format("docker", "img:tag", True, "input x")
 
 
@@ -76,7 +76,7 @@ def test_value_scaling_follows_the_mlm_table(scaling, expected):
 
 
 def test_value_scaling_missing_parameter():
-    with pytest.raises(InvalidInput, match="needs mean, stddev"):
+    with pytest.raises(InvalidMetadata, match="needs mean, stddev"):
         scaling_step(ValueScaling("z-score", mean=1))
 
 
@@ -137,7 +137,7 @@ def test_band_resolver_matches_every_way_a_stac_item_names_bands():
     assert [(ref.asset, ref.index) for ref in found.values()] == [
         ("visual", 1), ("visual", 2), ("nir", 1), ("swir", 1), ("B12", 1)]
     assert found["b11"].nodata == 0 and found["B08"].href == "/data/nir.tif"
-    with pytest.raises(InvalidInput, match=r"band 'B01'.*visual\[1\]=B04/red.*B12"):
+    with pytest.raises(NotRunnable, match=r"band 'B01'.*visual\[1\]=B04/red.*B12"):
         resolver.resolve("B01", "input x")
 
 

@@ -21,7 +21,7 @@ from torch import nn
 
 from mlmkit.cli import main
 from mlmkit.catalog.model_catalog import describe_model
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidArgument, InvalidInput
 from mlmkit.inference import PredictOptions, predict
 from mlmkit.inference.runtime import choose_device
 from mlmkit.runtimes.onnx import providers_for
@@ -278,6 +278,6 @@ def test_device_follows_the_option_and_the_accelerator():
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal where CUDA is absent")
 def test_cuda_requested_where_there_is_none_is_one_line(catalogs, scene, tmp_path):
     for name in ("exported", "onnx"):
-        with pytest.raises(InvalidInput, match="--device cuda: CUDA is not available") as info:
+        with pytest.raises(InvalidArgument, match="device 'cuda': CUDA is not available") as info:
             predict(str(catalogs[name]), str(scene), tmp_path / name, PredictOptions(device="cuda"))
         assert "\n" not in str(info.value)

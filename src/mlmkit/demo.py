@@ -25,7 +25,7 @@ from rasterio.windows import Window
 from mlmkit.stac.atomic import atomic_output_dir
 from mlmkit.stac.bands import RASTER_SCHEMA_URL
 from mlmkit.drawing import legend, stack, titled
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidInput, InvalidMetadata, ModelRunError
 from mlmkit.progress import QUIET, Progress
 from mlmkit.stac.write import save_catalog
 from mlmkit.training.chips import ChipOptions, build_chips
@@ -171,7 +171,7 @@ def run_demo(output: str | Path, epochs: int = 10, seed: int = 0, overwrite: boo
         say("4/5 validate: the model catalog against the STAC/MLM schemas mlmkit ships")
         problems = validate_source(str(summary.catalog))
         if problems:
-            raise InvalidInput(f"the demo's model catalog is invalid: {problems[0]}")
+            raise InvalidMetadata(f"the demo's model catalog is invalid: {problems[0]}")
         say("5/5 predict: the MLM Item, unchanged, on the whole scene")
         prediction = work / "prediction"
         predict(str(summary.catalog), str(scene_item), prediction,
@@ -191,8 +191,8 @@ def _agreement(class_map: Path, labels: Path) -> float:
     """Share of scene pixels where the predicted class equals the rule label, read strip by strip."""
     with rasterio.open(class_map) as pred, rasterio.open(labels) as truth:
         if (pred.width, pred.height) != (truth.width, truth.height):
-            raise InvalidInput(f"prediction is {pred.width}x{pred.height}; "
-                               f"expected the scene's {truth.width}x{truth.height}")
+            raise ModelRunError(f"prediction is {pred.width}x{pred.height}; "
+                                f"expected the scene's {truth.width}x{truth.height}")
         equal = 0
         for row in range(0, truth.height, STRIP_ROWS):
             window = Window(0, row, truth.width, min(STRIP_ROWS, truth.height - row))

@@ -33,7 +33,8 @@ from mlmkit.stac.read import is_url, json_path, resolve_href
 
 LINEAGE_RELS = ("derived_from", "source")
 # Where a user gives the URLs of a prediction's inputs read from staging copies (warnings and Items name it).
-PREDICT_HREF_INPUTS = "the CWL package's source_hrefs/model_href inputs, or mlmkit predict's --source-item-href/--model-href"
+PREDICT_HREF_INPUTS = ("the CWL package's source_hrefs/model_href inputs, or the source_item_hrefs/model_href "
+                       "arguments of predict")
 # A cwltool/Toil staging directory, mlmkit's unfinished (.partial) or replaced (.old) outputs.
 _STAGING_NAME = re.compile(r"^(stg[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}|\..+\.(partial|old))$")
 # /tmp as well as $TMPDIR: a CWL runner gives each tool a TMPDIR of its own inside /tmp.

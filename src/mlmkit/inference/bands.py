@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pystac
 
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import NotRunnable
 from mlmkit.matching.bands import BandMatcher, imagery_bands
 from mlmkit.stac.read import asset_href
 
@@ -39,7 +39,7 @@ class BandResolver:
         """The imagery band for an MLM band name; the error lists what the item has."""
         binding = self.matcher.bind(name)
         if binding is None:
-            raise InvalidInput(self.matcher.missing(name, where))
+            raise NotRunnable(self.matcher.missing(name, where))
         band = binding.source
         return BandRef(name, band.asset, self._href(band.asset), band.index, band.nodata)
 
@@ -47,7 +47,7 @@ class BandResolver:
         """Bands of the asset named like a band-less input (e.g. a DEM), all of them in order."""
         problem = self.matcher.asset_problem(input_name, channels)
         if problem is not None:
-            raise InvalidInput(problem)
+            raise NotRunnable(problem)
         found = self.matcher.asset_bands(input_name)
         refs = [BandRef(f"{input_name}#{band.index}", band.asset, self._href(band.asset), band.index, band.nodata)
                 for band in found]

@@ -14,7 +14,7 @@ from functools import cached_property
 import numpy as np
 import pystac
 
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidArgument, InvalidMetadata, ModelRefused
 from mlmkit.mlm.spec import DimRole, ModelInput, ModelSpec
 from mlmkit.inference.bands import BandRef, BandResolver
 from mlmkit.matching.rules import time_steps
@@ -98,9 +98,10 @@ def _pair(spec: ModelSpec, runner: ModelRunner) -> list[tuple[ModelInput, Tensor
         return [(model_input, by_name[model_input.name]) for model_input in spec.inputs]
     if len(spec.inputs) == len(runner.inputs):
         return list(zip(spec.inputs, runner.inputs))
-    raise InvalidInput(
-        f"the MLM Item declares {len(spec.inputs)} input(s) ({', '.join(i.name for i in spec.inputs)}) but the ONNX "
-        f"model has {len(runner.inputs)} ({', '.join(t.name for t in runner.inputs)}); expected matching names or counts"
+    raise InvalidMetadata(
+        f"the MLM Item's mlm:input declares {len(spec.inputs)} input(s) ({', '.join(i.name for i in spec.inputs)}) "
+        f"but the ONNX model has {len(runner.inputs)} ({', '.join(t.name for t in runner.inputs)}); expected matching "
+        "names or counts"
     )
 
 
@@ -129,8 +130,8 @@ def bind_inputs(spec: ModelSpec, runner: ModelRunner, allow_python: bool,
         batch = _static(tensor, model_input, axes, BATCH) if BATCH in axes else 1
         bound.append(BoundInput(plan, tensor, axes, channels or 0, steps, hw, batch))
     if time_steps is not None and all(entry.steps == 1 and TIME not in entry.axes for entry in bound):
-        raise InvalidInput(f"--time-steps {time_steps} was given but no model input has a time dimension; "
-                           "expected it only for time-series models")
+        raise InvalidArgument(f"the time_steps argument {time_steps} was given but no model input has a time "
+                              "dimension; expected it only for time-series models")
     return bound
 
 
@@ -138,7 +139,7 @@ def stack_depth(bound: list[BoundInput]) -> int:
     """How many dated Items one run stacks: the inputs' common time steps (1 without a time dim)."""
     steps = {entry.steps for entry in bound if TIME in entry.axes}
     if len(steps) > 1:
-        raise InvalidInput(f"model inputs take different numbers of dates {sorted(steps)}; expected one")
+        raise ModelRefused(f"model inputs take different numbers of dates {sorted(steps)}; expected one")
     return steps.pop() if steps else 1
 
 
@@ -176,10 +177,10 @@ def _built_channels(entry: BoundInput) -> int:
     zeros = {name: np.zeros((2, 2), np.float32) for name in entry.sources}
     built = entry.plan.build(zeros)
     if entry.channels and built.shape[0] != entry.channels:
-        raise InvalidInput(
+        raise InvalidMetadata(
             f"input {entry.plan.model_input.name!r} provides {built.shape[0]} channel(s) "
             f"({', '.join(entry.plan.band_names)}) but the model takes {entry.channels}; "
-            "expected the MLM bands to match the model's input shape"
+            "expected the input's bands in mlm:input to match the model's input shape"
         )
     return built.shape[0]
 
@@ -205,5 +206,5 @@ def fixed_batch(bound: list[BoundInput]) -> int | None:
     """The batch size the model fixes, if any; all inputs must agree on it."""
     fixed = {entry.batch for entry in bound if entry.batch is not None}
     if len(fixed) > 1:
-        raise InvalidInput(f"model inputs have different fixed batch sizes {sorted(fixed)}; expected one")
+        raise ModelRefused(f"model inputs have different fixed batch sizes {sorted(fixed)}; expected one")
     return fixed.pop() if fixed else None

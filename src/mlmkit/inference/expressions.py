@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidMetadata, LimitExceeded, ModelRefused
 
 SAFE_FORMATS = ("gdal-calc", "rio-calc", "numexpr", "numpy", "math", "expression")
 PYTHON_FORMAT = "python"
@@ -77,10 +77,10 @@ class Expression:
 
     def __init__(self, text: str, fmt: str = "gdal-calc") -> None:
         if not isinstance(text, str) or not text.strip():
-            raise InvalidInput(f"{fmt} expression {shown(text)} is empty or not text; expected band arithmetic")
+            raise InvalidMetadata(f"{fmt} expression {shown(text)} is empty or not text; expected band arithmetic")
         if len(text) > MAX_LENGTH:
-            raise InvalidInput(f"expression {shown(text)} is {len(text)} characters long; expected at most "
-                               f"{MAX_LENGTH}")
+            raise LimitExceeded(f"expression {shown(text)} is {len(text)} characters long; expected at most "
+                                f"{MAX_LENGTH}")
         self.text = text
         self.format = fmt
         try:
@@ -90,15 +90,15 @@ class Expression:
             self._tree = _parse_prefix(text)
             self._evaluate = self._eval_prefix
         except (RecursionError, MemoryError) as exc:  # the parser's own stack: far beyond MAX_DEPTH
-            raise InvalidInput(f"expression {shown(text)} is nested too deeply to parse; expected at most "
-                               f"{MAX_DEPTH} levels") from exc
+            raise LimitExceeded(f"expression {shown(text)} is nested too deeply to parse; expected at most "
+                                f"{MAX_DEPTH} levels") from exc
         self._check_size()
         self.names = frozenset(self._collect_names(self._tree))
 
     def __call__(self, values: Mapping[str, Any]) -> np.ndarray:
         missing = sorted(name for name in self.names if _lookup(values, name) is None)
         if missing:
-            raise InvalidInput(
+            raise InvalidMetadata(
                 f"expression {shown(self.text)} uses {', '.join(missing)}, which are not available; "
                 f"expected names among {', '.join(sorted(values))}"
             )
@@ -106,19 +106,19 @@ class Expression:
         try:
             tile = np.broadcast_shapes(*used)
         except ValueError as exc:
-            raise InvalidInput(f"expression {shown(self.text)} combines arrays of shapes {used}; expected "
-                               "arrays of one tile") from exc
+            raise InvalidMetadata(f"expression {shown(self.text)} combines arrays of shapes {used}; expected "
+                                  "arrays of one tile") from exc
         limit = max(1, int(np.prod(tile)))
         try:
             with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
                 result = np.asarray(self._evaluate(self._tree, values, limit))
         except _EVALUATION_ERRORS as exc:
             reason = " ".join(str(exc).split())[:200].rstrip(".") or type(exc).__name__
-            raise InvalidInput(f"expression {shown(self.text)} cannot be evaluated: {reason}; expected arithmetic "
-                               "on the band arrays") from exc
+            raise InvalidMetadata(f"expression {shown(self.text)} cannot be evaluated: {reason}; expected arithmetic "
+                                  "on the band arrays") from exc
         if result.dtype == object or np.broadcast_shapes(result.shape, tile) != tile:
-            raise InvalidInput(f"expression {shown(self.text)} gives a {result.dtype} result of shape "
-                               f"{list(result.shape)}; expected numbers that fit the {list(tile)} tile")
+            raise InvalidMetadata(f"expression {shown(self.text)} gives a {result.dtype} result of shape "
+                                  f"{list(result.shape)}; expected numbers that fit the {list(tile)} tile")
         return result
 
     def _check_size(self) -> None:
@@ -129,11 +129,11 @@ class Expression:
             node, depth = pending.pop()
             nodes += 1
             if nodes > MAX_NODES:
-                raise InvalidInput(f"expression {shown(self.text)} has more than {MAX_NODES} terms; expected at "
-                                   f"most {MAX_NODES}")
+                raise LimitExceeded(f"expression {shown(self.text)} has more than {MAX_NODES} terms; expected at "
+                                    f"most {MAX_NODES}")
             if depth > MAX_DEPTH:
-                raise InvalidInput(f"expression {shown(self.text)} is nested more than {MAX_DEPTH} levels deep; "
-                                   f"expected at most {MAX_DEPTH}")
+                raise LimitExceeded(f"expression {shown(self.text)} is nested more than {MAX_DEPTH} levels deep; "
+                                    f"expected at most {MAX_DEPTH}")
             children = node if isinstance(node, list) else (
                 ast.iter_child_nodes(node) if isinstance(node, ast.AST) else ())
             pending.extend((child, depth + 1) for child in children
@@ -159,36 +159,36 @@ class Expression:
         text = shown(self.text)
         for node in ast.walk(tree):
             if not isinstance(node, allowed):
-                raise InvalidInput(f"expression {text} uses {type(node).__name__}, which is not allowed; "
-                                   "expected arithmetic, comparisons and numpy functions over band names")
+                raise InvalidMetadata(f"expression {text} uses {type(node).__name__}, which is not allowed; "
+                                      "expected arithmetic, comparisons and numpy functions over band names")
             if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float, bool)):
-                raise InvalidInput(f"expression {text} has constant {shown(node.value, 40)}; expected numbers only")
+                raise InvalidMetadata(f"expression {text} has constant {shown(node.value, 40)}; expected numbers only")
             if isinstance(node, ast.Constant) and isinstance(node.value, int) and abs(node.value) > MAX_INTEGER:
-                raise InvalidInput(f"expression {text} has the integer constant {shown(node.value, 40)}; expected "
-                                   f"integers within ±2**53 (write larger numbers as floats, e.g. 1e20)")
+                raise LimitExceeded(f"expression {text} has the integer constant {shown(node.value, 40)}; expected "
+                                    f"integers within ±2**53 (write larger numbers as floats, e.g. 1e20)")
             if isinstance(node, ast.Call):
                 _check_arity(_function(node.func, self.text), len(node.args), self.text)
                 if node.keywords:
-                    raise InvalidInput(f"expression {text} uses keyword arguments; expected positional ones")
+                    raise InvalidMetadata(f"expression {text} uses keyword arguments; expected positional ones")
             if isinstance(node, ast.Attribute) and not (isinstance(node.value, ast.Name)
                                                         and node.value.id in ("np", "numpy")):
-                raise InvalidInput(f"expression {text} reads attribute {shown(node.attr, 40)}; "
-                                   "expected np.<function> only")
+                raise InvalidMetadata(f"expression {text} reads attribute {shown(node.attr, 40)}; "
+                                      "expected np.<function> only")
             if isinstance(node, ast.BinOp) and type(node.op) not in _BINARY:
-                raise InvalidInput(f"expression {text} uses operator {type(node.op).__name__}, which is not allowed")
+                raise InvalidMetadata(f"expression {text} uses operator {type(node.op).__name__}, which is not allowed")
 
     def _value(self, name: str, values: Mapping[str, Any]) -> Any:
         value = _CONSTANTS[name] if name in _CONSTANTS else _lookup(values, name)
         if value is None:
-            raise InvalidInput(f"expression {shown(self.text)} uses {shown(name, 40)} as a value; expected band "
-                               "names and numbers")
+            raise InvalidMetadata(f"expression {shown(self.text)} uses {shown(name, 40)} as a value; expected band "
+                                  "names and numbers")
         return value
 
     def _bounded(self, value: Any, limit: int) -> Any:
         """An intermediate result, refused when it holds more values than the tile it is computed from."""
         if np.size(value) > limit:
-            raise InvalidInput(f"expression {shown(self.text)} builds an array of {np.size(value)} values from "
-                               f"{limit}-value bands; expected results that fit the tile")
+            raise LimitExceeded(f"expression {shown(self.text)} builds an array of {np.size(value)} values from "
+                                f"{limit}-value bands; expected results that fit the tile")
         return value
 
     def _eval_ast(self, node: ast.AST, values: Mapping[str, Any], limit: int) -> Any:
@@ -221,7 +221,7 @@ class Expression:
         if isinstance(node, ast.Call):
             args = [self._eval_ast(arg, values, limit) for arg in node.args]
             return self._bounded(_FUNCTIONS[_function(node.func, self.text)](*args), limit)
-        raise InvalidInput(f"expression {shown(self.text)}: cannot evaluate {type(node).__name__}")
+        raise InvalidMetadata(f"expression {shown(self.text)}: cannot evaluate {type(node).__name__}")
 
     def _eval_prefix(self, node: Any, values: Mapping[str, Any], limit: int) -> Any:
         if isinstance(node, str):
@@ -251,7 +251,7 @@ def _check_arity(name: str, count: int, text: str) -> None:
     low, high = _ARITY[name] if name in _ARITY else _prefix_arity(name)
     if not low <= count <= high:
         wanted = str(low) if low == high else f"{low} to {high}"
-        raise InvalidInput(f"expression {shown(text)} calls {name} with {count} argument(s); expected {wanted}")
+        raise InvalidMetadata(f"expression {shown(text)} calls {name} with {count} argument(s); expected {wanted}")
 
 
 def _prefix_arity(operator_name: str) -> tuple[int, int]:
@@ -265,8 +265,8 @@ def _function(func: ast.AST, text: str) -> str:
     """The whitelisted function a call names."""
     name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
     if name not in _FUNCTIONS:
-        raise InvalidInput(f"expression {shown(text)} calls {shown(name, 40)}, which is not allowed; expected one of "
-                           + ", ".join(sorted(_FUNCTIONS)))
+        raise InvalidMetadata(f"expression {shown(text)} calls {shown(name, 40)}, which is not allowed; expected "
+                              "one of " + ", ".join(sorted(_FUNCTIONS)))
     return name
 
 
@@ -288,22 +288,22 @@ def _parse_prefix(text: str) -> list:
         if token == "(":
             stack.append([])
             if len(stack) > MAX_DEPTH + 1:
-                raise InvalidInput(f"expression {shown(text)} is nested more than {MAX_DEPTH} levels deep; "
-                                   f"expected at most {MAX_DEPTH}")
+                raise LimitExceeded(f"expression {shown(text)} is nested more than {MAX_DEPTH} levels deep; "
+                                    f"expected at most {MAX_DEPTH}")
         elif token == ")":
             if len(stack) < 2:
-                raise InvalidInput(f"expression {shown(text)} has unbalanced parentheses")
+                raise InvalidMetadata(f"expression {shown(text)} has unbalanced parentheses")
             done = stack.pop()
             if not done or not isinstance(done[0], str) or not _is_operator(done[0]):
-                raise InvalidInput(f"expression {shown(text)} is neither arithmetic nor rio-calc with known "
-                                   "operators; expected e.g. (B08 - B04) / (B08 + B04)")
+                raise InvalidMetadata(f"expression {shown(text)} is neither arithmetic nor rio-calc with known "
+                                      "operators; expected e.g. (B08 - B04) / (B08 + B04)")
             _check_arity(done[0], len(done) - 1, text)
             stack[-1].append(done)
         else:
             stack[-1].append(token)
     if len(stack) != 1 or len(stack[0]) != 1:
-        raise InvalidInput(f"expression {shown(text)} is not one valid expression; "
-                           "expected e.g. (B08 - B04) / (B08 + B04)")
+        raise InvalidMetadata(f"expression {shown(text)} is not one valid expression; "
+                              "expected e.g. (B08 - B04) / (B08 + B04)")
     return stack[0][0]
 
 
@@ -317,14 +317,14 @@ def check_format(fmt: str | None, expression: Any, allow_python: bool, where: st
     fmt = (fmt or "").lower()
     if fmt == PYTHON_FORMAT:
         if not allow_python:
-            raise InvalidInput(
+            raise ModelRefused(
                 f"{where} is a python expression ({shown(expression)}); refusing to run code from an MLM Item "
-                "(pass --allow-python-expressions to trust it)"
+                "(the allow_python_expressions argument trusts it)"
             )
         return
     if fmt not in SAFE_FORMATS:
-        raise InvalidInput(f"{where} has expression format {shown(fmt, 40)}; expected one of {', '.join(SAFE_FORMATS)} "
-                           "or python (with --allow-python-expressions)")
+        raise InvalidMetadata(f"{where} has expression format {shown(fmt, 40)}; expected one of "
+                              f"{', '.join(SAFE_FORMATS)} or python (with the allow_python_expressions argument)")
 
 
 def python_callable(reference: str) -> Callable[..., Any]:
@@ -337,5 +337,5 @@ def python_callable(reference: str) -> Callable[..., Any]:
         for part in attr.split("."):
             target = getattr(target, part)
     except (ImportError, AttributeError, ValueError) as exc:
-        raise InvalidInput(f"python expression {shown(reference)} cannot be imported: {exc}") from exc
+        raise InvalidMetadata(f"python expression {shown(reference)} cannot be imported: {exc}") from exc
     return target

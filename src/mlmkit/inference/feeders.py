@@ -17,7 +17,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import ModelRefused
 from mlmkit.mlm.spec import DimRole, ModelOutput
 from mlmkit.inference.binding import BoundInput, fixed_batch
 from mlmkit.inference.runtime import ModelRunner
@@ -82,7 +82,7 @@ class TileFeeder(Feeder):
         if None in self._batch_axes:
             if count > 1:
                 name = outputs[self._batch_axes.index(None)].name
-                raise InvalidInput(f"output {name!r} has no batch dimension but the model takes {count} tiles per "
+                raise ModelRefused(f"output {name!r} has no batch dimension but the model takes {count} tiles per "
                                    "call; expected a batch dimension in its dim_order, or a model run one tile a call")
             self.per_call = 1
         return self._join([[r] for r in raw], 1)
@@ -190,6 +190,6 @@ def make_feeder(bound: list[BoundInput]) -> Feeder:
     pixelwise = {entry.pixelwise for entry in bound}
     if len(pixelwise) > 1:
         names = ", ".join(f"{entry.name!r} ({'pixel rows' if entry.pixelwise else 'raster'})" for entry in bound)
-        raise InvalidInput(f"model inputs mix pixel rows and rasters ({names}); expected all inputs with height/width, "
+        raise ModelRefused(f"model inputs mix pixel rows and rasters ({names}); expected all inputs with height/width, "
                            "or none")
     return PixelFeeder(bound) if pixelwise.pop() else TileFeeder(bound)

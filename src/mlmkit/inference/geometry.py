@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from mlmkit.errors import InvalidInput, ModelRunError, TileSizeError, OptionAdjusted, warn
+from mlmkit.errors import InvalidArgument, ModelRefused, ModelRunError, OptionAdjusted, TileSizeError, warn
 from mlmkit.inference.outputs.boxes import Detections
 
 DEFAULT_TILE = 256
@@ -60,7 +60,7 @@ def _common_fixed(inputs: Sequence[InputGeometry]) -> tuple[int | None, int | No
     for axis, edge in ((0, "height"), (1, "width")):
         sizes = {entry.fixed[axis] for entry in inputs if entry.fixed[axis] is not None}
         if len(sizes) > 1:
-            raise InvalidInput(f"model inputs have different fixed {edge}s {sorted(sizes)}; expected one tile size")
+            raise ModelRefused(f"model inputs have different fixed {edge}s {sorted(sizes)}; expected one tile size")
         fixed.append(sizes.pop() if sizes else None)
     return fixed[0], fixed[1]
 
@@ -85,9 +85,9 @@ def probe_multiple(fixed: tuple[int | None, int | None], accepts: Accepts, names
         except (ModelRunError, TileSizeError) as exc:
             first = first or f"; at {tile[1]}×{tile[0]} px: {(str(exc).strip().splitlines() or [''])[0]}"
     shown = ", ".join(f"{w}×{h}" for h, w in tried)
-    raise InvalidInput(f"input {names}: the model took none of the tile sizes tried ({shown} px{first}); "
-                       "expected a model that runs on some height/width (declare its size multiple as "
-                       "'mlmkit:size_multiple' on the MLM input if it needs a larger one)")
+    raise ModelRunError(f"input {names}: the model took none of the tile sizes tried ({shown} px{first}); "
+                        "expected a model that runs on some height/width (declare its size multiple as "
+                        "'mlmkit:size_multiple' on the MLM input if it needs a larger one)")
 
 
 def _round(requested: int, multiple: int) -> int:
@@ -102,8 +102,8 @@ def tile_sizes(inputs: Sequence[InputGeometry], requested: int | None, accepts: 
     names = ", ".join(repr(entry.name) for entry in inputs)
     for axis, edge in ((0, "height"), (1, "width")):
         if fixed[axis] is not None and requested is not None and fixed[axis] != requested:
-            raise InvalidInput(f"input {names} has a fixed {edge} of {fixed[axis]} px; --tile-size {requested} "
-                               f"cannot be used (omit it or pass {fixed[axis]})")
+            raise InvalidArgument(f"input {names} has a fixed {edge} of {fixed[axis]} px; the tile_size argument "
+                                  f"{requested} cannot be used (omit it or give {fixed[axis]})")
     if None not in fixed:
         return TileSizes(fixed, 1, max(fixed))
     declared = {entry.multiple for entry in inputs if entry.multiple}

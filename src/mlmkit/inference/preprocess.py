@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidMetadata, ModelRefused
 from mlmkit.mlm.spec import ModelInput, ValueScaling
 from mlmkit.inference.expressions import PYTHON_FORMAT, Expression, check_format, letter_names, python_callable
 
@@ -21,7 +21,7 @@ Step = Callable[[np.ndarray], np.ndarray]
 def _require(scaling: ValueScaling, *fields: str) -> list[float]:
     values = [getattr(scaling, name) for name in fields]
     if any(value is None for value in values):
-        raise InvalidInput(f"value_scaling {scaling.type!r} needs {', '.join(fields)}; got {scaling}")
+        raise InvalidMetadata(f"value_scaling {scaling.type!r} needs {', '.join(fields)}; got {scaling}")
     return [float(value) for value in values]
 
 
@@ -52,8 +52,8 @@ def scaling_step(scaling: ValueScaling | None, allow_python: bool = False) -> St
             return python_callable(scaling.expression)
         expression = Expression(scaling.expression, scaling.format or "gdal-calc")
         return lambda data: expression({"A": data, "x": data, "data": data}).astype(np.float32, copy=False)
-    raise InvalidInput(f"value_scaling type {kind!r} is not supported; expected min-max, z-score, clip, "
-                       "clip-min, clip-max, offset, scale or processing")
+    raise InvalidMetadata(f"value_scaling type {kind!r} is not supported; expected min-max, z-score, clip, "
+                          "clip-min, clip-max, offset, scale or processing")
 
 
 @dataclass
@@ -102,8 +102,8 @@ def _apply_scaling(stack: np.ndarray, steps: list[Step]) -> np.ndarray:
     if len(steps) == 1:
         return np.asarray(steps[0](stack), dtype=np.float32)
     if len(steps) != stack.shape[0]:
-        raise InvalidInput(f"value_scaling has {len(steps)} entries for {stack.shape[0]} channels; "
-                           "expected one per channel or a single one")
+        raise InvalidMetadata(f"value_scaling has {len(steps)} entries for {stack.shape[0]} channels; "
+                              "expected one per channel or a single one")
     for index, step in enumerate(steps):
         stack[index] = step(stack[index])
     return stack
@@ -131,7 +131,7 @@ def plan_input(model_input: ModelInput, channels: int | None, dtype: np.dtype, a
     for band in model_input.bands:
         if band.is_derived:
             if (band.format or "").lower() == PYTHON_FORMAT:  # refused whatever --allow-python-expressions says
-                raise InvalidInput(f"{where} band {band.name!r}: python band expressions are not supported; "
+                raise ModelRefused(f"{where} band {band.name!r}: python band expressions are not supported; "
                                    "expected gdal-calc/rio-calc arithmetic")
             check_format(band.format, band.expression, allow_python, f"{where} band {band.name!r}")
             derived[band.name] = Expression(band.expression, band.format or "rio-calc")

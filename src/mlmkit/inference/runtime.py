@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mlmkit.runtimes.artifacts import SUPPORTED, ArtifactKind, declared_kind, file_kind, refuse_pickle
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidArgument, ModelRefused
 from mlmkit.stac.fetch import ProgressHook, local_copy
 from mlmkit.mlm.spec import ModelAsset, ModelInput, ModelOutput, ModelSpec
 from mlmkit.runtimes.base import ModelRunner, OpenOptions, TensorInfo, TensorSpec
@@ -40,7 +40,7 @@ class RuntimeOptions:
 def choose_device(requested: str, accelerator: str | None, constrained: bool, cuda_available: bool) -> str:
     """cpu or cuda: --device, where `auto` follows mlm:accelerator (cuda when the Item says cuda or nothing)."""
     if requested not in DEVICES:
-        raise InvalidInput(f"device {requested!r} is unknown; expected one of {', '.join(DEVICES)}")
+        raise InvalidArgument(f"device {requested!r} is unknown; expected one of {', '.join(DEVICES)}")
     accelerator = (accelerator or "").lower() or None
     wants_cuda = accelerator == "cuda"
     if requested == "auto":
@@ -48,13 +48,14 @@ def choose_device(requested: str, accelerator: str | None, constrained: bool, cu
     else:
         device = requested
     if constrained and accelerator not in ("cuda", *_CPU_ACCELERATORS):
-        raise InvalidInput(f"the model is constrained to mlm:accelerator {accelerator!r}; mlmkit runs models on "
+        raise ModelRefused(f"the model is constrained to mlm:accelerator {accelerator!r}; mlmkit runs models on "
                            "cpu or cuda")
     if constrained and accelerator is not None and wants_cuda != (device == "cuda"):
-        raise InvalidInput(f"the model is constrained to mlm:accelerator {accelerator!r} and cannot run on {device}"
+        raise ModelRefused(f"the model is constrained to mlm:accelerator {accelerator!r} and cannot run on {device}"
                            f"{' (CUDA is not available here)' if wants_cuda and not cuda_available else ''}")
     if device == "cuda" and not cuda_available:
-        raise InvalidInput("--device cuda: CUDA is not available to this runtime here; expected --device cpu or auto")
+        raise InvalidArgument("device 'cuda': CUDA is not available to this runtime here; expected the device "
+                              "argument cpu or auto")
     return device
 
 
@@ -72,8 +73,8 @@ def choose_asset(spec: ModelSpec, key: str | None) -> ModelAsset:
     if key is not None:
         chosen = next((asset for asset in assets if asset.key == key), None)
         if chosen is None:
-            raise InvalidInput(f"the MLM Item has no mlm:model asset {key!r}; expected one of "
-                               f"{', '.join(asset.key for asset in assets)}")
+            raise InvalidArgument(f"the MLM Item has no mlm:model asset {key!r}; expected one of "
+                                  f"{', '.join(asset.key for asset in assets)}")
         return chosen
     for kind in RUNTIMES:  # in the registry's order: what needs the fewest dependencies first
         for asset in assets:
@@ -82,7 +83,7 @@ def choose_asset(spec: ModelSpec, key: str | None) -> ModelAsset:
     described = ", ".join(f"{a.key!r} ({a.artifact_type or a.media_type or 'of unknown type'}, {a.href})"
                           for a in assets)
     refuse_pickle(_kind(assets[0]), f"model asset {assets[0].key!r} ({assets[0].href})")
-    raise InvalidInput(f"model asset(s) {described} are of no type mlmkit runs; mlmkit predict runs {SUPPORTED}")
+    raise ModelRefused(f"model asset(s) {described} are of no type mlmkit runs; mlmkit predict runs {SUPPORTED}")
 
 
 def open_runtime(spec: ModelSpec, options: RuntimeOptions | None = None) -> ModelRunner:
@@ -93,7 +94,7 @@ def open_runtime(spec: ModelSpec, options: RuntimeOptions | None = None) -> Mode
     declared = _kind(asset)
     refuse_pickle(declared, where)
     if declared is None:
-        raise InvalidInput(f"{where} is {asset.artifact_type or asset.media_type or 'of unknown type'}; "
+        raise ModelRefused(f"{where} is {asset.artifact_type or asset.media_type or 'of unknown type'}; "
                            f"mlmkit predict runs {SUPPORTED}")
     constrained = bool(spec.accelerator_constrained)
     with local_copy(asset.href, asset.file_checksum, cache=options.cache, progress=options.progress) as path:

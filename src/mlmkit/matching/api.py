@@ -18,7 +18,7 @@ from pystac_client.exceptions import APIError
 from pystac_client.warnings import DoesNotConformTo
 
 from mlmkit.catalog.search import ModelQuery, open_api, parse_interval, search_api
-from mlmkit.errors import InvalidInput, RemoteFailure
+from mlmkit.errors import RemoteFailure
 from mlmkit.matching.footprints import relation
 from mlmkit.mlm.spec import ModelSpec, mlm_version
 from mlmkit.stac.read import MALFORMED_STAC
@@ -113,8 +113,8 @@ def imagery_from_api(search: ApiSearch, specs: Sequence[ModelSpec] = ()) -> list
             try:
                 item = _from_api(data)
             except MALFORMED_STAC as exc:
-                raise InvalidInput(f"the STAC API at {search.url} returned an Item that is not STAC "
-                                   f"({' '.join(str(exc).split())[:200]}); expected STAC Items") from exc
+                raise RemoteFailure(f"the STAC API at {search.url} returned an Item that is not STAC "
+                                    f"({' '.join(str(exc).split())[:200]}); expected STAC Items") from exc
             inside = search.bbox is None or relation(None, search.bbox, item.geometry, item.bbox) not in (None, "outside")
             if inside:
                 items.setdefault((item.collection_id, item.id), item)

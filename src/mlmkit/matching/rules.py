@@ -28,7 +28,7 @@ from datetime import datetime
 
 import pystac
 
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidArgument, InvalidInput
 from mlmkit.matching.bands import BandMatcher, Binding, ImageryBand, imagery_bands
 from mlmkit.matching.footprints import relation
 from mlmkit.matching.stacks import Stack, item_date
@@ -74,11 +74,11 @@ class Match:
 def time_steps(name: str, static: int | None, requested: int | None) -> int:
     """How many dates an input with a time dimension stacks: its static size, else the requested number."""
     if static is None and requested is None:
-        raise InvalidInput(f"input {name!r} has a dynamic time dimension; expected --time-steps N "
-                           "(how many dates to stack)")
+        raise InvalidArgument(f"input {name!r} has a dynamic time dimension; expected the time_steps argument "
+                              "(how many dates to stack)")
     if static is not None and requested is not None and static != requested:
-        raise InvalidInput(f"input {name!r} takes {static} dates; --time-steps {requested} cannot be "
-                           f"used (omit it or pass {static})")
+        raise InvalidArgument(f"input {name!r} takes {static} dates; the time_steps argument {requested} cannot be "
+                              f"used (omit it or give {static})")
     return static or requested or 1
 
 

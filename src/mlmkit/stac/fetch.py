@@ -13,7 +13,6 @@ import fcntl
 import os
 import re
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -71,18 +70,6 @@ def size_text(size: int | None) -> str:
         return f"{size} B"
     exponent = min(len(str(size)) - 1, 9) // 3
     return f"{size / 1000 ** exponent:.1f} {('KB', 'MB', 'GB')[exponent - 1]}"
-
-
-def announce(href: str, target: Path) -> ProgressHook:
-    """The plain fallback progress report: one line per download, on stderr."""
-    said = []
-
-    def hook(done: int, total: int | None) -> None:
-        if not said:
-            said.append(True)
-            resumed = f", resuming at {size_text(done)}" if done else ""
-            print(f"mlmkit: downloading {href} ({size_text(total)}{resumed}) to {target.parent}", file=sys.stderr)
-    return hook
 
 
 class _Transient(Exception):
@@ -203,8 +190,8 @@ def _quiet(done: int, total: int | None) -> None:
 
 def download(href: str, target: Path, checksum: str | None = None, progress: ProgressHook | None = _quiet) -> Path:
     """Stream `href` (http(s), s3, gs or az) into `target` with retries, resuming a dropped connection, verified
-    against `checksum` when given; nothing is left at `target` unless the whole file arrived. `progress=None`
-    reports the download in one line on stderr."""
+    against `checksum` when given; nothing is left at `target` unless the whole file arrived. Silent unless a
+    `progress` hook is given (the CLI's `Progress.download_hook`)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")
     try:
@@ -217,7 +204,7 @@ def download(href: str, target: Path, checksum: str | None = None, progress: Pro
 def _fetch_into(href: str, target: Path, checksum: str | None, progress: ProgressHook | None) -> Path:
     part = target.with_name(target.name + ".part")
     try:
-        _download(href, part, progress or announce(href, target))
+        _download(href, part, progress or _quiet)
     except (KeyboardInterrupt, Terminated):  # cancelled: nothing is kept (a failed download stays, to resume)
         part.unlink(missing_ok=True)
         raise

@@ -34,7 +34,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from mlmkit.catalog.publish import auth_headers, publish as publish_catalog
-from mlmkit.errors import InvalidInput, LimitExceeded, MlmkitError, RemoteFailure
+from mlmkit.errors import InvalidArgument, InvalidInput, LimitExceeded, MlmkitError, RemoteFailure
 from mlmkit.catalog.model_catalog import describe_model
 from mlmkit.mlm.describe import metadata_from_spec
 from mlmkit.stac.read import HTTP_TIMEOUT_S
@@ -87,7 +87,8 @@ class FormSettings:
         try:
             max_bytes = int(float(size) * 2**20)
         except ValueError as exc:
-            raise InvalidInput(f"{MAX_UPLOAD_ENV}={size!r} is not a number; expected the upload limit in MiB") from exc
+            raise InvalidArgument(f"{MAX_UPLOAD_ENV}={size!r} is not a number; expected the upload limit in "
+                                  "MiB") from exc
         target = {key: os.environ.get(name) for key, name in PUBLISH_ENV.items()}
         publish_to = PublishTarget(target["api_url"], Path(target["files_dir"]), target["files_url"]) \
             if all(target.values()) else None
@@ -142,7 +143,7 @@ async def _submission(request: Request, settings: FormSettings) -> Submission:
         await _drain(request, DRAIN_FACTOR * limit)
         raise
     except HTTPException as exc:  # starlette's answer to a body that is not form data
-        raise InvalidInput(f"the request is not a form ({exc.detail}); expected the describe form's fields") from exc
+        raise InvalidArgument(f"the request is not a form ({exc.detail}); expected the describe form's fields") from exc
     fields = {key: [value for value in form.getlist(key) if isinstance(value, str)] for key in form.keys()}
     upload, sample = (_chosen(form.get(name)) for name in ("model", "sample_item"))
     info = (fields.get("model_info") or [""])[0]
@@ -269,7 +270,7 @@ class DescribeForm:
         """Keep the built catalog where the operator serves files and upsert it into their STAC API."""
         target = self.settings.publish
         if target is None:
-            raise InvalidInput("publishing is not enabled on this server; expected the catalog downloaded instead")
+            raise InvalidArgument("publishing is not enabled on this server; expected the catalog downloaded instead")
         target.files_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".mlmkit-publish-", dir=target.files_dir) as tmp:
             built = self.build(submission, Path(tmp))

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from mlmkit.errors import InvalidInput, LimitExceeded, ModelRefused
+from mlmkit.errors import InvalidArgument, InvalidInput, LimitExceeded, ModelRefused
 from mlmkit.mlm.build import ModelMetadata, read_described_file
 from mlmkit.runtimes.artifacts import ArtifactKind, declared_kind, file_kind, refuse_pickle
 from mlmkit.runtimes.info import ModelFileInfo
@@ -70,7 +70,7 @@ def save_upload(source: Any, target_dir: Path, filename: str | None) -> Path:
         while chunk := source.read(_CHUNK):
             out.write(chunk)
     if target.stat().st_size == 0:
-        raise InvalidInput(f"{target.name} is empty; expected a model file (ONNX, TorchScript or .pt2)")
+        raise ModelRefused(f"{target.name} is empty; expected a model file (ONNX, TorchScript or .pt2)")
     return target
 
 
@@ -99,8 +99,8 @@ class UploadedModel:
             return cls(upload_name(data["filename"]), int(data["size"]), str(data["checksum"]),
                        ModelFileInfo(ArtifactKind(info["kind"]), *tensors, *counts, bool(info["onnx_ml"])))
         except (ValueError, KeyError, TypeError) as exc:
-            raise InvalidInput(f"the page's model description is damaged ({type(exc).__name__}); expected the one "
-                               "this server wrote: read the model file again") from exc
+            raise InvalidArgument(f"the page's model description is damaged ({type(exc).__name__}); expected the one "
+                                  "this server wrote: read the model file again") from exc
 
 
 def _refuse_native_code(kind: ArtifactKind, name: str) -> None:
