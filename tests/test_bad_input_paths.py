@@ -190,7 +190,7 @@ def test_train_model_id_with_a_path_is_refused_by_the_mlm_name_rule(box: Sandbox
 
 
 def test_eurosat_file_names_stay_inside(box: Sandbox):
-    folder = write_eurosat_folder(box.work / "eurosat", per_class=8, bands=3, classes=("a..b", "a b", "-x"))
+    folder = write_eurosat_folder(box.work / "eurosat", per_class=8, bands=3, classes=("a..b", "c d", "-x"))
     outdir = assert_contained(box, ["chips", "--eurosat", folder, "-o", box.out, "--band-names", "B04,B03,B02",
                                     "--block-deg", "0.001"])
     assert len(list(outdir.rglob("image.tif"))) == 24

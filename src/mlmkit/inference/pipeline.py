@@ -25,7 +25,7 @@ from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from mlmkit.stac.atomic import atomic_output_dir
-from mlmkit.errors import InvalidInput, InvalidMetadata, ResamplingWarning, warn
+from mlmkit.errors import InvalidArgument, InvalidInput, InvalidMetadata, ResamplingWarning, warn
 from mlmkit.mlm.lint import enforce, lint_model
 from mlmkit.mlm.spec import ModelOutput, ModelSpec, read_model
 from mlmkit.inference.bands import BandRef
@@ -434,9 +434,9 @@ def _grid_key(spec: ModelSpec, options: PredictOptions, grids: dict[str, Grid]):
 
 def _check(options: PredictOptions) -> PredictOptions:
     if options.blend not in ("smooth", "crop"):
-        raise InvalidInput(f"blend mode {options.blend!r} is unknown; expected smooth or crop")
+        raise InvalidArgument(f"blend mode {options.blend!r} is unknown; expected smooth or crop")
     if options.resampling is not None and options.resampling not in Resampling.__members__:
-        raise InvalidInput(f"resampling {options.resampling!r} is unknown; expected e.g. nearest, bilinear, cubic")
+        raise InvalidArgument(f"resampling {options.resampling!r} is unknown; expected e.g. nearest, bilinear, cubic")
     return options
 
 
@@ -446,7 +446,7 @@ def _stacks(spec: ModelSpec, inputs: str, options: PredictOptions
     imagery grids read for that (each asset's grid is read once in a run: stacking, then each stack)."""
     items = list(iter_items(inputs))
     if not items:
-        raise InvalidInput(f"{inputs} holds no STAC Items; expected an Item or a catalog with Items")
+        raise InvalidArgument(f"{inputs} holds no STAC Items; expected an Item or a catalog with Items")
     grids: dict[str, Grid] = {}
     pairs = pair_up(spec, items, options.time_steps, _grid_key(spec, options, grids))
     decide(pairs)
@@ -458,8 +458,8 @@ def _bind(spec: ModelSpec, runner: ModelRunner, stacks: list[tuple[pystac.Item, 
     """The model's inputs bound to the imagery, and the tile sizes the model takes."""
     bound = bind_inputs(spec, runner, options.allow_python, options.time_steps)
     if stack_depth(bound) != len(stacks[0]):
-        raise InvalidInput(f"the model file takes {stack_depth(bound)} date(s) but its MLM Item describes "
-                           f"{len(stacks[0])} (mlm:input[].input.shape); expected them to agree")
+        raise InvalidMetadata(f"the model file takes {stack_depth(bound)} date(s) but its MLM Item describes "
+                              f"{len(stacks[0])} (mlm:input[].input.shape); expected them to agree")
     _, first = bind_item(bound, stacks[0], spec)  # channel counts as Items give them (band-less inputs)
     return bound, tile_sizes(input_geometry(first), options.tile_size,
                              _accepts(spec, runner, make_feeder(first), options))

@@ -24,7 +24,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidInput, InvalidMetadata, NotRunnable
 from mlmkit.stac.objstore import gdal_config, gdal_path
 from mlmkit.stac.zarr_arrays import gdal_zarr_path, is_zarr, zarr_crs, zarr_transform
 from mlmkit.inference.bands import BandRef
@@ -76,8 +76,8 @@ def _zarr_georeference(dataset, href: str) -> tuple[CRS | None, Affine]:
         try:
             crs = CRS.from_user_input(declared) if declared else None
         except CRSError as exc:
-            raise InvalidInput(f"imagery asset {href} declares CRS {declared!r}, which is not one; expected e.g. "
-                               "EPSG:32632 or WKT2") from exc
+            raise InvalidMetadata(f"imagery asset {href} declares CRS {declared!r}, which is not one; expected e.g. "
+                                  "EPSG:32632 or WKT2") from exc
     if transform == Affine.identity():
         declared_transform = zarr_transform(href)
         transform = Affine(*declared_transform) if declared_transform else transform
@@ -88,10 +88,10 @@ def own_grid(dataset, href: str) -> Grid:
     """The grid an opened asset lies on; refused without a (north-up) georeference."""
     crs, transform = _zarr_georeference(dataset, href) if is_zarr(href) else (dataset.crs, dataset.transform)
     if crs is None or transform == Affine.identity():
-        raise InvalidInput(f"imagery asset {href} has no georeference (CRS and geotransform); "
-                           "expected a georeferenced raster")
+        raise NotRunnable(f"imagery asset {href} has no georeference (CRS and geotransform); "
+                          "expected a georeferenced raster")
     if transform.b or transform.d:
-        raise InvalidInput(f"imagery asset {href} has a rotated geotransform; expected a north-up raster")
+        raise NotRunnable(f"imagery asset {href} has a rotated geotransform; expected a north-up raster")
     return Grid(crs, transform, dataset.width, dataset.height)
 
 
@@ -99,9 +99,9 @@ def _check_overlap(own: Grid, grid: Grid, href: str) -> None:
     left, bottom, right, top = transform_bounds(own.crs, grid.crs, *own.bounds)
     g_left, g_bottom, g_right, g_top = grid.bounds
     if left >= g_right or right <= g_left or bottom >= g_top or top <= g_bottom:
-        raise InvalidInput(f"imagery asset {href} ({own.crs}) does not overlap the grid of the other bands "
-                           f"({grid.crs}, bounds {[round(v, 3) for v in grid.bounds]}); expected all bands to cover "
-                           "the same area (is its CRS right?)")
+        raise NotRunnable(f"imagery asset {href} ({own.crs}) does not overlap the grid of the other bands "
+                          f"({grid.crs}, bounds {[round(v, 3) for v in grid.bounds]}); expected all bands to cover "
+                          "the same area (is its CRS right?)")
 
 
 def choose_grid(hrefs: list[str], resolution: float | None = None, known: dict[str, Grid] | None = None) -> Grid:
@@ -153,8 +153,8 @@ class WindowReader:
             for ref in refs:
                 source = self._source(ref.href, resampling)
                 if ref.index > source.count:
-                    raise InvalidInput(f"band {ref.name!r} is band {ref.index} of {ref.href}, which has "
-                                       f"{source.count} band(s); expected the asset's band list to match the file")
+                    raise InvalidMetadata(f"band {ref.name!r} is band {ref.index} of {ref.href}, which has "
+                                          f"{source.count} band(s); expected the asset's band list to match the file")
                 nodata = self._datasets[ref.href].nodatavals[ref.index - 1]
                 self._nodata.append(ref.nodata if ref.nodata is not None else nodata)
         except BaseException:

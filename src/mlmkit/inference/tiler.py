@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mlmkit.errors import InvalidInput
+from mlmkit.errors import InvalidArgument
 
 
 def starts(length: int, tile: int, stride: int) -> list[int]:
@@ -38,8 +38,9 @@ class TileLayout:
 
     def __post_init__(self) -> None:
         if not 0 <= self.overlap < min(self.tile_h, self.tile_w):
-            raise InvalidInput(f"overlap {self.overlap} must be >= 0 and smaller than the tile "
-                               f"({self.tile_w}×{self.tile_h}); expected e.g. --overlap {min(self.tile_h, self.tile_w) // 4}")
+            raise InvalidArgument(f"overlap {self.overlap} must be >= 0 and smaller than the tile "
+                                  f"({self.tile_w}×{self.tile_h}); expected e.g. overlap "
+                                  f"{min(self.tile_h, self.tile_w) // 4}")
 
     @property
     def window_h(self) -> int:

@@ -157,7 +157,7 @@ def load_torch_model(path: str | Path, kind: ArtifactKind, device: str = "cpu", 
         raise ModelRefused(f"{path.name} is {kind.value}, not a PyTorch file mlmkit loads")
     if kind.native_code and not allow_native_code:
         raise ModelRefused(f"{path.name} is an AOTInductor package: compiled native code that runs with your "
-                           "privileges; expected --allow-native-code if you trust its author (or the ExportedProgram "
+                           "privileges; expected allow_native_code if you trust its author (or the ExportedProgram "
                            "or ONNX file of the same model)")
     torch = import_torch(f"the {kind.value} model {path.name}")
     if threads:

@@ -42,8 +42,8 @@ from mlmkit.stac.safepath import safe_name
 from mlmkit.stac.schemas import SCHEMA_DIR_ENV
 from mlmkit.web.checks import check_form
 from mlmkit.web.prefill import prefill
-from mlmkit.web.sample import DEFAULT_TIMEOUT_S, MAX_ITEM_BYTES, Trial, TrialGate, sample_item, timeout_from_env, \
-    try_model
+from mlmkit.web.sample import (DEFAULT_TIMEOUT_S, MAX_ITEM_BYTES, Trial, TrialGate, number_from_env, sample_item,
+                               timeout_from_env, try_model)
 from mlmkit.web.spec_form import (BANDS, CLASSES, EXTENT, INPUT, MODEL, OUTPUT, SCALING, SOURCES, FormData, Message,
                                   ParsedForm, as_form, shown_values, spec_from_form, table_rows)
 from mlmkit.web.uploads import UploadedModel, limited_receive, read_upload, save_upload, too_large
@@ -83,12 +83,7 @@ class FormSettings:
     def from_env(cls) -> FormSettings:
         """$MLMKIT_DESCRIBE_MAX_UPLOAD_MB, $MLMKIT_SCHEMA_DIR, $MLMKIT_DESCRIBE_TRY_TIMEOUT_S and, all three
         set, the $MLMKIT_DESCRIBE_PUBLISH_*."""
-        size = os.environ.get(MAX_UPLOAD_ENV, str(DEFAULT_MAX_UPLOAD_MB))
-        try:
-            max_bytes = int(float(size) * 2**20)
-        except ValueError as exc:
-            raise InvalidArgument(f"{MAX_UPLOAD_ENV}={size!r} is not a number; expected the upload limit in "
-                                  "MiB") from exc
+        max_bytes = int(number_from_env(MAX_UPLOAD_ENV, DEFAULT_MAX_UPLOAD_MB, "the upload limit in MiB") * 2**20)
         target = {key: os.environ.get(name) for key, name in PUBLISH_ENV.items()}
         publish_to = PublishTarget(target["api_url"], Path(target["files_dir"]), target["files_url"]) \
             if all(target.values()) else None

@@ -35,8 +35,8 @@ from rasterio.enums import Resampling
 from rasterio.transform import from_bounds
 from rasterio.vrt import WarpedVRT
 
-from mlmkit.errors import (InvalidInput, InvalidMetadata, LimitExceeded, MlmkitError, ModelRunError, RemoteFailure,
-                           UnsafePath)
+from mlmkit.errors import (InvalidArgument, InvalidInput, InvalidMetadata, LimitExceeded, MlmkitError, ModelRefused,
+                           ModelRunError, NotRunnable, RemoteFailure, UnsafePath)
 from mlmkit.inference.outputs.base import grey_stretch, quicklook_shape, save_png
 from mlmkit.stac.objstore import open_store
 from mlmkit.stac.read import is_url, json_type, resolve_href
@@ -84,13 +84,17 @@ class TrialGate:
             self._lock.release()
 
 
-def timeout_from_env() -> float:
-    text = os.environ.get(TIMEOUT_ENV, str(DEFAULT_TIMEOUT_S))
+def number_from_env(name: str, default: float, what: str) -> float:
+    """The operator's setting $`name` as a number (`default` when unset); `what` says what it sets."""
+    text = os.environ.get(name, str(default))
     try:
         return float(text)
     except ValueError as exc:
-        raise InvalidInput(f"{TIMEOUT_ENV}={text!r} is not a number; expected the smoke check's limit in seconds") \
-            from exc
+        raise InvalidArgument(f"{name}={text!r} is not a number; expected {what}") from exc
+
+
+def timeout_from_env() -> float:
+    return number_from_env(TIMEOUT_ENV, DEFAULT_TIMEOUT_S, "the smoke check's limit in seconds")
 
 
 def _too_large(where: str) -> LimitExceeded:
@@ -160,7 +164,7 @@ def sample_item(url: str, uploaded: bytes | None = None) -> dict:
     elif url:
         body, base, where = _fetch(url), url, url
     else:
-        raise InvalidInput("no sample imagery given; expected the URL of a STAC Item (or an Item JSON file) whose "
+        raise InvalidArgument("no sample imagery given; expected the URL of a STAC Item (or an Item JSON file) whose "
                            "assets the server can read")
     try:
         data = json.loads(body)
@@ -276,7 +280,7 @@ def _picture(out: Path, report, item: pystac.Item) -> tuple[Path, list[tuple[str
             return save_png(picture, target), legend
     looks = sorted(out.glob("*/quicklook.png"))
     if not looks:
-        raise InvalidInput(f"{summary.key} ({summary.kind}) has no picture; expected a class map, values or boxes")
+        raise ModelRefused(f"{summary.key} ({summary.kind}) has no picture; expected a class map, values or boxes")
     with Image.open(looks[0]) as look:
         return save_png(look, target), []
 
@@ -289,7 +293,7 @@ def _work(model: str, item_path: Path, out: Path, tiles: int) -> dict:
     try:
         report = smoke_run(model, str(item_path), tiles, output=out / "result")
         if not report.outputs:
-            raise InvalidInput("the model ran on no tile of the sample Item (all nodata?); expected imagery with data")
+            raise NotRunnable("the model ran on no tile of the sample Item (all nodata?); expected imagery with data")
         item = read_stac(item_path)
         _, legend = _picture(out / "result", report, item)
         (out / "result" / "picture.png").replace(out / "picture.png")
