@@ -65,26 +65,28 @@ def _nothing_staged(out: Path, secret: Path) -> None:
     assert hits == []
 
 
+def _refused_from_server(served: Path, name: str, out: Path, secret: Path) -> tuple[str, str]:
+    """Stage `name` from a loopback server of `served`: the server's URL and the one-line refusal; nothing staged."""
+    with static_server(served) as base:
+        line = _one_line_error(_stage_in(f"{base}/{name}", "-o", out))
+    _nothing_staged(out, secret)
+    return base, line
+
+
 def test_a_served_item_cannot_stage_a_local_file(tmp_path: Path, secret: Path) -> None:
     served = tmp_path / "served"
     _write(served / "item.json", _item("remote", {"B04": "./B04.tif", "creds": str(secret)}))
     _write(served / "B04.tif", b"band")
-    out = tmp_path / "work" / "out"
-    with static_server(served) as base:
-        line = _one_line_error(_stage_in(f"{base}/item.json", "-o", out))
+    base, line = _refused_from_server(served, "item.json", tmp_path / "work" / "out", secret)
     assert f"asset 'creds' of {base}/item.json is {secret}" in line and "expected a URL" in line
-    _nothing_staged(out, secret)
 
 
 def test_a_served_catalog_cannot_link_a_local_document(tmp_path: Path, secret: Path) -> None:
     local_item = _write(tmp_path / "home" / "item.json", _item("local", {"creds": "./credentials"}))
     served = tmp_path / "served"
     _write(served / "catalog.json", _catalog([str(local_item)]))
-    out = tmp_path / "work" / "out"
-    with static_server(served) as base:
-        line = _one_line_error(_stage_in(f"{base}/catalog.json", "-o", out))
+    base, line = _refused_from_server(served, "catalog.json", tmp_path / "work" / "out", secret)
     assert f"item link of {base}/catalog.json is {local_item}" in line and "expected a URL" in line
-    _nothing_staged(out, secret)
 
 
 def test_a_local_item_cannot_stage_a_file_outside_its_folder(tmp_path: Path, secret: Path) -> None:
